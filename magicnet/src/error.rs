@@ -1,0 +1,197 @@
+//! Error types, one per layer.
+//!
+//! Decode errors happen on the hot path for every byte a peer sends, so [`DecodeError`] is a
+//! small `Copy` enum; the others carry enough context to tell the user what to change.
+
+use crate::ConnectionId;
+
+/// Why bytes from the network could not be decoded into a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The data ends in the middle of a value (or a declared length is larger than the data).
+    #[error("unexpected end of data: the value is truncated or its declared length is too large")]
+    Incomplete,
+    /// A byte that is not a MessagePack marker (0xc1).
+    #[error("invalid MessagePack marker 0x{0:02x}")]
+    InvalidMarker(u8),
+    /// The value has another type than the one expected.
+    #[error("expected {expected}, got {found}")]
+    TypeMismatch {
+        /// The type the decoder wanted.
+        expected: &'static str,
+        /// The MessagePack family that arrived.
+        found: &'static str,
+    },
+    /// An integer outside the declared range.
+    #[error("integer {value} is out of range [{min}, {max}]")]
+    OutOfRange {
+        /// The value that arrived.
+        value: i128,
+        /// Smallest allowed value.
+        min: i128,
+        /// Largest allowed value.
+        max: i128,
+    },
+    /// A string, byte string or collection longer than allowed.
+    #[error("length {len} exceeds the maximum of {max}")]
+    TooLong {
+        /// The length that arrived (characters for strings, as Python counts them).
+        len: usize,
+        /// The declared maximum.
+        max: usize,
+    },
+    /// A string that is not valid UTF-8.
+    #[error("string is not valid UTF-8")]
+    InvalidUtf8,
+    /// Arrays or maps nested deeper than the configured limit.
+    #[error("values are nested too deeply")]
+    TooDeep,
+    /// An argument list of the wrong length.
+    #[error("{}", arity_message(*.min, *.max, *.found))]
+    ArgumentCount {
+        /// Fewest arguments accepted.
+        min: u16,
+        /// Most arguments accepted (`u16::MAX` for a variadic signature).
+        max: u16,
+        /// How many arrived.
+        found: usize,
+    },
+    /// Bytes left over after the value.
+    #[error("trailing bytes after the value")]
+    TrailingBytes,
+    /// A MessagePack feature MagicNet does not carry (extension types, non-string JSON keys...).
+    #[error("unsupported value: {0}")]
+    Unsupported(&'static str),
+    /// Any other validation failure, described by the decoder.
+    #[error("invalid value: {0}")]
+    Invalid(&'static str),
+}
+
+fn arity_message(min: u16, max: u16, found: usize) -> String {
+    if found > max as usize {
+        format!("too many arguments: got {found}, expected at most {max}")
+    } else if min == max {
+        format!("expected {min} arguments, got {found}")
+    } else {
+        format!("missing arguments: got {found}, expected at least {min}")
+    }
+}
+
+/// Why a value could not be encoded (it breaks its own declared bounds).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// An integer outside its declared range.
+    #[error("integer {value} is out of range [{min}, {max}]")]
+    OutOfRange {
+        /// The value.
+        value: i128,
+        /// Smallest allowed value.
+        min: i128,
+        /// Largest allowed value.
+        max: i128,
+    },
+    /// A string or byte string longer than its declared maximum.
+    #[error("length {len} exceeds the maximum of {max}; shorten the value or raise the bound")]
+    TooLong {
+        /// The length (characters for strings).
+        len: usize,
+        /// The declared maximum.
+        max: usize,
+    },
+    /// A collection with more than 2^32-1 elements.
+    #[error("collection of {0} elements is too large for MessagePack")]
+    TooManyItems(usize),
+    /// A serde value that rmp-serde refused.
+    #[error("serde encoding failed: {0}")]
+    Serde(String),
+    /// A value that the selected wire encoding cannot represent.
+    #[error("value cannot be encoded: {0}")]
+    Unsupported(&'static str),
+}
+
+/// Why a message could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The arguments break the message's declared signature.
+    #[error("invalid arguments for message {kind}: {reason}")]
+    InvalidArguments {
+        /// Message type.
+        kind: u64,
+        /// What is wrong with them.
+        reason: String,
+    },
+    /// The encoded message is larger than one frame.
+    #[error(
+        "message {kind} encodes to {size} bytes, more than the {max}-byte frame limit; \
+         split the data across several messages"
+    )]
+    TooLarge {
+        /// Message type.
+        kind: u64,
+        /// Encoded size.
+        size: usize,
+        /// Largest payload a frame can carry.
+        max: usize,
+    },
+    /// The destination connection does not exist (it closed, or the id is stale).
+    #[error("unknown connection {0}: it may have closed already")]
+    UnknownConnection(ConnectionId),
+    /// The destination connection is closing and takes no more messages.
+    #[error("connection {0} is closing and takes no more messages")]
+    ConnectionClosing(ConnectionId),
+    /// Arguments could not be encoded.
+    #[error("cannot encode the arguments: {0}")]
+    Encode(#[from] EncodeError),
+    /// The message type is a reserved protocol id that applications may not send.
+    #[error(
+        "message type {0} is reserved for the protocol (0-63); application messages use 64 and up"
+    )]
+    Reserved(u64),
+}
+
+/// A node or registry that was configured wrongly. Returned when the node is built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A processor registered for a reserved id.
+    #[error(
+        "message id {0} is reserved for the protocol (0-63); register application messages with ids 64 and up"
+    )]
+    ReservedMessageId(u64),
+    /// Two processors or declarations for the same id with different signatures.
+    #[error(
+        "message id {id} is registered twice ({first} and {second}); give each message its own id"
+    )]
+    DuplicateMessageId {
+        /// The id.
+        id: u64,
+        /// Name of the first registration.
+        first: &'static str,
+        /// Name of the second registration.
+        second: &'static str,
+    },
+    /// The MOTD is longer than the protocol's 64 characters.
+    #[error("the MOTD has {0} characters; the protocol allows at most 64")]
+    MotdTooLong(usize),
+    /// The network hash is longer than the protocol's 64 bytes.
+    #[error("the network hash has {0} bytes; the protocol allows at most 64")]
+    NetworkHashTooLong(usize),
+    /// A remote role was declared twice.
+    #[error("remote role `{0}` is declared twice")]
+    DuplicateRole(String),
+    /// A role name was used that the node does not know.
+    #[error("unknown remote role `{0}`: declare it with NodeBuilder::remote_role")]
+    UnknownRole(String),
+    /// The node has no remote role at all.
+    #[error("the node has no remote role: add one with NodeBuilder::remote_role")]
+    NoRoles,
+    /// An authority repository outside 1..=127.
+    #[error("repository {0} is invalid: authorities use fixed repositories 1..=127")]
+    InvalidRepository(u32),
+    /// A frame payload limit outside what the framing can carry.
+    #[error("max payload {0} is invalid: use 16..=65535 bytes")]
+    InvalidMaxPayload(usize),
+}

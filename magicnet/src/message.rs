@@ -1,0 +1,295 @@
+//! The Message API: numbered messages with typed arguments and one processor per type.
+//!
+//! Declare a message as a struct whose fields are its arguments, in order, and derive
+//! [`Message`](macro@crate::Message) with its id (64 and up):
+//!
+//! ```
+//! use magicnet::{Message, S16, S256};
+//!
+//! #[derive(Message, Debug, Clone)]
+//! #[message(id = 64)]
+//! pub struct SetName(pub S16);
+//!
+//! #[derive(Message, Debug, Clone)]
+//! #[message(id = 67)]
+//! pub struct Broadcast { pub name: S16, pub text: S256 }
+//! ```
+//!
+//! Register processors on the node builder with [`NodeBuilder::on`](crate::NodeBuilder::on).
+//! Incoming arguments are decoded and validated before the processor runs; a message whose
+//! arguments do not match is dropped with a [`DiagnosticKind::InvalidArguments`] warning.
+//! Sending checks the bounds too and returns the error to the caller.
+//!
+//! [`DiagnosticKind::InvalidArguments`]: crate::DiagnosticKind::InvalidArguments
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::error::{DecodeError, EncodeError};
+use crate::node::{ConnectionId, Net, RoleId};
+use crate::wire::{NetType, Reader, Schema, Value};
+
+/// A message type with typed arguments. Implemented by `#[derive(Message)]`.
+pub trait Message: NetType + 'static {
+    /// The message id (64 and up for applications).
+    const ID: u64;
+    /// The type's name, for logs and errors.
+    const NAME: &'static str;
+}
+
+/// Data an application attaches to an outgoing message for its own destination filter; it
+/// does not travel on the wire.
+pub type RoutingData = Arc<dyn Any + Send + Sync>;
+
+/// A message as the node routes it: type, encoded parameters, and routing information.
+#[derive(Clone)]
+pub struct NetMessage {
+    /// The message type.
+    pub kind: u64,
+    /// The MessagePack encoding of the parameter array.
+    pub params: Bytes,
+    /// The connection it came from (incoming messages).
+    pub sender: Option<ConnectionId>,
+    /// The one connection it goes to, if set (outgoing messages).
+    pub destination: Option<ConnectionId>,
+    /// Restricts a broadcast to one remote role.
+    pub role: Option<RoleId>,
+    /// Application data for destination filters; not sent.
+    pub routing_data: Option<RoutingData>,
+}
+
+impl fmt::Debug for NetMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("NetMessage");
+        d.field("kind", &self.kind);
+        match self.params_value() {
+            Ok(v) => d.field("params", &format_args!("{}", Value::Array(v))),
+            Err(_) => d.field("params", &self.params),
+        };
+        d.field("sender", &self.sender)
+            .field("destination", &self.destination)
+            .field("role", &self.role)
+            .field("routing_data", &self.routing_data.is_some())
+            .finish()
+    }
+}
+
+impl NetMessage {
+    /// A message of type `kind` with `params` (which must encode to an array: a tuple, a
+    /// `Vec`, or a `#[derive(NetStruct)]` type).
+    pub fn new(kind: u64, params: &impl NetType) -> Result<Self, EncodeError> {
+        let mut w = Vec::with_capacity(16);
+        params.encode(&mut w)?;
+        if !matches!(w.first(), Some(0x90..=0x9f | 0xdc | 0xdd)) {
+            return Err(EncodeError::Unsupported(
+                "message parameters must be an array",
+            ));
+        }
+        Ok(Self::from_raw(kind, Bytes::from(w)))
+    }
+
+    /// A typed message.
+    pub fn from_message<M: Message>(msg: &M) -> Result<Self, EncodeError> {
+        Self::new(M::ID, msg)
+    }
+
+    /// A message from already-encoded parameters (not checked here; the node validates them
+    /// against a registered signature when it sends).
+    pub fn from_raw(kind: u64, params: Bytes) -> Self {
+        Self {
+            kind,
+            params,
+            sender: None,
+            destination: None,
+            role: None,
+            routing_data: None,
+        }
+    }
+
+    /// Sends it to one connection only.
+    pub fn to(mut self, conn: ConnectionId) -> Self {
+        self.destination = Some(conn);
+        self
+    }
+
+    /// Restricts a broadcast to one remote role.
+    pub fn for_role(mut self, role: RoleId) -> Self {
+        self.role = Some(role);
+        self
+    }
+
+    /// Attaches routing data for a destination filter.
+    pub fn with_routing_data<T: Any + Send + Sync>(mut self, data: T) -> Self {
+        self.routing_data = Some(Arc::new(data));
+        self
+    }
+
+    /// The routing data, if it is a `T`.
+    pub fn routing_data<T: Any>(&self) -> Option<&T> {
+        self.routing_data.as_deref()?.downcast_ref()
+    }
+
+    /// Decodes the parameters as `T` (checking every bound).
+    pub fn decode<T: NetType>(&self) -> Result<T, DecodeError> {
+        crate::wire::from_slice(&self.params)
+    }
+
+    /// Decodes the parameters dynamically.
+    pub fn params_value(&self) -> Result<Vec<Value>, DecodeError> {
+        self.decode()
+    }
+
+    /// Replaces the parameters (which must encode to an array).
+    pub fn set_params(&mut self, params: &impl NetType) -> Result<(), EncodeError> {
+        self.params = Self::new(self.kind, params)?.params;
+        Ok(())
+    }
+}
+
+/// What a processor can do while it handles a message: everything [`Net`] offers (through
+/// `Deref`), plus shortcuts about the sender.
+pub struct MessageContext<'a> {
+    pub(crate) net: &'a mut Net,
+    pub(crate) sender: ConnectionId,
+}
+
+impl MessageContext<'_> {
+    /// The connection the message came from.
+    pub fn sender(&self) -> ConnectionId {
+        self.sender
+    }
+
+    /// Sends a message to the sender only.
+    pub fn reply<M: Message>(&mut self, msg: &M) -> Result<(), crate::SendError> {
+        let to = self.sender;
+        self.net.send_to(to, msg)
+    }
+
+    /// Disconnects the sender with a reason code and an optional detail (at most 64
+    /// characters; longer details are cut).
+    pub fn disconnect_sender(&mut self, reason: u8, detail: Option<&str>) {
+        let to = self.sender;
+        self.net.disconnect(to, reason, detail);
+    }
+
+    /// The sender's application context of type `T`, if set.
+    pub fn sender_context<T: Any + Send>(&mut self) -> Option<&mut T> {
+        let to = self.sender;
+        self.net.context_mut::<T>(to)
+    }
+
+    /// Sets the sender's application context of type `T`.
+    pub fn set_sender_context<T: Any + Send>(&mut self, value: T) {
+        let to = self.sender;
+        self.net.set_context(to, value);
+    }
+}
+
+impl Deref for MessageContext<'_> {
+    type Target = Net;
+    fn deref(&self) -> &Net {
+        self.net
+    }
+}
+
+impl DerefMut for MessageContext<'_> {
+    fn deref_mut(&mut self) -> &mut Net {
+        self.net
+    }
+}
+
+pub(crate) trait ErasedProcessor: Send {
+    fn call(
+        &mut self,
+        ctx: &mut MessageContext<'_>,
+        params: &[u8],
+        max_depth: u16,
+    ) -> Result<(), DecodeError>;
+}
+
+struct Typed<M, F> {
+    f: F,
+    _m: PhantomData<fn(M)>,
+}
+
+impl<M, F> ErasedProcessor for Typed<M, F>
+where
+    M: Message,
+    F: FnMut(&mut MessageContext<'_>, M) + Send,
+{
+    #[inline]
+    fn call(
+        &mut self,
+        ctx: &mut MessageContext<'_>,
+        params: &[u8],
+        max_depth: u16,
+    ) -> Result<(), DecodeError> {
+        let mut r = Reader::with_max_depth(params, max_depth);
+        let msg = M::decode(&mut r)?;
+        r.finish()?;
+        (self.f)(ctx, msg);
+        Ok(())
+    }
+}
+
+/// A declared message type: its name, signature and validator, with or without a processor.
+pub(crate) struct Declared {
+    pub(crate) name: &'static str,
+    pub(crate) schema: fn() -> Schema,
+    pub(crate) validate: fn(&[u8], u16) -> Result<(), DecodeError>,
+    pub(crate) processor: Option<Box<dyn ErasedProcessor>>,
+}
+
+fn validate<M: Message>(params: &[u8], max_depth: u16) -> Result<(), DecodeError> {
+    let mut r = Reader::with_max_depth(params, max_depth);
+    M::decode(&mut r)?;
+    r.finish()
+}
+
+impl Declared {
+    pub(crate) fn of<M: Message>() -> Self {
+        Self {
+            name: M::NAME,
+            schema: M::schema,
+            validate: validate::<M>,
+            processor: None,
+        }
+    }
+
+    pub(crate) fn with_processor<M, F>(f: F) -> Self
+    where
+        M: Message,
+        F: FnMut(&mut MessageContext<'_>, M) + Send + 'static,
+    {
+        Self {
+            processor: Some(Box::new(Typed { f, _m: PhantomData })),
+            ..Self::of::<M>()
+        }
+    }
+}
+
+/// Hashes message ids by identity: they are small distinct integers.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | *b as u64;
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+pub(crate) type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;

@@ -1,0 +1,157 @@
+//! Events a node reports to the application, and the outputs it asks its transport to perform.
+
+use bytes::Bytes;
+
+use super::ids::{ConnectionId, RoleId};
+
+/// Something the transport must do: send bytes, or close a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Write `data` to the connection. For stream framing it is one or more complete frames
+    /// (length-prefixed) that should go out in one write; for datagram framing it is exactly
+    /// one payload.
+    Transmit {
+        /// Destination.
+        conn: ConnectionId,
+        /// Bytes to write.
+        data: Bytes,
+    },
+    /// Everything for this connection has been handed over: close it. The node has already
+    /// forgotten it.
+    Close {
+        /// The connection to close.
+        conn: ConnectionId,
+    },
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The transport reported that the peer went away (EOF, reset, error).
+    PeerClosed,
+    /// The peer sent DISCONNECT with this reason.
+    PeerDisconnected {
+        /// The reason code.
+        reason: u8,
+    },
+    /// The peer sent SHUTDOWN.
+    PeerShutdown,
+    /// This node disconnected the peer with this reason (and sent it DISCONNECT).
+    Disconnected {
+        /// The reason code.
+        reason: u8,
+        /// The detail text sent along.
+        detail: Option<String>,
+    },
+    /// This node shut down (and sent SHUTDOWN).
+    LocalShutdown,
+    /// This node closed the connection without a protocol message (e.g. [`Net::close`]).
+    ///
+    /// [`Net::close`]: crate::Net::close
+    Closed,
+    /// The transport failed.
+    TransportError(String),
+}
+
+/// What kind of problem a [`Diagnostic`] reports, so that applications and tests can match on
+/// it rather than on text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DiagnosticKind {
+    /// Bytes that are not valid MessagePack/JSON, or a bad frame: the peer is disconnected.
+    MalformedPayload,
+    /// A valid value that is not shaped `[type, params]`: it is dropped.
+    MalformedMessage,
+    /// A reserved message id (0-63) that protocol v3 does not define: dropped.
+    UnknownStandardMessage,
+    /// An application message id nobody registered: dropped.
+    UnknownMessage,
+    /// Arguments that do not match the message's declared types: dropped.
+    InvalidArguments,
+    /// A message that is not valid in the connection's state (MOTD from a client, HELLO to a
+    /// client...): dropped.
+    UnexpectedMessage,
+    /// A processor panicked; the message is lost, the node goes on.
+    ProcessorPanicked,
+    /// A message was routed to a connection that does not exist or is not in the role.
+    UnknownDestination,
+    /// A byte middleware produced a payload too large for a frame: dropped.
+    PayloadTooLarge,
+    /// A typed read of a shared parameter failed (missing or wrong type).
+    SharedParameter,
+    /// A peer asked for something it may not do (a limit or a permission): refused.
+    Refused,
+    /// An object-level problem (see the objects module).
+    Object,
+    /// The event queue overflowed and events were dropped.
+    EventsDropped,
+}
+
+/// A warning or error with a machine-readable kind and a human-readable text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The connection concerned, if any.
+    pub conn: Option<ConnectionId>,
+    /// What happened.
+    pub kind: DiagnosticKind,
+    /// The message type concerned, if any.
+    pub message_type: Option<u64>,
+    /// Details for humans.
+    pub text: String,
+}
+
+/// Something the application may want to react to. Warnings and errors are also logged
+/// through `tracing`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A connection completed the handshake (server: valid HELLO; client: MOTD received and
+    /// HELLO sent).
+    ConnectionActivated {
+        /// The connection.
+        conn: ConnectionId,
+        /// Its remote role.
+        role: RoleId,
+    },
+    /// A connection ended. Nothing more will be delivered to or from it.
+    ConnectionClosed {
+        /// The connection.
+        conn: ConnectionId,
+        /// Its remote role.
+        role: RoleId,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// The server's MOTD arrived (client side).
+    MotdReceived {
+        /// The connection to the server.
+        conn: ConnectionId,
+        /// The text.
+        motd: String,
+    },
+    /// The peer sent DISCONNECT; the connection is closed right after this event.
+    Disconnected {
+        /// The connection.
+        conn: ConnectionId,
+        /// The reason code.
+        reason: u8,
+        /// The peer's detail text.
+        detail: Option<String>,
+        /// The reason described, Python-style ("The server hash does not match!: detail").
+        description: String,
+    },
+    /// The peer set a shared parameter.
+    SharedParameterChanged {
+        /// The connection.
+        conn: ConnectionId,
+        /// The parameter name.
+        name: String,
+    },
+    /// Something suspicious that was handled (usually a dropped message).
+    Warning(Diagnostic),
+    /// Something that went wrong on this node's side.
+    Error(Diagnostic),
+    /// An object-level event (see [`ObjectEvent`](crate::object::ObjectEvent)).
+    Object(crate::object::ObjectEvent),
+}
