@@ -9,9 +9,7 @@ pub(crate) struct Ctxt {
 
 impl Ctxt {
     pub(crate) fn error(&self, span: impl quote::ToTokens, msg: impl std::fmt::Display) {
-        self.errors
-            .borrow_mut()
-            .push(syn::Error::new_spanned(span, msg));
+        self.errors.borrow_mut().push(syn::Error::new_spanned(span, msg));
     }
 
     pub(crate) fn push(&self, e: syn::Error) {

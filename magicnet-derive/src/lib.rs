@@ -13,16 +13,12 @@ use syn::{DeriveInput, parse_macro_input};
 #[proc_macro_derive(NetStruct, attributes(net))]
 pub fn derive_net_struct(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
-    net_struct::derive(&input, None)
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    net_struct::derive(&input, None).unwrap_or_else(syn::Error::into_compile_error).into()
 }
 
 /// Derives `Message` (and `NetType`) for a struct of message arguments.
 #[proc_macro_derive(Message, attributes(message, net))]
 pub fn derive_message(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
-    net_struct::derive_message(&input)
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    net_struct::derive_message(&input).unwrap_or_else(syn::Error::into_compile_error).into()
 }

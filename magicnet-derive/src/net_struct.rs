@@ -19,18 +19,11 @@ struct Model<'a> {
 }
 
 fn parse<'a>(cx: &Ctxt, input: &'a DeriveInput) -> Model<'a> {
-    let mut model = Model {
-        input,
-        fields: Vec::new(),
-        named: None,
-    };
+    let mut model = Model { input, fields: Vec::new(), named: None };
     let data = match &input.data {
         Data::Struct(s) => s,
         Data::Enum(e) => {
-            cx.error(
-                e.enum_token,
-                "wire structs must be structs: enums have no MessagePack array form",
-            );
+            cx.error(e.enum_token, "wire structs must be structs: enums have no MessagePack array form");
             return model;
         }
         Data::Union(u) => {
@@ -65,11 +58,7 @@ fn parse<'a>(cx: &Ctxt, input: &'a DeriveInput) -> Model<'a> {
             Some(id) => syn::Member::Named(id.clone()),
             None => syn::Member::Unnamed(syn::Index::from(i)),
         };
-        model.fields.push(Field {
-            member,
-            ty: &f.ty,
-            default,
-        });
+        model.fields.push(Field { member, ty: &f.ty, default });
     }
     // `default` fields must be trailing: the wire omits only a suffix.
     let mut seen_default = false;
@@ -89,10 +78,7 @@ fn parse<'a>(cx: &Ctxt, input: &'a DeriveInput) -> Model<'a> {
 pub(crate) fn derive(input: &DeriveInput, extra: Option<TokenStream>) -> syn::Result<TokenStream> {
     let cx = Ctxt::default();
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("net")) {
-        cx.error(
-            attr,
-            "no container options are supported on `#[net(...)]`; put `#[net(default)]` on fields",
-        );
+        cx.error(attr, "no container options are supported on `#[net(...)]`; put `#[net(default)]` on fields");
     }
     let model = parse(&cx, input);
     cx.check()?;
@@ -113,8 +99,7 @@ fn expand(m: &Model<'_>) -> TokenStream {
         let wc = generics.make_where_clause();
         for f in &m.fields {
             let ty = f.ty;
-            wc.predicates
-                .push(syn::parse_quote!(#ty: ::magicnet::__private::NetType));
+            wc.predicates.push(syn::parse_quote!(#ty: ::magicnet::__private::NetType));
         }
     }
     let (impl_g, ty_g, where_c) = generics.split_for_impl();
@@ -203,15 +188,15 @@ pub(crate) fn derive_message(input: &DeriveInput) -> syn::Result<TokenStream> {
     }
     let id_value = match &id {
         None => {
-            cx.error(
-                &input.ident,
-                "missing `#[message(id = N)]`: every message needs an id of 64 or more",
-            );
+            cx.error(&input.ident, "missing `#[message(id = N)]`: every message needs an id of 64 or more");
             0
         }
         Some(lit) => match lit.base10_parse::<u64>() {
             Ok(v) if v < 64 => {
-                cx.error(lit, format!("message id {v} is reserved for the protocol (0-63); application messages use 64 and up"));
+                cx.error(
+                    lit,
+                    format!("message id {v} is reserved for the protocol (0-63); application messages use 64 and up"),
+                );
                 v
             }
             Ok(v) => v,

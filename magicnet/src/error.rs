@@ -146,9 +146,7 @@ pub enum SendError {
     #[error("cannot encode the arguments: {0}")]
     Encode(#[from] EncodeError),
     /// The message type is a reserved protocol id that applications may not send.
-    #[error(
-        "message type {0} is reserved for the protocol (0-63); application messages use 64 and up"
-    )]
+    #[error("message type {0} is reserved for the protocol (0-63); application messages use 64 and up")]
     Reserved(u64),
 }
 
@@ -157,14 +155,10 @@ pub enum SendError {
 #[non_exhaustive]
 pub enum ConfigError {
     /// A processor registered for a reserved id.
-    #[error(
-        "message id {0} is reserved for the protocol (0-63); register application messages with ids 64 and up"
-    )]
+    #[error("message id {0} is reserved for the protocol (0-63); register application messages with ids 64 and up")]
     ReservedMessageId(u64),
     /// Two processors or declarations for the same id with different signatures.
-    #[error(
-        "message id {id} is registered twice ({first} and {second}); give each message its own id"
-    )]
+    #[error("message id {id} is registered twice ({first} and {second}); give each message its own id")]
     DuplicateMessageId {
         /// The id.
         id: u64,

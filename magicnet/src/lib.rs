@@ -59,7 +59,7 @@
 //! ```
 //!
 //! Over TCP the application code is the same; only the transport changes
-//! (see [`transport::tcp`], feature `tokio`).
+//! (see [`transport::tokio`], feature `tokio`).
 //!
 //! ## Crate map
 //! - [`Node`], [`NodeBuilder`], [`Net`]: the engine and its API.
@@ -85,18 +85,12 @@ pub mod wire;
 
 pub use error::{ConfigError, DecodeError, EncodeError, SendError};
 pub use message::{Message, MessageContext, NetMessage};
-pub use middleware::{
-    ByteMiddleware, DefaultFilter, DestinationFilter, ExceptFilter, Flow, MessageMiddleware,
-};
+pub use middleware::{ByteMiddleware, DefaultFilter, DestinationFilter, ExceptFilter, Flow, MessageMiddleware};
 pub use node::{
-    CloseReason, Connection, ConnectionId, ConnectionState, Diagnostic, DiagnosticKind, Event,
-    Extensions, Framing, Limits, Net, Node, NodeBuilder, Output, RoleConfig, RoleId,
-    SharedParameterError, Side,
+    CloseReason, Connection, ConnectionId, ConnectionState, Diagnostic, DiagnosticKind, Event, Extensions, Framing,
+    Limits, Net, Node, NodeBuilder, Output, RoleConfig, RoleId, SharedParameterError, Side,
 };
-pub use wire::{
-    Bin, Bs16, Bs64, Bs256, Bs4096, Encoding, Int, NetType, S16, S64, S256, S4096, Serde, Str,
-    Value,
-};
+pub use wire::{Bin, Bs16, Bs64, Bs256, Bs4096, Encoding, Int, NetType, S16, S64, S256, S4096, Serde, Str, Value};
 
 /// Derives [`Message`](trait@Message) (and [`NetType`]) for a struct whose fields are the
 /// message's arguments, in order: `#[derive(Message)] #[message(id = 65)]`.
@@ -112,9 +106,8 @@ pub use magicnet_derive::NetStruct;
 /// The names most applications need.
 pub mod prelude {
     pub use crate::{
-        Bin, Bs16, Bs64, Bs256, Bs4096, CloseReason, ConnectionId, Event, Framing, Int, Message,
-        MessageContext, Net, NetMessage, NetStruct, NetType, Node, RoleConfig, RoleId, S16, S64,
-        S256, S4096, Str, Value,
+        Bin, Bs16, Bs64, Bs256, Bs4096, CloseReason, ConnectionId, Event, Framing, Int, Message, MessageContext, Net,
+        NetMessage, NetStruct, NetType, Node, RoleConfig, RoleId, S16, S64, S256, S4096, Str, Value,
     };
 }
 
@@ -124,3 +117,7 @@ pub mod __private {
     pub use crate::wire::msgpack::{Reader, write_array_len};
     pub use crate::wire::{NetType, Schema};
 }
+
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme {}

@@ -87,9 +87,7 @@ impl NetMessage {
         let mut w = Vec::with_capacity(16);
         params.encode(&mut w)?;
         if !matches!(w.first(), Some(0x90..=0x9f | 0xdc | 0xdd)) {
-            return Err(EncodeError::Unsupported(
-                "message parameters must be an array",
-            ));
+            return Err(EncodeError::Unsupported("message parameters must be an array"));
         }
         Ok(Self::from_raw(kind, Bytes::from(w)))
     }
@@ -102,14 +100,7 @@ impl NetMessage {
     /// A message from already-encoded parameters (not checked here; the node validates them
     /// against a registered signature when it sends).
     pub fn from_raw(kind: u64, params: Bytes) -> Self {
-        Self {
-            kind,
-            params,
-            sender: None,
-            destination: None,
-            role: None,
-            routing_data: None,
-        }
+        Self { kind, params, sender: None, destination: None, role: None, routing_data: None }
     }
 
     /// Sends it to one connection only.
@@ -205,12 +196,7 @@ impl DerefMut for MessageContext<'_> {
 }
 
 pub(crate) trait ErasedProcessor: Send {
-    fn call(
-        &mut self,
-        ctx: &mut MessageContext<'_>,
-        params: &[u8],
-        max_depth: u16,
-    ) -> Result<(), DecodeError>;
+    fn call(&mut self, ctx: &mut MessageContext<'_>, params: &[u8], max_depth: u16) -> Result<(), DecodeError>;
 }
 
 struct Typed<M, F> {
@@ -224,12 +210,7 @@ where
     F: FnMut(&mut MessageContext<'_>, M) + Send,
 {
     #[inline]
-    fn call(
-        &mut self,
-        ctx: &mut MessageContext<'_>,
-        params: &[u8],
-        max_depth: u16,
-    ) -> Result<(), DecodeError> {
+    fn call(&mut self, ctx: &mut MessageContext<'_>, params: &[u8], max_depth: u16) -> Result<(), DecodeError> {
         let mut r = Reader::with_max_depth(params, max_depth);
         let msg = M::decode(&mut r)?;
         r.finish()?;
@@ -254,12 +235,7 @@ fn validate<M: Message>(params: &[u8], max_depth: u16) -> Result<(), DecodeError
 
 impl Declared {
     pub(crate) fn of<M: Message>() -> Self {
-        Self {
-            name: M::NAME,
-            schema: M::schema,
-            validate: validate::<M>,
-            processor: None,
-        }
+        Self { name: M::NAME, schema: M::schema, validate: validate::<M>, processor: None }
     }
 
     pub(crate) fn with_processor<M, F>(f: F) -> Self
@@ -267,10 +243,7 @@ impl Declared {
         M: Message,
         F: FnMut(&mut MessageContext<'_>, M) + Send + 'static,
     {
-        Self {
-            processor: Some(Box::new(Typed { f, _m: PhantomData })),
-            ..Self::of::<M>()
-        }
+        Self { processor: Some(Box::new(Typed { f, _m: PhantomData })), ..Self::of::<M>() }
     }
 }
 

@@ -5,9 +5,7 @@ use std::time::Duration;
 use crate::error::ConfigError;
 use crate::message::{Declared, IdMap, Message, MessageContext};
 use crate::middleware::{ByteMiddleware, DefaultFilter, DestinationFilter, MessageMiddleware};
-use crate::protocol::{
-    DEFAULT_NETWORK_HASH, MAX_FRAME_PAYLOAD, MAX_MOTD_LEN, MAX_NETWORK_HASH_LEN,
-};
+use crate::protocol::{DEFAULT_NETWORK_HASH, MAX_FRAME_PAYLOAD, MAX_MOTD_LEN, MAX_NETWORK_HASH_LEN};
 use crate::wire::Encoding;
 
 use super::Node;
@@ -183,19 +181,11 @@ impl NodeBuilder {
         }
         match self.declared.get_mut(&id) {
             Some(existing) if existing.name != d.name || (existing.schema)() != (d.schema)() => {
-                self.errors.push(ConfigError::DuplicateMessageId {
-                    id,
-                    first: existing.name,
-                    second: d.name,
-                });
+                self.errors.push(ConfigError::DuplicateMessageId { id, first: existing.name, second: d.name });
             }
             Some(existing) if d.processor.is_some() => {
                 if existing.processor.is_some() {
-                    self.errors.push(ConfigError::DuplicateMessageId {
-                        id,
-                        first: existing.name,
-                        second: d.name,
-                    });
+                    self.errors.push(ConfigError::DuplicateMessageId { id, first: existing.name, second: d.name });
                 } else {
                     *existing = d;
                 }

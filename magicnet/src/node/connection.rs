@@ -49,9 +49,7 @@ pub struct Extensions {
 impl Extensions {
     /// Inserts a value, returning the previous value of the same type.
     pub fn insert<T: Any + Send>(&mut self, value: T) -> Option<T> {
-        self.map
-            .insert(TypeId::of::<T>(), Box::new(value))
-            .and_then(|b| b.downcast().ok().map(|b| *b))
+        self.map.insert(TypeId::of::<T>(), Box::new(value)).and_then(|b| b.downcast().ok().map(|b| *b))
     }
     /// The value of type `T`.
     pub fn get<T: Any + Send>(&self) -> Option<&T> {
@@ -63,17 +61,13 @@ impl Extensions {
     }
     /// Removes the value of type `T`.
     pub fn remove<T: Any + Send>(&mut self) -> Option<T> {
-        self.map
-            .remove(&TypeId::of::<T>())
-            .and_then(|b| b.downcast().ok().map(|b| *b))
+        self.map.remove(&TypeId::of::<T>()).and_then(|b| b.downcast().ok().map(|b| *b))
     }
 }
 
 impl std::fmt::Debug for Extensions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Extensions")
-            .field("len", &self.map.len())
-            .finish()
+        f.debug_struct("Extensions").field("len", &self.map.len()).finish()
     }
 }
 
@@ -205,13 +199,7 @@ impl Outbox {
     /// Returns the start of a frame that must be sealed first (the caller seals it, possibly
     /// through byte middlewares) when the message does not fit.
     #[inline]
-    pub(crate) fn needs_seal(
-        &self,
-        framing: Framing,
-        msg_len: usize,
-        budget: usize,
-        style: PayloadStyle,
-    ) -> bool {
+    pub(crate) fn needs_seal(&self, framing: Framing, msg_len: usize, budget: usize, style: PayloadStyle) -> bool {
         match self.open_payload_len(framing) {
             None => false,
             Some(len) => {
@@ -243,11 +231,7 @@ impl Outbox {
     }
 
     /// Takes the open payload out (for byte middlewares), leaving the frame header in place.
-    pub(crate) fn take_open_payload(
-        &mut self,
-        framing: Framing,
-        style: PayloadStyle,
-    ) -> Option<BytesMut> {
+    pub(crate) fn take_open_payload(&mut self, framing: Framing, style: PayloadStyle) -> Option<BytesMut> {
         let start = self.open?;
         if style.json {
             self.buf.put_u8(b']');

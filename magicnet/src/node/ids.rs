@@ -17,10 +17,7 @@ impl ConnectionId {
 
     /// The inverse of [`ConnectionId::to_u64`].
     pub fn from_u64(v: u64) -> Self {
-        Self {
-            index: v as u32,
-            generation: (v >> 32) as u32,
-        }
+        Self { index: v as u32, generation: (v >> 32) as u32 }
     }
 }
 
@@ -67,11 +64,7 @@ pub(crate) struct Slab<T> {
 
 impl<T> Default for Slab<T> {
     fn default() -> Self {
-        Self {
-            slots: Vec::new(),
-            free: Vec::new(),
-            len: 0,
-        }
+        Self { slots: Vec::new(), free: Vec::new(), len: 0 }
     }
 }
 
@@ -80,22 +73,13 @@ impl<T> Slab<T> {
         self.len += 1;
         if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
-            let id = ConnectionId {
-                index,
-                generation: slot.generation,
-            };
+            let id = ConnectionId { index, generation: slot.generation };
             slot.value = Some(f(id));
             id
         } else {
             let index = self.slots.len() as u32;
-            let id = ConnectionId {
-                index,
-                generation: 0,
-            };
-            self.slots.push(Slot {
-                generation: 0,
-                value: Some(f(id)),
-            });
+            let id = ConnectionId { index, generation: 0 };
+            self.slots.push(Slot { generation: 0, value: Some(f(id)) });
             id
         }
     }
@@ -136,15 +120,7 @@ impl<T> Slab<T> {
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (ConnectionId, &T)> {
         self.slots.iter().enumerate().filter_map(|(i, s)| {
-            s.value.as_ref().map(|v| {
-                (
-                    ConnectionId {
-                        index: i as u32,
-                        generation: s.generation,
-                    },
-                    v,
-                )
-            })
+            s.value.as_ref().map(|v| (ConnectionId { index: i as u32, generation: s.generation }, v))
         })
     }
 }

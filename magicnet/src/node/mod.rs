@@ -31,9 +31,7 @@ use crate::error::{DecodeError, SendError};
 use crate::message::{Declared, IdMap, Message, MessageContext, NetMessage};
 use crate::middleware::{ByteMiddleware, DestinationFilter, Flow, MessageMiddleware};
 use crate::protocol::{self, MAX_FRAME_PAYLOAD, message as msg, reason};
-use crate::wire::{
-    self, Bs64, Encoding, NetType, PayloadItem, RawMessage, Reader, S16, S64, Value,
-};
+use crate::wire::{self, Bs64, Encoding, NetType, PayloadItem, RawMessage, Reader, S16, S64, Value};
 
 pub(crate) struct Role {
     pub(crate) name: String,
@@ -48,9 +46,7 @@ pub(crate) struct Role {
 
 impl Role {
     fn style(&self) -> PayloadStyle {
-        PayloadStyle {
-            json: self.is_json(),
-        }
+        PayloadStyle { json: self.is_json() }
     }
 
     #[cfg(feature = "json")]
@@ -63,6 +59,9 @@ impl Role {
         false
     }
 }
+
+/// Checks encoded parameters against a declared signature (with a nesting limit).
+pub(crate) type Validator = fn(&[u8], u16) -> Result<(), DecodeError>;
 
 /// Why a shared parameter could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,7 +102,7 @@ pub struct Net {
     pub(crate) now: Option<Instant>,
     pub(crate) deadlines: BTreeSet<(Instant, ConnectionId)>,
     pub(crate) current_sender: Option<ConnectionId>,
-    pub(crate) validators: IdMap<(&'static str, fn(&[u8], u16) -> Result<(), DecodeError>)>,
+    pub(crate) validators: IdMap<(&'static str, Validator)>,
     scratch: Vec<ConnectionId>,
     enc: Vec<u8>,
 }
@@ -162,11 +161,7 @@ impl Node {
                 }
             })
             .collect();
-        let validators = b
-            .declared
-            .iter()
-            .map(|(id, d)| (*id, (d.name, d.validate)))
-            .collect();
+        let validators = b.declared.iter().map(|(id, d)| (*id, (d.name, d.validate))).collect();
         Node {
             net: Net {
                 local_role: b.local_role,
@@ -240,12 +235,7 @@ impl Node {
                 Ok(None) => return,
                 Err(len) => {
                     let text = format!("frame of {len} bytes exceeds the {max}-byte limit");
-                    self.net.warn(
-                        Some(conn),
-                        DiagnosticKind::MalformedPayload,
-                        None,
-                        text.clone(),
-                    );
+                    self.net.warn(Some(conn), DiagnosticKind::MalformedPayload, None, text.clone());
                     self.net.disconnect(conn, reason::MALFORMED, Some(&text));
                     return;
                 }
@@ -301,22 +291,15 @@ impl Node {
 
     fn malformed(&mut self, conn: ConnectionId, e: DecodeError) {
         let text = format!("undecodable payload: {e}");
-        self.net
-            .warn(Some(conn), DiagnosticKind::MalformedPayload, None, text);
-        self.net
-            .disconnect(conn, reason::MALFORMED, Some("undecodable payload"));
+        self.net.warn(Some(conn), DiagnosticKind::MalformedPayload, None, text);
+        self.net.disconnect(conn, reason::MALFORMED, Some("undecodable payload"));
     }
 
     fn handle_item(&mut self, conn: ConnectionId, item: PayloadItem) {
         let raw = match item {
             PayloadItem::Message(raw) => raw,
             PayloadItem::BadShape(why) => {
-                self.net.warn(
-                    Some(conn),
-                    DiagnosticKind::MalformedMessage,
-                    None,
-                    why.to_owned(),
-                );
+                self.net.warn(Some(conn), DiagnosticKind::MalformedMessage, None, why.to_owned());
                 return;
             }
         };
@@ -350,74 +333,45 @@ impl Node {
         let active = self.net.conns.get(conn).is_some_and(Connection::is_active);
         if !active {
             let text = format!("{} ({kind}) sent before the handshake", msg::name(kind));
-            self.net.warn(
-                Some(conn),
-                DiagnosticKind::UnexpectedMessage,
-                Some(kind),
-                text,
-            );
-            self.net
-                .disconnect(conn, reason::MESSAGE_BEFORE_HELLO, None);
+            self.net.warn(Some(conn), DiagnosticKind::UnexpectedMessage, Some(kind), text);
+            self.net.disconnect(conn, reason::MESSAGE_BEFORE_HELLO, None);
             return;
         }
         if kind < protocol::FIRST_APPLICATION_MESSAGE {
             let text = if (msg::CREATE_OBJECT..=msg::REQUEST_VISIBLE_OBJECTS).contains(&kind) {
-                format!(
-                    "{} ignored: this node has no network objects",
-                    msg::name(kind)
-                )
+                format!("{} ignored: this node has no network objects", msg::name(kind))
             } else {
                 format!("unknown standard message type {kind}")
             };
-            self.net.warn(
-                Some(conn),
-                DiagnosticKind::UnknownStandardMessage,
-                Some(kind),
-                text,
-            );
+            self.net.warn(Some(conn), DiagnosticKind::UnknownStandardMessage, Some(kind), text);
             return;
         }
         let Some(declared) = self.processors.get_mut(&kind) else {
             let text = format!("unknown message type {kind}");
-            self.net
-                .warn(Some(conn), DiagnosticKind::UnknownMessage, Some(kind), text);
+            self.net.warn(Some(conn), DiagnosticKind::UnknownMessage, Some(kind), text);
             return;
         };
         let name = declared.name;
         let Some(processor) = declared.processor.as_mut() else {
             let text = format!("{name} ({kind}) has no processor on this node");
-            self.net
-                .warn(Some(conn), DiagnosticKind::UnknownMessage, Some(kind), text);
+            self.net.warn(Some(conn), DiagnosticKind::UnknownMessage, Some(kind), text);
             return;
         };
         let depth = self.net.limits.max_depth;
         self.net.current_sender = Some(conn);
-        let mut ctx = MessageContext {
-            net: &mut self.net,
-            sender: conn,
-        };
+        let mut ctx = MessageContext { net: &mut self.net, sender: conn };
         let result = catch_unwind(AssertUnwindSafe(|| processor.call(&mut ctx, params, depth)));
         self.net.current_sender = None;
         match result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 let text = format!("invalid arguments for {name} ({kind}): {e}");
-                self.net.warn(
-                    Some(conn),
-                    DiagnosticKind::InvalidArguments,
-                    Some(kind),
-                    text,
-                );
+                self.net.warn(Some(conn), DiagnosticKind::InvalidArguments, Some(kind), text);
             }
             Err(panic) => {
                 let what = panic_text(&panic);
                 let text = format!("processor of {name} ({kind}) panicked: {what}");
-                self.net.error(
-                    Some(conn),
-                    DiagnosticKind::ProcessorPanicked,
-                    Some(kind),
-                    text,
-                );
+                self.net.error(Some(conn), DiagnosticKind::ProcessorPanicked, Some(kind), text);
             }
         }
     }
@@ -451,17 +405,22 @@ impl Net {
 
     /// The id of the remote role called `name`.
     pub fn role_id(&self, name: &str) -> Option<RoleId> {
-        self.roles
-            .iter()
-            .position(|r| r.name == name)
-            .map(|i| RoleId(i as u16))
+        self.roles.iter().position(|r| r.name == name).map(|i| RoleId(i as u16))
     }
 
     /// The name of a remote role.
     pub fn role_name(&self, role: RoleId) -> &str {
-        self.roles
-            .get(role.index())
-            .map_or("?", |r| r.name.as_str())
+        self.roles.get(role.index()).map_or("?", |r| r.name.as_str())
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Changes the limits; new values apply to connections and inputs from now on.
+    pub fn limits_mut(&mut self) -> &mut Limits {
+        &mut self.limits
     }
 
     /// The MOTD this node sends.
@@ -484,18 +443,10 @@ impl Net {
         self.add_connection(role, Side::Initiated, framing, now)
     }
 
-    fn add_connection(
-        &mut self,
-        role: RoleId,
-        side: Side,
-        framing: Framing,
-        now: Instant,
-    ) -> ConnectionId {
+    fn add_connection(&mut self, role: RoleId, side: Side, framing: Framing, now: Instant) -> ConnectionId {
         assert!(role.index() < self.roles.len(), "unknown role {role}");
         self.now = Some(now);
-        let id = self
-            .conns
-            .insert_with(|id| Connection::new(id, role, side, framing));
+        let id = self.conns.insert_with(|id| Connection::new(id, role, side, framing));
         let deadline = now + self.limits.handshake_timeout;
         if let Some(c) = self.conns.get_mut(id) {
             c.deadline = Some(deadline);
@@ -534,15 +485,11 @@ impl Net {
 
     /// The active (handshake done) connections of a role.
     pub fn active_connections(&self, role: RoleId) -> &[ConnectionId] {
-        self.roles
-            .get(role.index())
-            .map_or(&[], |r| r.active.as_slice())
+        self.roles.get(role.index()).map_or(&[], |r| r.active.as_slice())
     }
 
     pub(crate) fn is_open(&self, conn: ConnectionId) -> bool {
-        self.conns
-            .get(conn)
-            .is_some_and(|c| c.state != ConnectionState::Closing)
+        self.conns.get(conn).is_some_and(|c| c.state != ConnectionState::Closing)
     }
 
     /// The application context of type `T` of a connection.
@@ -601,41 +548,19 @@ impl Net {
     }
 
     /// Reads a shared parameter as `T`.
-    pub fn shared_parameter<T: NetType>(
-        &self,
-        conn: ConnectionId,
-        name: &str,
-    ) -> Result<T, SharedParameterError> {
-        let c = self
-            .conns
-            .get(conn)
-            .ok_or(SharedParameterError::UnknownConnection(conn))?;
-        let raw = c
-            .shared
-            .get(name)
-            .ok_or_else(|| SharedParameterError::Missing(name.to_owned()))?;
-        wire::from_slice(raw).map_err(|error| SharedParameterError::WrongType {
-            name: name.to_owned(),
-            error,
-        })
+    pub fn shared_parameter<T: NetType>(&self, conn: ConnectionId, name: &str) -> Result<T, SharedParameterError> {
+        let c = self.conns.get(conn).ok_or(SharedParameterError::UnknownConnection(conn))?;
+        let raw = c.shared.get(name).ok_or_else(|| SharedParameterError::Missing(name.to_owned()))?;
+        wire::from_slice(raw).map_err(|error| SharedParameterError::WrongType { name: name.to_owned(), error })
     }
 
     /// Reads a shared parameter as `T`, or disconnects the peer with reason 5 (broken
     /// invariant) when it is missing or malformed, like the Python `disconnect=True`.
-    pub fn require_shared_parameter<T: NetType>(
-        &mut self,
-        conn: ConnectionId,
-        name: &str,
-    ) -> Option<T> {
+    pub fn require_shared_parameter<T: NetType>(&mut self, conn: ConnectionId, name: &str) -> Option<T> {
         match self.shared_parameter(conn, name) {
             Ok(v) => Some(v),
             Err(e) => {
-                self.warn(
-                    Some(conn),
-                    DiagnosticKind::SharedParameter,
-                    None,
-                    e.to_string(),
-                );
+                self.warn(Some(conn), DiagnosticKind::SharedParameter, None, e.to_string());
                 let detail = format!("Shared parameter {name} is not set");
                 self.disconnect(conn, reason::BROKEN_INVARIANT, Some(&detail));
                 None
@@ -669,12 +594,8 @@ impl Net {
             return Err(SendError::Reserved(m.kind));
         }
         if let Some((name, validate)) = self.validators.get(&m.kind) {
-            validate(&m.params, self.limits.max_depth).map_err(|e| {
-                SendError::InvalidArguments {
-                    kind: m.kind,
-                    reason: format!("{name}: {e}"),
-                }
-            })?;
+            validate(&m.params, self.limits.max_depth)
+                .map_err(|e| SendError::InvalidArguments { kind: m.kind, reason: format!("{name}: {e}") })?;
         }
         self.enqueue_checked(m)
     }
@@ -690,30 +611,16 @@ impl Net {
             }
         }
         let size = 1 + uint_len(m.kind) + m.params.len();
-        let max = self
-            .roles
-            .iter()
-            .map(|r| r.budget)
-            .min()
-            .unwrap_or(MAX_FRAME_PAYLOAD);
+        let max = self.roles.iter().map(|r| r.budget).min().unwrap_or(MAX_FRAME_PAYLOAD);
         if size > max {
-            return Err(SendError::TooLarge {
-                kind: m.kind,
-                size,
-                max,
-            });
+            return Err(SendError::TooLarge { kind: m.kind, size, max });
         }
         self.queue.push(m);
         Ok(())
     }
 
     /// Queues a protocol message without the application checks.
-    pub(crate) fn queue_internal(
-        &mut self,
-        kind: u64,
-        params: &impl NetType,
-        to: Option<ConnectionId>,
-    ) {
+    pub(crate) fn queue_internal(&mut self, kind: u64, params: &impl NetType, to: Option<ConnectionId>) {
         match NetMessage::new(kind, params) {
             Ok(mut m) => {
                 m.destination = to;
@@ -732,15 +639,10 @@ impl Net {
         if !self.is_open(conn) {
             return;
         }
-        let detail =
-            detail.map(|d| truncate_chars(d, protocol::MAX_DISCONNECT_DETAIL_LEN).to_owned());
+        let detail = detail.map(|d| truncate_chars(d, protocol::MAX_DISCONNECT_DETAIL_LEN).to_owned());
         tracing::info!(%conn, reason, detail = detail.as_deref().unwrap_or(""), "disconnecting peer");
         self.flush();
-        self.queue_internal(
-            msg::DISCONNECT,
-            &(reason, detail.clone().map(S64::from)),
-            Some(conn),
-        );
+        self.queue_internal(msg::DISCONNECT, &(reason, detail.clone().map(S64::from)), Some(conn));
         self.flush();
         self.begin_close(conn, CloseReason::Disconnected { reason, detail });
     }
@@ -763,12 +665,8 @@ impl Net {
     /// Shuts down: sends SHUTDOWN on every connection, then closes them all.
     pub fn shutdown(&mut self) {
         self.flush();
-        let open: Vec<ConnectionId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.state != ConnectionState::Closing)
-            .map(|(id, _)| id)
-            .collect();
+        let open: Vec<ConnectionId> =
+            self.conns.iter().filter(|(_, c)| c.state != ConnectionState::Closing).map(|(id, _)| id).collect();
         for &id in &open {
             self.queue_internal(msg::SHUTDOWN, &(), Some(id));
         }
@@ -796,11 +694,7 @@ impl Net {
         }
         self.roles[role.index()].active.remove(conn);
         tracing::debug!(%conn, reason = ?why, "connection closing");
-        self.emit(Event::ConnectionClosed {
-            conn,
-            role,
-            reason: why,
-        });
+        self.emit(Event::ConnectionClosed { conn, role, reason: why });
     }
 
     /// The transport reports that a connection is gone (EOF, reset, error). Pending output
@@ -816,11 +710,7 @@ impl Net {
             self.roles[c.role.index()].active.remove(conn);
             let reason = error.map_or(CloseReason::PeerClosed, CloseReason::TransportError);
             tracing::debug!(%conn, ?reason, "connection closed by the transport");
-            self.emit(Event::ConnectionClosed {
-                conn,
-                role: c.role,
-                reason,
-            });
+            self.emit(Event::ConnectionClosed { conn, role: c.role, reason });
         }
     }
 
@@ -873,8 +763,7 @@ impl Net {
             }
         }
         self.scratch.clear();
-        role.filter
-            .resolve(&m, role.active.as_slice(), &mut self.scratch);
+        role.filter.resolve(&m, role.active.as_slice(), &mut self.scratch);
         if self.scratch.is_empty() {
             return;
         }
@@ -891,11 +780,7 @@ impl Net {
         }
         let style = role.style();
         if self.enc.len() + if style.json { 3 } else { 0 } > role.budget {
-            let text = format!(
-                "message {} of {} bytes does not fit in a frame",
-                m.kind,
-                self.enc.len()
-            );
+            let text = format!("message {} of {} bytes does not fit in a frame", m.kind, self.enc.len());
             return self.error(None, DiagnosticKind::PayloadTooLarge, Some(m.kind), text);
         }
         for i in 0..self.scratch.len() {
@@ -906,9 +791,7 @@ impl Net {
             if c.role.index() != role_idx || c.state == ConnectionState::Closing {
                 continue;
             }
-            if c.outbox
-                .needs_seal(c.framing, self.enc.len(), role.budget, style)
-            {
+            if c.outbox.needs_seal(c.framing, self.enc.len(), role.budget, style) {
                 seal(c, role, &mut self.events);
             }
             c.outbox.push(c.framing, &self.enc, style);
@@ -1013,12 +896,7 @@ impl Net {
         text: String,
     ) {
         tracing::warn!(conn = ?conn, ?kind, message_type, "{text}");
-        self.emit(Event::Warning(Diagnostic {
-            conn,
-            kind,
-            message_type,
-            text,
-        }));
+        self.emit(Event::Warning(Diagnostic { conn, kind, message_type, text }));
     }
 
     pub(crate) fn error(
@@ -1029,12 +907,7 @@ impl Net {
         text: String,
     ) {
         tracing::error!(conn = ?conn, ?kind, message_type, "{text}");
-        self.emit(Event::Error(Diagnostic {
-            conn,
-            kind,
-            message_type,
-            text,
-        }));
+        self.emit(Event::Error(Diagnostic { conn, kind, message_type, text }));
     }
 
     fn limits_max_frame(&self) -> usize {
@@ -1043,23 +916,13 @@ impl Net {
 
     // ----- standard messages -------------------------------------------------------------
 
-    fn decode_std<T: NetType>(
-        &mut self,
-        conn: ConnectionId,
-        kind: u64,
-        params: &[u8],
-    ) -> Option<T> {
+    fn decode_std<T: NetType>(&mut self, conn: ConnectionId, kind: u64, params: &[u8]) -> Option<T> {
         let mut r = Reader::with_max_depth(params, self.limits.max_depth);
         match T::decode(&mut r).and_then(|v| r.finish().map(|()| v)) {
             Ok(v) => Some(v),
             Err(e) => {
                 let text = format!("invalid arguments for {}: {e}", msg::name(kind));
-                self.warn(
-                    Some(conn),
-                    DiagnosticKind::InvalidArguments,
-                    Some(kind),
-                    text,
-                );
+                self.warn(Some(conn), DiagnosticKind::InvalidArguments, Some(kind), text);
                 None
             }
         }
@@ -1085,30 +948,17 @@ impl Net {
         };
         if c.side == Side::Accepted {
             let text = "MOTD from a client ignored: MOTD only travels server to client".to_owned();
-            return self.warn(
-                Some(conn),
-                DiagnosticKind::UnexpectedMessage,
-                Some(msg::MOTD),
-                text,
-            );
+            return self.warn(Some(conn), DiagnosticKind::UnexpectedMessage, Some(msg::MOTD), text);
         }
         if c.state != ConnectionState::Handshaking {
             let text = "MOTD sent multiple times; ignored".to_owned();
-            return self.warn(
-                Some(conn),
-                DiagnosticKind::UnexpectedMessage,
-                Some(msg::MOTD),
-                text,
-            );
+            return self.warn(Some(conn), DiagnosticKind::UnexpectedMessage, Some(msg::MOTD), text);
         }
         let Some((motd,)) = self.decode_std::<(S64,)>(conn, msg::MOTD, params) else {
             return;
         };
         self.emit(Event::MotdReceived { conn, motd: motd.0 });
-        let hello = (
-            protocol::PROTOCOL_VERSION,
-            Bs64::from(self.network_hash.clone()),
-        );
+        let hello = (protocol::PROTOCOL_VERSION, Bs64::from(self.network_hash.clone()));
         self.queue_internal(msg::HELLO, &hello, Some(conn));
         self.activate(conn);
     }
@@ -1118,14 +968,8 @@ impl Net {
             return;
         };
         if c.side == Side::Initiated {
-            let text =
-                "HELLO from a server ignored: HELLO only travels client to server".to_owned();
-            return self.warn(
-                Some(conn),
-                DiagnosticKind::UnexpectedMessage,
-                Some(msg::HELLO),
-                text,
-            );
+            let text = "HELLO from a server ignored: HELLO only travels client to server".to_owned();
+            return self.warn(Some(conn), DiagnosticKind::UnexpectedMessage, Some(msg::HELLO), text);
         }
         let active = c.state == ConnectionState::Active;
         // The version is read as any integer so that every wrong version gets reason 2.
@@ -1144,33 +988,24 @@ impl Net {
         }
         self.activate(conn);
         let rp = self.next_repository;
-        self.next_repository = self
-            .next_repository
-            .checked_add(1)
-            .unwrap_or(protocol::FIRST_CLIENT_REPOSITORY);
+        self.next_repository = self.next_repository.checked_add(1).unwrap_or(protocol::FIRST_CLIENT_REPOSITORY);
         if let Err(e) = self.set_shared_parameter(conn, "rp", &rp) {
             tracing::error!(%conn, error = %e, "cannot assign a repository");
         }
     }
 
     fn on_disconnect(&mut self, conn: ConnectionId, params: &[u8]) {
-        let (reason, detail) =
-            match self.decode_std::<(u8, Option<S64>)>(conn, msg::DISCONNECT, params) {
-                Some((r, d)) => (r, d.map(String::from)),
-                None => (0, None),
-            };
+        let (reason, detail) = match self.decode_std::<(u8, Option<S64>)>(conn, msg::DISCONNECT, params) {
+            Some((r, d)) => (r, d.map(String::from)),
+            None => (0, None),
+        };
         let mut description = reason::describe(reason).to_owned();
         if let Some(d) = detail.as_deref().filter(|d| !d.is_empty()) {
             description.push_str(": ");
             description.push_str(d);
         }
         tracing::info!(%conn, reason, %description, "peer disconnected us");
-        self.emit(Event::Disconnected {
-            conn,
-            reason,
-            detail,
-            description,
-        });
+        self.emit(Event::Disconnected { conn, reason, detail, description });
         self.close_with(conn, CloseReason::PeerDisconnected { reason });
     }
 
@@ -1189,12 +1024,7 @@ impl Net {
             Ok(v) => v,
             Err(e) => {
                 let text = format!("invalid arguments for SHARED_PARAMETER: {e}");
-                return self.warn(
-                    Some(conn),
-                    DiagnosticKind::InvalidArguments,
-                    Some(msg::SHARED_PARAMETER),
-                    text,
-                );
+                return self.warn(Some(conn), DiagnosticKind::InvalidArguments, Some(msg::SHARED_PARAMETER), text);
             }
         };
         let max = self.limits.max_shared_parameters;
@@ -1203,15 +1033,9 @@ impl Net {
         };
         if !c.shared.contains_key(&name) && c.shared.len() >= max {
             let text = format!("shared parameter `{name}` refused: at most {max} per connection");
-            return self.warn(
-                Some(conn),
-                DiagnosticKind::Refused,
-                Some(msg::SHARED_PARAMETER),
-                text,
-            );
+            return self.warn(Some(conn), DiagnosticKind::Refused, Some(msg::SHARED_PARAMETER), text);
         }
-        c.shared
-            .insert(name.clone(), Bytes::copy_from_slice(&params[start..end]));
+        c.shared.insert(name.clone(), Bytes::copy_from_slice(&params[start..end]));
         self.emit(Event::SharedParameterChanged { conn, name });
     }
 }
@@ -1234,10 +1058,7 @@ fn seal(c: &mut Connection, role: &mut Role, events: &mut VecDeque<Event>) {
     }
     if v.len() > MAX_FRAME_PAYLOAD {
         c.outbox.discard_open();
-        let text = format!(
-            "a byte middleware grew a payload to {} bytes; declare its max_overhead",
-            v.len()
-        );
+        let text = format!("a byte middleware grew a payload to {} bytes; declare its max_overhead", v.len());
         tracing::error!(conn = %c.id, "{text}");
         events.push_back(Event::Error(Diagnostic {
             conn: Some(c.id),

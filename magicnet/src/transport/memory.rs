@@ -58,12 +58,7 @@ impl Default for MemoryNetwork {
 impl MemoryNetwork {
     /// An empty network whose clock starts now and only moves with [`advance`](Self::advance).
     pub fn new() -> Self {
-        Self {
-            nodes: Vec::new(),
-            links: HashMap::new(),
-            now: Instant::now(),
-            max_rounds: 10_000,
-        }
+        Self { nodes: Vec::new(), links: HashMap::new(), now: Instant::now(), max_rounds: 10_000 }
     }
 
     /// Adds a node.
@@ -110,12 +105,10 @@ impl MemoryNetwork {
         client_role: &str,
         framing: Framing,
     ) -> Result<(ConnectionId, ConnectionId), ConfigError> {
-        let c_role = self.nodes[client.0]
-            .role_id(server_role)
-            .ok_or_else(|| ConfigError::UnknownRole(server_role.into()))?;
-        let s_role = self.nodes[server.0]
-            .role_id(client_role)
-            .ok_or_else(|| ConfigError::UnknownRole(client_role.into()))?;
+        let c_role =
+            self.nodes[client.0].role_id(server_role).ok_or_else(|| ConfigError::UnknownRole(server_role.into()))?;
+        let s_role =
+            self.nodes[server.0].role_id(client_role).ok_or_else(|| ConfigError::UnknownRole(client_role.into()))?;
         let now = self.now;
         let c_conn = self.nodes[client.0].connect(c_role, framing, now);
         let s_conn = self.nodes[server.0].accept(s_role, framing, now);

@@ -6,3 +6,5 @@
 //! | tokio TCP (server and client) | `tcp` | `tokio` (default) |
 
 pub mod memory;
+#[cfg(feature = "tokio")]
+pub mod tokio;

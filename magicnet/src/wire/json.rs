@@ -13,19 +13,15 @@ use crate::error::{DecodeError, EncodeError};
 
 /// Decodes a JSON payload into messages whose parameters are transcoded to MessagePack.
 pub fn decode_payload(payload: &[u8]) -> Result<Vec<PayloadItem>, DecodeError> {
-    let root: serde_json::Value = serde_json::from_slice(payload)
-        .map_err(|_| DecodeError::Invalid("payload is not valid JSON"))?;
+    let root: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|_| DecodeError::Invalid("payload is not valid JSON"))?;
     let serde_json::Value::Array(items) = root else {
-        return Err(DecodeError::Invalid(
-            "a JSON payload must be an array of messages",
-        ));
+        return Err(DecodeError::Invalid("a JSON payload must be an array of messages"));
     };
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let serde_json::Value::Array(pair) = item else {
-            out.push(PayloadItem::BadShape(
-                "a message must be the array [type, parameters]",
-            ));
+            out.push(PayloadItem::BadShape("a message must be the array [type, parameters]"));
             continue;
         };
         if pair.len() != 2 {
@@ -33,23 +29,16 @@ pub fn decode_payload(payload: &[u8]) -> Result<Vec<PayloadItem>, DecodeError> {
             continue;
         }
         let Some(kind) = pair[0].as_u64() else {
-            out.push(PayloadItem::BadShape(
-                "the message type must be a non-negative integer",
-            ));
+            out.push(PayloadItem::BadShape("the message type must be a non-negative integer"));
             continue;
         };
         if !pair[1].is_array() {
-            out.push(PayloadItem::BadShape(
-                "the message parameters must be an array",
-            ));
+            out.push(PayloadItem::BadShape("the message parameters must be an array"));
             continue;
         }
         let mut params = Vec::new();
         json_to_msgpack(&pair[1], &mut params);
-        out.push(PayloadItem::Message(RawMessage {
-            kind,
-            params: Bytes::from(params),
-        }));
+        out.push(PayloadItem::Message(RawMessage { kind, params: Bytes::from(params) }));
     }
     Ok(out)
 }
@@ -103,20 +92,14 @@ fn bad(_: DecodeError) -> EncodeError {
 fn write_value(r: &mut Reader<'_>, w: &mut Vec<u8>, as_key: bool) -> Result<(), EncodeError> {
     let kind = mp::marker_kind(r.peek_marker().map_err(bad)?);
     if as_key && !matches!(kind, "str" | "int") {
-        return Err(EncodeError::Unsupported(
-            "JSON map keys must be strings or integers",
-        ));
+        return Err(EncodeError::Unsupported("JSON map keys must be strings or integers"));
     }
     match kind {
         "nil" => {
             r.read_nil().map_err(bad)?;
             w.extend_from_slice(b"null");
         }
-        "bool" => w.extend_from_slice(if r.read_bool().map_err(bad)? {
-            b"true"
-        } else {
-            b"false"
-        }),
+        "bool" => w.extend_from_slice(if r.read_bool().map_err(bad)? { b"true" } else { b"false" }),
         "int" => {
             let i = r.read_int().map_err(bad)?;
             if as_key {
@@ -169,9 +152,7 @@ fn write_value(r: &mut Reader<'_>, w: &mut Vec<u8>, as_key: bool) -> Result<(), 
             r.leave();
         }
         _ => {
-            return Err(EncodeError::Unsupported(
-                "MessagePack extension types have no JSON form",
-            ));
+            return Err(EncodeError::Unsupported("MessagePack extension types have no JSON form"));
         }
     }
     Ok(())
@@ -227,10 +208,7 @@ fn write_float(x: f64, w: &mut Vec<u8>) {
             w.extend_from_slice(digits.as_bytes());
         } else if digits.len() as i32 <= decpt {
             w.extend_from_slice(digits.as_bytes());
-            w.extend(std::iter::repeat_n(
-                b'0',
-                (decpt - digits.len() as i32) as usize,
-            ));
+            w.extend(std::iter::repeat_n(b'0', (decpt - digits.len() as i32) as usize));
             w.extend_from_slice(b".0");
         } else {
             let (a, b) = digits.split_at(decpt as usize);
@@ -284,10 +262,7 @@ mod tests {
 
     #[test]
     fn strings_are_ascii_escaped() {
-        assert_eq!(
-            json_of(&"é\"\n😀".into()),
-            r#"[64, ["\u00e9\"\n\ud83d\ude00"]]"#
-        );
+        assert_eq!(json_of(&"é\"\n😀".into()), r#"[64, ["\u00e9\"\n\ud83d\ude00"]]"#);
     }
 
     #[test]
@@ -305,12 +280,6 @@ mod tests {
         write_message(70, &params, &mut w).unwrap();
         w.push(b']');
         let items = decode_payload(&w).unwrap();
-        assert_eq!(
-            items,
-            vec![PayloadItem::Message(RawMessage {
-                kind: 70,
-                params: Bytes::from(params)
-            })]
-        );
+        assert_eq!(items, vec![PayloadItem::Message(RawMessage { kind: 70, params: Bytes::from(params) })]);
     }
 }

@@ -18,8 +18,8 @@ use bytes::{Bytes, BytesMut};
 
 pub use msgpack::Reader;
 pub use types::{
-    Bin, Bs16, Bs64, Bs256, Bs4096, Int, NetType, S16, S64, S256, S4096, Schema, Serde, Str,
-    expect_array, from_slice, to_vec,
+    Bin, Bs16, Bs64, Bs256, Bs4096, Int, NetType, S16, S64, S256, S4096, Schema, Serde, Str, expect_array, from_slice,
+    to_vec,
 };
 pub use value::Value;
 
@@ -72,12 +72,7 @@ pub struct PayloadIter {
 impl PayloadIter {
     /// Iterates over `payload`, rejecting values nested deeper than `max_depth`.
     pub fn new(payload: Bytes, max_depth: u16) -> Self {
-        Self {
-            data: payload,
-            pos: 0,
-            max_depth,
-            failed: false,
-        }
+        Self { data: payload, pos: 0, max_depth, failed: false }
     }
 
     fn shape(r: &mut Reader<'_>) -> Result<Result<(u64, usize), &'static str>, DecodeError> {
@@ -119,10 +114,9 @@ impl Iterator for PayloadIter {
         r.set_position(self.pos);
         let start = self.pos;
         let item = match Self::shape(&mut r) {
-            Ok(Ok((kind, params_start))) => Ok(PayloadItem::Message(RawMessage {
-                kind,
-                params: self.data.slice(params_start..r.position()),
-            })),
+            Ok(Ok((kind, params_start))) => {
+                Ok(PayloadItem::Message(RawMessage { kind, params: self.data.slice(params_start..r.position()) }))
+            }
             Ok(Err(why)) => {
                 // Well-formed MessagePack in the wrong shape: skip the whole value.
                 r.set_position(start);
@@ -188,27 +182,14 @@ mod tests {
         let negative: &[u8] = &[0x92, 0xff, 0x90];
         let mut b = Vec::new();
         encode_message(1000, &[0x90], &mut b);
-        let items: Vec<_> = PayloadIter::new(payload(&[&a, bad, not_array, negative, &b]), 32)
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let items: Vec<_> =
+            PayloadIter::new(payload(&[&a, bad, not_array, negative, &b]), 32).collect::<Result<_, _>>().unwrap();
         assert_eq!(items.len(), 5);
-        assert_eq!(
-            items[0],
-            PayloadItem::Message(RawMessage {
-                kind: 64,
-                params: Bytes::from_static(&[0x91, 0x05])
-            })
-        );
+        assert_eq!(items[0], PayloadItem::Message(RawMessage { kind: 64, params: Bytes::from_static(&[0x91, 0x05]) }));
         assert!(matches!(items[1], PayloadItem::BadShape(_)));
         assert!(matches!(items[2], PayloadItem::BadShape(_)));
         assert!(matches!(items[3], PayloadItem::BadShape(_)));
-        assert_eq!(
-            items[4],
-            PayloadItem::Message(RawMessage {
-                kind: 1000,
-                params: Bytes::from_static(&[0x90])
-            })
-        );
+        assert_eq!(items[4], PayloadItem::Message(RawMessage { kind: 1000, params: Bytes::from_static(&[0x90]) }));
     }
 
     #[test]
@@ -229,10 +210,7 @@ mod tests {
         let mut buf = BytesMut::from(&[0u8, 3, 1, 2][..]);
         assert_eq!(take_frame(&mut buf, 65535), Ok(None));
         buf.extend_from_slice(&[3, 0, 0]);
-        assert_eq!(
-            take_frame(&mut buf, 65535),
-            Ok(Some(Bytes::from_static(&[1, 2, 3])))
-        );
+        assert_eq!(take_frame(&mut buf, 65535), Ok(Some(Bytes::from_static(&[1, 2, 3]))));
         assert_eq!(take_frame(&mut buf, 65535), Ok(Some(Bytes::new())));
         assert_eq!(take_frame(&mut buf, 65535), Ok(None));
         let mut big = BytesMut::from(&[0xffu8, 0xff][..]);

@@ -48,11 +48,7 @@ impl<'a> Reader<'a> {
 
     /// A reader over `data` that rejects values nested deeper than `max_depth`.
     pub fn with_max_depth(data: &'a [u8], max_depth: u16) -> Self {
-        Self {
-            data,
-            pos: 0,
-            depth_left: max_depth,
-        }
+        Self { data, pos: 0, depth_left: max_depth }
     }
 
     /// The byte offset of the next value.
@@ -82,11 +78,7 @@ impl<'a> Reader<'a> {
 
     /// Fails with [`DecodeError::TrailingBytes`] unless every byte has been read.
     pub fn finish(&self) -> Result<(), DecodeError> {
-        if self.is_empty() {
-            Ok(())
-        } else {
-            Err(DecodeError::TrailingBytes)
-        }
+        if self.is_empty() { Ok(()) } else { Err(DecodeError::TrailingBytes) }
     }
 
     #[inline]
@@ -132,10 +124,7 @@ impl<'a> Reader<'a> {
     /// The marker of the next value, without consuming it.
     #[inline]
     pub fn peek_marker(&self) -> Result<u8, DecodeError> {
-        self.data
-            .get(self.pos)
-            .copied()
-            .ok_or(DecodeError::Incomplete)
+        self.data.get(self.pos).copied().ok_or(DecodeError::Incomplete)
     }
 
     /// The kind of the next value ("int", "str", ...), for error messages.
@@ -145,10 +134,7 @@ impl<'a> Reader<'a> {
 
     #[inline]
     fn mismatch(&self, expected: &'static str) -> DecodeError {
-        DecodeError::TypeMismatch {
-            expected,
-            found: self.peek_kind(),
-        }
+        DecodeError::TypeMismatch { expected, found: self.peek_kind() }
     }
 
     /// True (and consumes it) when the next value is nil.
@@ -164,11 +150,7 @@ impl<'a> Reader<'a> {
 
     /// Reads a nil.
     pub fn read_nil(&mut self) -> Result<(), DecodeError> {
-        if self.try_read_nil()? {
-            Ok(())
-        } else {
-            Err(self.mismatch("nil"))
-        }
+        if self.try_read_nil()? { Ok(()) } else { Err(self.mismatch("nil")) }
     }
 
     /// Reads a boolean.
@@ -613,10 +595,7 @@ mod tests {
             (-33, &[0xd0, 0xdf]),
             (-200, &[0xd1, 0xff, 0x38]),
             (1 << 40, &[0xcf, 0, 0, 1, 0, 0, 0, 0, 0]),
-            (
-                u64::MAX as i128,
-                &[0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
-            ),
+            (u64::MAX as i128, &[0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
             (i64::MIN as i128, &[0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0]),
         ];
         for &(v, bytes) in cases {
@@ -676,9 +655,6 @@ mod tests {
             r.skip_value().unwrap();
             assert!(r.is_empty(), "{s:?}");
         }
-        assert_eq!(
-            Reader::new(&[0xc1]).skip_value(),
-            Err(DecodeError::InvalidMarker(0xc1))
-        );
+        assert_eq!(Reader::new(&[0xc1]).skip_value(), Err(DecodeError::InvalidMarker(0xc1)));
     }
 }

@@ -135,10 +135,7 @@ pub trait NetType: Sized {
 }
 
 /// Encodes one value into a fresh buffer.
-pub fn to_vec<T: NetType + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError>
-where
-    T: Sized,
-{
+pub fn to_vec<T: NetType>(value: &T) -> Result<Vec<u8>, EncodeError> {
     let mut w = Vec::new();
     value.encode(&mut w)?;
     Ok(w)
@@ -218,10 +215,7 @@ impl NetType for usize {
         Ok(r.read_int_in(0, usize::MAX as i128)? as usize)
     }
     fn schema() -> Schema {
-        Schema::Int {
-            min: 0,
-            max: usize::MAX as i128,
-        }
+        Schema::Int { min: 0, max: usize::MAX as i128 }
     }
 }
 
@@ -305,11 +299,7 @@ impl<T: NetType> NetType for Option<T> {
     }
     #[inline]
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        if r.try_read_nil()? {
-            Ok(None)
-        } else {
-            T::decode(r).map(Some)
-        }
+        if r.try_read_nil()? { Ok(None) } else { T::decode(r).map(Some) }
     }
     fn schema() -> Schema {
         Schema::Optional(Box::new(T::schema()))
@@ -404,11 +394,7 @@ impl<K: NetType + Ord, V: NetType> NetType for BTreeMap<K, V> {
 pub fn expect_array(r: &mut Reader<'_>, n: usize) -> Result<(), DecodeError> {
     let len = r.read_array_len()?;
     if len != n {
-        return Err(DecodeError::ArgumentCount {
-            min: n as u16,
-            max: n as u16,
-            found: len,
-        });
+        return Err(DecodeError::ArgumentCount { min: n as u16, max: n as u16, found: len });
     }
     Ok(())
 }
@@ -456,15 +442,15 @@ tuple_impl!(5; A 0, B 1, C 2, D 3, E 4);
 tuple_impl!(6; A 0, B 1, C 2, D 3, E 4, F 5);
 tuple_impl!(7; A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 tuple_impl!(8; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+tuple_impl!(9; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+tuple_impl!(10; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
+tuple_impl!(11; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
+tuple_impl!(12; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
 
 /// Counts characters the way Python's `len(str)` does (code points), cheaply.
 #[inline]
 fn char_len(s: &str) -> usize {
-    if s.is_ascii() {
-        s.len()
-    } else {
-        s.chars().count()
-    }
+    if s.is_ascii() { s.len() } else { s.chars().count() }
 }
 
 /// A string of at most `N` characters (Python's `s16`, `s64`, `s256`, `s4096`).
@@ -553,11 +539,7 @@ impl<const N: usize> NetType for Str<N> {
         let s = r.read_str()?;
         // A string of more than 4*N bytes cannot have N characters or fewer.
         if s.len() > N {
-            let len = if s.len() > 4 * N {
-                s.len()
-            } else {
-                char_len(s)
-            };
+            let len = if s.len() > 4 * N { s.len() } else { char_len(s) };
             if len > N {
                 return Err(DecodeError::TooLong { len, max: N });
             }
@@ -565,9 +547,7 @@ impl<const N: usize> NetType for Str<N> {
         Ok(Self(s.to_owned()))
     }
     fn schema() -> Schema {
-        Schema::Str {
-            max_len: Some(N as u32),
-        }
+        Schema::Str { max_len: Some(N as u32) }
     }
 }
 
@@ -618,10 +598,7 @@ impl<const N: usize> fmt::Debug for Bin<N> {
 impl<const N: usize> NetType for Bin<N> {
     fn encode(&self, w: &mut Vec<u8>) -> Result<(), EncodeError> {
         if self.0.len() > N {
-            return Err(EncodeError::TooLong {
-                len: self.0.len(),
-                max: N,
-            });
+            return Err(EncodeError::TooLong { len: self.0.len(), max: N });
         }
         mp::write_bin(w, &self.0);
         Ok(())
@@ -629,17 +606,12 @@ impl<const N: usize> NetType for Bin<N> {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let v = u8::decode_list(r)?;
         if v.len() > N {
-            return Err(DecodeError::TooLong {
-                len: v.len(),
-                max: N,
-            });
+            return Err(DecodeError::TooLong { len: v.len(), max: N });
         }
         Ok(Self(v))
     }
     fn schema() -> Schema {
-        Schema::Bin {
-            max_len: Some(N as u32),
-        }
+        Schema::Bin { max_len: Some(N as u32) }
     }
 }
 
@@ -654,11 +626,7 @@ impl<const MIN: i64, const MAX: i64> Int<MIN, MAX> {
     /// The value, checked against the bounds.
     pub fn new(v: i64) -> Result<Self, EncodeError> {
         if v < MIN || v > MAX {
-            return Err(EncodeError::OutOfRange {
-                value: v as i128,
-                min: MIN as i128,
-                max: MAX as i128,
-            });
+            return Err(EncodeError::OutOfRange { value: v as i128, min: MIN as i128, max: MAX as i128 });
         }
         Ok(Self(v))
     }
@@ -711,10 +679,7 @@ impl<const MIN: i64, const MAX: i64> NetType for Int<MIN, MAX> {
         Ok(Self(r.read_int_in(MIN as i128, MAX as i128)? as i64))
     }
     fn schema() -> Schema {
-        Schema::Int {
-            min: MIN as i128,
-            max: MAX as i128,
-        }
+        Schema::Int { min: MIN as i128, max: MAX as i128 }
     }
 }
 
@@ -795,23 +760,13 @@ mod tests {
         assert_eq!(to_vec(&long), Err(EncodeError::TooLong { len: 5, max: 4 }));
         let mut w = Vec::new();
         mp::write_str(&mut w, "héllo");
-        assert_eq!(
-            from_slice::<Str<4>>(&w),
-            Err(DecodeError::TooLong { len: 5, max: 4 })
-        );
+        assert_eq!(from_slice::<Str<4>>(&w), Err(DecodeError::TooLong { len: 5, max: 4 }));
     }
 
     #[test]
     fn native_ints_check_their_range() {
         let bytes = to_vec(&100_000i64).unwrap();
-        assert_eq!(
-            from_slice::<u16>(&bytes),
-            Err(DecodeError::OutOfRange {
-                value: 100_000,
-                min: 0,
-                max: 65535
-            })
-        );
+        assert_eq!(from_slice::<u16>(&bytes), Err(DecodeError::OutOfRange { value: 100_000, min: 0, max: 65535 }));
         assert_eq!(from_slice::<i32>(&bytes), Ok(100_000));
     }
 
@@ -828,10 +783,7 @@ mod tests {
     #[test]
     fn tuples_require_exact_arity() {
         let bytes = to_vec(&(1u8, 2u8, 3u8)).unwrap();
-        assert!(matches!(
-            from_slice::<(u8, u8)>(&bytes),
-            Err(DecodeError::ArgumentCount { .. })
-        ));
+        assert!(matches!(from_slice::<(u8, u8)>(&bytes), Err(DecodeError::ArgumentCount { .. })));
     }
 
     #[test]
@@ -851,24 +803,10 @@ mod tests {
             a: i32,
             b: String,
         }
-        let arr = to_vec(&Serde(P {
-            a: 1,
-            b: "x".into(),
-        }))
-        .unwrap();
+        let arr = to_vec(&Serde(P { a: 1, b: "x".into() })).unwrap();
         assert_eq!(arr, [0x92, 0x01, 0xa1, b'x']);
-        let map = rmp_serde::to_vec_named(&P {
-            a: 1,
-            b: "x".into(),
-        })
-        .unwrap();
-        assert_eq!(
-            from_slice::<Serde<P>>(&map).unwrap().0,
-            P {
-                a: 1,
-                b: "x".into()
-            }
-        );
+        let map = rmp_serde::to_vec_named(&P { a: 1, b: "x".into() }).unwrap();
+        assert_eq!(from_slice::<Serde<P>>(&map).unwrap().0, P { a: 1, b: "x".into() });
         assert!(from_slice::<Serde<P>>(&[0x92, 0xa1, b'x', 0x01]).is_err());
     }
 }

@@ -66,8 +66,7 @@ impl Value {
     /// Converts to a typed value by re-decoding (checks every bound of `T`).
     pub fn to_typed<T: NetType>(&self) -> Result<T, DecodeError> {
         let mut w = Vec::new();
-        self.encode(&mut w)
-            .map_err(|_| DecodeError::Invalid("value out of MessagePack range"))?;
+        self.encode(&mut w).map_err(|_| DecodeError::Invalid("value out of MessagePack range"))?;
         super::from_slice(&w)
     }
 }
@@ -79,11 +78,7 @@ impl NetType for Value {
             Value::Bool(b) => mp::write_bool(w, *b),
             Value::Int(i) => {
                 if *i < i64::MIN as i128 || *i > u64::MAX as i128 {
-                    return Err(EncodeError::OutOfRange {
-                        value: *i,
-                        min: i64::MIN as i128,
-                        max: u64::MAX as i128,
-                    });
+                    return Err(EncodeError::OutOfRange { value: *i, min: i64::MIN as i128, max: u64::MAX as i128 });
                 }
                 mp::write_int(w, *i)
             }
@@ -245,10 +240,7 @@ mod tests {
     fn round_trips_python_sample() {
         // msgpack.packb([1,[300,-5,-200,2**40,1.5,'abc',b'xy',None,True,{'a':1},[1,2]]])
         let py = "92019bcd012cfbd1ff38cf0000010000000000cb3ff8000000000000a3616263c4027879c0c381a16101920102";
-        let bytes: Vec<u8> = (0..py.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&py[i..i + 2], 16).unwrap())
-            .collect();
+        let bytes: Vec<u8> = (0..py.len()).step_by(2).map(|i| u8::from_str_radix(&py[i..i + 2], 16).unwrap()).collect();
         let v: Value = from_slice(&bytes).unwrap();
         assert_eq!(
             v,
@@ -269,11 +261,7 @@ mod tests {
                 ])
             ])
         );
-        assert_eq!(
-            to_vec(&v).unwrap(),
-            bytes,
-            "re-encoding must be byte-identical to Python"
-        );
+        assert_eq!(to_vec(&v).unwrap(), bytes, "re-encoding must be byte-identical to Python");
     }
 
     #[test]

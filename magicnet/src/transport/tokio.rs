@@ -1,0 +1,543 @@
+//! The tokio driver: a [`Node`] running in its own task, reached through a cloneable
+//! [`NodeHandle`], with events delivered on an [`EventStream`].
+//!
+//! The node task is the only place the node is touched, so the node needs no locks. Each
+//! connection has a reader task (bytes in) and a writer task (bytes out); both only move
+//! bytes. Outputs produced while a burst of input is handled are written together, one write
+//! per connection per burst.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use magicnet::{Node, RoleConfig, Event};
+//! use magicnet::transport::tokio::spawn;
+//!
+//! let node = Node::builder("server").motd("hi").remote_role(RoleConfig::new("client")).build()?;
+//! let (handle, mut events) = spawn(node);
+//! let addr = handle.listen_tcp("127.0.0.1:5000", "client").await?;
+//! println!("listening on {addr}");
+//! while let Some(event) = events.recv().await {
+//!     if let Event::ConnectionActivated { conn, .. } = event {
+//!         println!("{conn} joined");
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Slow consumers: bytes handed to a connection's writer but not yet written are counted;
+//! when they exceed [`DriverConfig::max_queued_bytes`] the connection is dropped (the peer
+//! stopped reading), so one stalled client cannot grow the server's memory without bound.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use ::tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use ::tokio::sync::{mpsc, oneshot};
+use ::tokio::task::AbortHandle;
+use bytes::{Bytes, BytesMut};
+
+use crate::error::SendError;
+use crate::message::Message;
+use crate::node::{ConnectionId, Event, Framing, Node, Output, RoleId, Side};
+
+/// Why a driver operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// A socket operation failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The role name is not one of the node's remote roles.
+    #[error("unknown remote role `{0}`: declare it with NodeBuilder::remote_role")]
+    UnknownRole(String),
+    /// The node task has stopped (it was shut down).
+    #[error("the node has stopped")]
+    NodeStopped,
+    /// Sending a message failed.
+    #[error(transparent)]
+    Send(#[from] SendError),
+    /// A transport-specific failure.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Tuning of the tokio driver.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DriverConfig {
+    /// Bytes a connection may have waiting to be written before it is dropped as a slow
+    /// consumer. Default 4 MiB.
+    pub max_queued_bytes: usize,
+    /// How many commands (inputs, calls) the node task handles before it writes outputs.
+    /// Default 256.
+    pub batch: usize,
+    /// Size of the read buffer per connection. Default 16 KiB.
+    pub read_buffer: usize,
+    /// How long [`NodeHandle::shutdown`] waits for connections to flush. Default 5 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        Self {
+            max_queued_bytes: 4 * 1024 * 1024,
+            batch: 256,
+            read_buffer: 16 * 1024,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+type Call = Box<dyn FnOnce(&mut Node) + Send>;
+
+/// Starts a transport's tasks for a connection once the node has given it an id, and returns
+/// handles that abort them (used to drop slow consumers at once).
+pub(crate) type LinkStart = Box<dyn FnOnce(LinkContext) -> Vec<AbortHandle> + Send>;
+
+/// What a transport's tasks get to talk to the node task.
+pub(crate) struct LinkContext {
+    pub(crate) conn: ConnectionId,
+    pub(crate) to_node: mpsc::Sender<Command>,
+    pub(crate) outgoing: mpsc::UnboundedReceiver<Bytes>,
+    pub(crate) queued: Arc<AtomicUsize>,
+    pub(crate) read_buffer: usize,
+    pub(crate) tasks: TaskSink,
+}
+
+/// Where transports put their tasks so the node task can wait for them at shutdown.
+#[derive(Clone)]
+pub(crate) struct TaskSink(mpsc::UnboundedSender<::tokio::task::JoinHandle<()>>);
+
+impl TaskSink {
+    pub(crate) fn spawn(&self, fut: impl Future<Output = ()> + Send + 'static) -> AbortHandle {
+        let h = ::tokio::spawn(fut);
+        let a = h.abort_handle();
+        let _ = self.0.send(h);
+        a
+    }
+}
+
+pub(crate) enum Command {
+    Register {
+        role: RoleId,
+        side: Side,
+        framing: Framing,
+        peer: Option<SocketAddr>,
+        start: LinkStart,
+        reply: Option<oneshot::Sender<ConnectionId>>,
+    },
+    Input(ConnectionId, Bytes),
+    Closed(ConnectionId, Option<String>),
+    Call(Call),
+    Shutdown(oneshot::Sender<()>),
+}
+
+struct Writer {
+    tx: mpsc::UnboundedSender<Bytes>,
+    queued: Arc<AtomicUsize>,
+    aborts: Vec<AbortHandle>,
+}
+
+/// A cloneable handle to a node running in a tokio task.
+#[derive(Clone)]
+pub struct NodeHandle {
+    tx: mpsc::Sender<Command>,
+    config: Arc<DriverConfig>,
+}
+
+/// Events of a node running in a tokio task. Dropping it discards later events.
+pub struct EventStream {
+    rx: mpsc::UnboundedReceiver<Event>,
+}
+
+impl EventStream {
+    /// The next event, or `None` once the node has stopped.
+    pub async fn recv(&mut self) -> Option<Event> {
+        self.rx.recv().await
+    }
+
+    /// The next event if one is ready.
+    pub fn try_recv(&mut self) -> Option<Event> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Waits until `pred` matches an event (returning it), skipping the others, for at most
+    /// `timeout`.
+    pub async fn wait_for(&mut self, timeout: Duration, mut pred: impl FnMut(&Event) -> bool) -> Option<Event> {
+        ::tokio::time::timeout(timeout, async {
+            while let Some(e) = self.rx.recv().await {
+                if pred(&e) {
+                    return Some(e);
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+}
+
+/// Runs `node` in a new tokio task with the default [`DriverConfig`].
+pub fn spawn(node: Node) -> (NodeHandle, EventStream) {
+    spawn_with(node, DriverConfig::default())
+}
+
+/// Runs `node` in a new tokio task.
+pub fn spawn_with(node: Node, config: DriverConfig) -> (NodeHandle, EventStream) {
+    let (tx, rx) = mpsc::channel(1024);
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let config = Arc::new(config);
+    let (ttx, trx) = mpsc::unbounded_channel();
+    let task = NodeTask {
+        node,
+        rx,
+        tx: tx.clone(),
+        events: ev_tx,
+        writers: HashMap::new(),
+        config: config.clone(),
+        tasks: Vec::new(),
+        task_rx: trx,
+        task_tx: TaskSink(ttx),
+    };
+    ::tokio::spawn(task.run());
+    (NodeHandle { tx, config }, EventStream { rx: ev_rx })
+}
+
+struct NodeTask {
+    node: Node,
+    rx: mpsc::Receiver<Command>,
+    tx: mpsc::Sender<Command>,
+    events: mpsc::UnboundedSender<Event>,
+    writers: HashMap<ConnectionId, Writer>,
+    config: Arc<DriverConfig>,
+    tasks: Vec<::tokio::task::JoinHandle<()>>,
+    task_rx: mpsc::UnboundedReceiver<::tokio::task::JoinHandle<()>>,
+    task_tx: TaskSink,
+}
+
+impl NodeTask {
+    async fn run(mut self) {
+        let mut shutdown_reply = None;
+        loop {
+            let deadline = self.node.poll_timeout();
+            let cmd = ::tokio::select! {
+                cmd = self.rx.recv() => cmd,
+                () = sleep_until(deadline) => {
+                    self.node.handle_timeout(Instant::now());
+                    self.drive();
+                    continue;
+                }
+            };
+            let Some(cmd) = cmd else { break };
+            if let Some(reply) = self.handle(cmd) {
+                shutdown_reply = Some(reply);
+                break;
+            }
+            for _ in 0..self.config.batch {
+                match self.rx.try_recv() {
+                    Ok(cmd) => {
+                        if let Some(reply) = self.handle(cmd) {
+                            shutdown_reply = Some(reply);
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            if shutdown_reply.is_some() {
+                break;
+            }
+            self.drive();
+        }
+        self.node.shutdown();
+        self.drive();
+        self.writers.clear();
+        self.finish_tasks().await;
+        // Last events (connection closed...) are already sent; dropping `events` ends the stream.
+        if let Some(reply) = shutdown_reply {
+            let _ = reply.send(());
+        }
+    }
+
+    fn collect_tasks(&mut self) {
+        while let Ok(h) = self.task_rx.try_recv() {
+            self.tasks.push(h);
+        }
+    }
+
+    async fn finish_tasks(&mut self) {
+        self.collect_tasks();
+        let grace = self.config.shutdown_grace;
+        let deadline = ::tokio::time::Instant::now() + grace;
+        for h in &mut self.tasks {
+            if ::tokio::time::timeout_at(deadline, &mut *h).await.is_err() {
+                h.abort();
+            }
+        }
+        if ::tokio::time::Instant::now() >= deadline {
+            tracing::warn!("connections did not flush within {grace:?}; aborted them");
+        }
+        self.tasks.clear();
+    }
+
+    /// Handles one command; returns the reply channel when it asks the task to stop.
+    fn handle(&mut self, cmd: Command) -> Option<oneshot::Sender<()>> {
+        match cmd {
+            Command::Input(conn, data) => self.node.handle_input(conn, &data, Instant::now()),
+            Command::Closed(conn, error) => {
+                self.writers.remove(&conn);
+                self.node.handle_closed(conn, error);
+            }
+            Command::Call(f) => f(&mut self.node),
+            Command::Register { role, side, framing, peer, start, reply } => {
+                let now = Instant::now();
+                let conn = match side {
+                    Side::Accepted => self.node.accept(role, framing, now),
+                    Side::Initiated => self.node.connect(role, framing, now),
+                };
+                if let Some(p) = peer {
+                    self.node.set_peer_addr(conn, p);
+                }
+                let (wtx, wrx) = mpsc::unbounded_channel();
+                let queued = Arc::new(AtomicUsize::new(0));
+                let tasks = self.task_tx.clone();
+                let aborts = start(LinkContext {
+                    conn,
+                    to_node: self.tx.clone(),
+                    outgoing: wrx,
+                    queued: queued.clone(),
+                    read_buffer: self.config.read_buffer,
+                    tasks,
+                });
+                self.writers.insert(conn, Writer { tx: wtx, queued, aborts });
+                if let Some(reply) = reply {
+                    let _ = reply.send(conn);
+                }
+            }
+            Command::Shutdown(reply) => return Some(reply),
+        }
+        None
+    }
+
+    /// Hands every output to the writers and every event to the application.
+    fn drive(&mut self) {
+        let mut slow = Vec::new();
+        while let Some(out) = self.node.poll_output() {
+            match out {
+                Output::Transmit { conn, data } => {
+                    let Some(w) = self.writers.get(&conn) else { continue };
+                    let len = data.len();
+                    let queued = w.queued.fetch_add(len, Ordering::Relaxed) + len;
+                    if queued > self.config.max_queued_bytes {
+                        slow.push((conn, queued));
+                        continue;
+                    }
+                    let _ = w.tx.send(data);
+                }
+                Output::Close { conn } => {
+                    // Dropping the sender lets the writer flush, shut the socket and stop.
+                    self.writers.remove(&conn);
+                }
+            }
+        }
+        for (conn, queued) in slow {
+            if let Some(w) = self.writers.remove(&conn) {
+                for a in &w.aborts {
+                    a.abort();
+                }
+                tracing::warn!(%conn, queued, "slow consumer dropped: it stopped reading");
+                self.node.handle_closed(conn, Some(format!("slow consumer: {queued} bytes not read")));
+            }
+        }
+        // Retire finished tasks so the list does not grow.
+        self.collect_tasks();
+        if self.tasks.len() > 64 {
+            self.tasks.retain(|h| !h.is_finished());
+        }
+        while let Some(e) = self.node.poll_event() {
+            let _ = self.events.send(e);
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => ::tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl NodeHandle {
+    /// Runs `f` on the node inside its task and returns its result.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Node) -> R + Send + 'static,
+    ) -> Result<R, TransportError> {
+        let (tx, rx) = oneshot::channel();
+        let call: Call = Box::new(move |node| {
+            let _ = tx.send(f(node));
+        });
+        self.tx.send(Command::Call(call)).await.map_err(|_| TransportError::NodeStopped)?;
+        rx.await.map_err(|_| TransportError::NodeStopped)
+    }
+
+    /// Sends a typed message to every active connection.
+    pub async fn send<M: Message + Send>(&self, msg: M) -> Result<(), TransportError> {
+        self.call(move |n| n.send(&msg)).await?.map_err(Into::into)
+    }
+
+    /// Sends a typed message to one connection.
+    pub async fn send_to<M: Message + Send>(&self, conn: ConnectionId, msg: M) -> Result<(), TransportError> {
+        self.call(move |n| n.send_to(conn, &msg)).await?.map_err(Into::into)
+    }
+
+    /// Shuts the node down: SHUTDOWN goes to every peer, connections flush and close, and
+    /// the task ends. Waits for all of it (up to [`DriverConfig::shutdown_grace`]).
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// True once the node task has stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    pub(crate) async fn role(&self, name: &str) -> Result<RoleId, TransportError> {
+        let owned = name.to_owned();
+        self.call(move |n| n.role_id(&owned)).await?.ok_or_else(|| TransportError::UnknownRole(name.to_owned()))
+    }
+
+    pub(crate) async fn register(
+        &self,
+        role: RoleId,
+        side: Side,
+        framing: Framing,
+        peer: Option<SocketAddr>,
+        start: LinkStart,
+    ) -> Result<ConnectionId, TransportError> {
+        let (tx, rx) = oneshot::channel();
+        let cmd = Command::Register { role, side, framing, peer, start, reply: Some(tx) };
+        self.tx.send(cmd).await.map_err(|_| TransportError::NodeStopped)?;
+        rx.await.map_err(|_| TransportError::NodeStopped)
+    }
+
+    /// The driver configuration.
+    pub fn config(&self) -> &DriverConfig {
+        &self.config
+    }
+
+    // ----- TCP -------------------------------------------------------------------------
+
+    /// Listens for TCP connections of the remote role `role` (length-prefixed framing).
+    /// Returns the bound address (useful with port 0). The listener runs until the node
+    /// shuts down.
+    pub async fn listen_tcp(&self, addr: impl ToSocketAddrs, role: &str) -> Result<SocketAddr, TransportError> {
+        let role = self.role(role).await?;
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let handle = self.clone();
+        ::tokio::spawn(async move {
+            loop {
+                let accepted = ::tokio::select! {
+                    a = listener.accept() => a,
+                    () = handle.tx.closed() => break,
+                };
+                let (stream, peer) = match accepted {
+                    Ok(v) => v,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        ::tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let start = stream_link(stream);
+                if handle.register(role, Side::Accepted, Framing::Stream, Some(peer), start).await.is_err() {
+                    break; // node stopped
+                }
+            }
+        });
+        tracing::info!(%local, "listening for TCP connections");
+        Ok(local)
+    }
+
+    /// Opens a TCP connection to a peer of the remote role `role`. The handshake runs in
+    /// the background: wait for [`Event::ConnectionActivated`] before relying on it.
+    pub async fn connect_tcp(&self, addr: impl ToSocketAddrs, role: &str) -> Result<ConnectionId, TransportError> {
+        let role = self.role(role).await?;
+        let stream = TcpStream::connect(addr).await?;
+        let _ = stream.set_nodelay(true);
+        let peer = stream.peer_addr().ok();
+        self.register(role, Side::Initiated, Framing::Stream, peer, stream_link(stream)).await
+    }
+
+    /// Registers any byte stream (TLS, Unix socket, a duplex pipe...) as a connection with
+    /// length-prefixed framing.
+    pub async fn add_stream<S>(&self, stream: S, role: &str, side: Side) -> Result<ConnectionId, TransportError>
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let role = self.role(role).await?;
+        self.register(role, side, Framing::Stream, None, stream_link(stream)).await
+    }
+}
+
+/// Reader and writer tasks for a byte stream.
+pub(crate) fn stream_link<S>(stream: S) -> LinkStart
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    Box::new(move |cx: LinkContext| {
+        let (mut rd, mut wr) = ::tokio::io::split(stream);
+        let LinkContext { conn, to_node, mut outgoing, queued, read_buffer, tasks } = cx;
+        let reader_tx = to_node.clone();
+        let reader = tasks.spawn(async move {
+            let mut buf = BytesMut::with_capacity(read_buffer);
+            loop {
+                if buf.capacity() - buf.len() < read_buffer / 4 {
+                    buf.reserve(read_buffer);
+                }
+                match rd.read_buf(&mut buf).await {
+                    Ok(0) => {
+                        let _ = reader_tx.send(Command::Closed(conn, None)).await;
+                        break;
+                    }
+                    Ok(_) => {
+                        let chunk = buf.split().freeze();
+                        if reader_tx.send(Command::Input(conn, chunk)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = reader_tx.send(Command::Closed(conn, Some(e.to_string()))).await;
+                        break;
+                    }
+                }
+            }
+        });
+        let reader_abort = reader.clone();
+        let reader_abort2 = reader;
+        let writer = tasks.spawn(async move {
+            while let Some(data) = outgoing.recv().await {
+                let len = data.len();
+                if let Err(e) = wr.write_all(&data).await {
+                    let _ = to_node.send(Command::Closed(conn, Some(e.to_string()))).await;
+                    break;
+                }
+                queued.fetch_sub(len, Ordering::Relaxed);
+            }
+            let _ = wr.shutdown().await;
+            reader_abort2.abort();
+        });
+        vec![reader_abort, writer]
+    })
+}

@@ -1,0 +1,11 @@
+//! Integration tests, one module per area, in one binary (one link on a 2-core machine).
+
+#[path = "../../examples/common/chat.rs"]
+mod chat;
+
+mod bad_input;
+mod handshake;
+mod interop;
+mod messages;
+mod support;
+mod tcp;

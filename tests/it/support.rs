@@ -1,0 +1,271 @@
+//! Test support: raw peers that speak the wire format by hand (to send anything, including
+//! garbage), a sans-IO harness, and the Python peer.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use magicnet::wire::{self, NetType, PayloadItem, PayloadIter, RawMessage};
+use magicnet::{ConnectionId, Event, Framing, Node, Output};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The encoding of one message `[kind, params]`.
+pub fn msg(kind: u64, params: &impl NetType) -> Vec<u8> {
+    let mut p = Vec::new();
+    params.encode(&mut p).unwrap();
+    let mut w = Vec::new();
+    wire::encode_message(kind, &p, &mut w);
+    w
+}
+
+/// A 2-byte length prefix and the payload.
+pub fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut f = (payload.len() as u16).to_be_bytes().to_vec();
+    f.extend_from_slice(payload);
+    f
+}
+
+/// HELLO with the Python default hash.
+pub fn hello() -> Vec<u8> {
+    msg(2, &(3u16, magicnet::Bs64::from(&[0x12u8, 0x34, 0x56, 0x78][..])))
+}
+
+/// Splits stream output into messages.
+pub fn parse_stream(buf: &mut BytesMut) -> Vec<RawMessage> {
+    let mut out = Vec::new();
+    while let Ok(Some(payload)) = wire::take_frame(buf, 65535) {
+        out.extend(parse_payload(payload));
+    }
+    out
+}
+
+pub fn parse_payload(payload: Bytes) -> Vec<RawMessage> {
+    PayloadIter::new(payload, 64)
+        .map(|i| match i.expect("server sent invalid MessagePack") {
+            PayloadItem::Message(m) => m,
+            PayloadItem::BadShape(why) => panic!("server sent a malformed message: {why}"),
+        })
+        .collect()
+}
+
+pub fn decode<T: NetType>(m: &RawMessage) -> T {
+    wire::from_slice(&m.params).unwrap()
+}
+
+/// A node under test with hand-driven peers (sans-IO: no sockets, no clock).
+pub struct Harness {
+    pub node: Node,
+    pub now: Instant,
+    /// Stream bytes each connection was sent but that were not read yet.
+    pub pending: std::collections::HashMap<ConnectionId, BytesMut>,
+    pub closed: Vec<ConnectionId>,
+    /// Frames (payloads) per connection, in order.
+    pub frames: std::collections::HashMap<ConnectionId, Vec<Bytes>>,
+}
+
+impl Harness {
+    pub fn new(node: Node) -> Self {
+        Self { node, now: Instant::now(), pending: Default::default(), closed: Vec::new(), frames: Default::default() }
+    }
+
+    /// A peer connecting to the node (the node sends MOTD).
+    pub fn accept(&mut self, role: &str, framing: Framing) -> ConnectionId {
+        let role = self.node.role_id(role).unwrap();
+        let c = self.node.accept(role, framing, self.now);
+        self.pump();
+        c
+    }
+
+    /// A peer that completes the handshake; returns its id and repository number.
+    pub fn active_peer(&mut self, role: &str) -> (ConnectionId, u32) {
+        let c = self.accept(role, Framing::Stream);
+        let motd = self.take(c);
+        assert_eq!(motd[0].kind, 1, "first message must be MOTD");
+        self.feed(c, &frame(&hello()));
+        let msgs = self.take(c);
+        let rp = msgs.iter().find(|m| m.kind == 5).map(decode::<(String, u32)>).expect("rp after HELLO");
+        assert_eq!(rp.0, "rp");
+        (c, rp.1)
+    }
+
+    pub fn feed(&mut self, c: ConnectionId, bytes: &[u8]) {
+        self.node.handle_input(c, bytes, self.now);
+        self.pump();
+    }
+
+    /// Collects outputs into `pending`/`frames`/`closed`.
+    pub fn pump(&mut self) {
+        while let Some(out) = self.node.poll_output() {
+            match out {
+                Output::Transmit { conn, data } => {
+                    let framing = self.node.connection(conn).map(|c| c.framing()).unwrap_or(Framing::Stream);
+                    match framing {
+                        Framing::Stream => {
+                            let mut b = BytesMut::from(&data[..]);
+                            let p = self.pending.entry(conn).or_default();
+                            p.extend_from_slice(&data);
+                            while let Ok(Some(f)) = wire::take_frame(&mut b, 65535) {
+                                self.frames.entry(conn).or_default().push(f);
+                            }
+                        }
+                        Framing::Datagram => {
+                            self.pending.entry(conn).or_default().extend_from_slice(&frame(&data));
+                            self.frames.entry(conn).or_default().push(data);
+                        }
+                    }
+                }
+                Output::Close { conn } => self.closed.push(conn),
+            }
+        }
+    }
+
+    /// Messages the node sent to `c` since the last call.
+    pub fn take(&mut self, c: ConnectionId) -> Vec<RawMessage> {
+        let mut b = self.pending.remove(&c).unwrap_or_default();
+        parse_stream(&mut b)
+    }
+
+    pub fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.node.poll_event()).collect()
+    }
+
+    pub fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.node.handle_timeout(self.now);
+        self.pump();
+    }
+}
+
+/// A TCP peer that speaks the wire format by hand.
+pub struct RawClient {
+    pub stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl RawClient {
+    pub async fn connect(addr: std::net::SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        Self { stream, buf: BytesMut::new() }
+    }
+
+    /// Connects and completes the handshake; returns the repository number.
+    pub async fn active(addr: std::net::SocketAddr) -> (Self, u32) {
+        let mut c = Self::connect(addr).await;
+        let motd = c.read_messages(1).await;
+        assert_eq!(motd[0].kind, 1);
+        c.send_raw(&frame(&hello())).await;
+        let rp = c.read_messages(1).await;
+        let (name, rp): (String, u32) = decode(&rp[0]);
+        assert_eq!(name, "rp");
+        (c, rp)
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// Reads until at least `n` messages arrived (panics after the timeout).
+    pub async fn read_messages(&mut self, n: usize) -> Vec<RawMessage> {
+        let mut out = parse_stream(&mut self.buf);
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        while out.len() < n {
+            let read = tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await;
+            match read {
+                Ok(Ok(0)) => panic!("connection closed after {} of {n} messages: {out:?}", out.len()),
+                Ok(Ok(_)) => out.extend(parse_stream(&mut self.buf)),
+                Ok(Err(e)) => panic!("read failed: {e}"),
+                Err(_) => panic!("timed out after {} of {n} messages: {out:?}", out.len()),
+            }
+        }
+        out
+    }
+
+    /// Reads everything until the server closes the connection; returns the messages.
+    pub async fn read_until_closed(&mut self) -> Vec<RawMessage> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    out.extend(parse_stream(&mut self.buf));
+                    return out;
+                }
+                Ok(Ok(_)) => out.extend(parse_stream(&mut self.buf)),
+                Err(_) => panic!("the server did not close the connection; got {out:?}"),
+            }
+        }
+    }
+
+    /// Asserts the server sends DISCONNECT with `reason` and then closes.
+    pub async fn expect_disconnect(&mut self, reason: u8) -> Option<String> {
+        let msgs = self.read_until_closed().await;
+        let d = msgs.iter().rev().find(|m| m.kind == 3).unwrap_or_else(|| panic!("no DISCONNECT in {msgs:?}"));
+        let (r, detail): (u8, Option<String>) = decode(d);
+        assert_eq!(r, reason, "disconnect reason (detail {detail:?})");
+        detail
+    }
+}
+
+// ----- Python ---------------------------------------------------------------------------
+
+/// The Python interpreter with `magicnet==0.0.7` (created by `scripts/test`).
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("MAGICNET_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "the Python peer is missing: run `scripts/test` (it creates .venv with magicnet==0.0.7), \
+         or set MAGICNET_PYTHON to a Python that has it"
+    );
+    venv
+}
+
+pub fn python_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python")
+}
+
+/// Runs a Python script from tests/python and returns its JSON lines and exit status.
+pub async fn run_python(script: &str, args: &[String]) -> (Vec<serde_json::Value>, bool) {
+    let child = tokio::process::Command::new(python())
+        .arg(python_dir().join(script))
+        .args(args)
+        .current_dir(python_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start python");
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("python peer timed out")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect::<Vec<serde_json::Value>>();
+    if !out.status.success() {
+        eprintln!("python stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+    (lines, out.status.success())
+}
+
+pub fn events_named<'a>(lines: &'a [serde_json::Value], name: &str) -> Vec<&'a serde_json::Value> {
+    lines.iter().filter(|l| l["event"] == name).collect()
+}
+
+/// A free TCP port on 127.0.0.1 (for peers that cannot bind port 0 and report it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// An owned string (wire tuples need owned values).
+pub fn s(x: &str) -> String {
+    x.to_owned()
+}

@@ -1,0 +1,116 @@
+//! The tokio TCP transport: the chat application over real sockets.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use magicnet::transport::tokio::{EventStream, NodeHandle, spawn};
+use magicnet::{CloseReason, ConnectionId, Event};
+
+use crate::chat::{self, Custom, Received, SetName};
+use crate::support::*;
+
+async fn start_server() -> (NodeHandle, EventStream, std::net::SocketAddr) {
+    let (handle, events) = spawn(chat::server_node("tcp host").unwrap());
+    let addr = handle.listen_tcp("127.0.0.1:0", "client").await.unwrap();
+    (handle, events, addr)
+}
+
+async fn start_client(addr: std::net::SocketAddr) -> (NodeHandle, EventStream, ConnectionId, Received) {
+    let rx = Received::default();
+    let (handle, mut events) = spawn(chat::client_node(rx.clone()).unwrap());
+    let conn = handle.connect_tcp(addr, "server").await.unwrap();
+    let e = events.wait_for(TIMEOUT, |e| matches!(e, Event::ConnectionActivated { .. })).await;
+    assert!(e.is_some(), "handshake over TCP");
+    (handle, events, conn, rx)
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !f() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_between_three_clients_then_server_shutdown() {
+    let (server, _server_events, addr) = start_server().await;
+    let mut clients = Vec::new();
+    for i in 0..3 {
+        let (h, ev, conn, rx) = start_client(addr).await;
+        h.send_to(conn, SetName(format!("user{i}").into())).await.unwrap();
+        clients.push((h, ev, conn, rx));
+    }
+    // Every name is known before anyone speaks, so every broadcast has its audience.
+    server
+        .call(|n| {
+            let role = n.role_id("client").unwrap();
+            n.active_connections(role).to_vec()
+        })
+        .await
+        .unwrap();
+    for (h, _, _, _) in &clients {
+        h.call(|_| ()).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let per_client = 20;
+    for (h, _, conn, _) in &clients {
+        for j in 0..per_client {
+            h.send_to(*conn, Custom(format!("line {j}").into())).await.unwrap();
+        }
+    }
+    for (_, _, _, rx) in &clients {
+        until("replies and broadcasts", || {
+            rx.replies() == per_client && rx.broadcasts.load(Ordering::SeqCst) == 2 * per_client
+        })
+        .await;
+    }
+    server.shutdown().await;
+    for (_, ev, _, _) in &mut clients {
+        let closed = ev
+            .wait_for(TIMEOUT, |e| matches!(e, Event::ConnectionClosed { reason: CloseReason::PeerShutdown, .. }))
+            .await;
+        assert!(closed.is_some(), "the server's SHUTDOWN reached every client");
+    }
+    assert!(server.is_stopped() || server.call(|_| ()).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_batch_is_split_into_frames_and_arrives_whole() {
+    let (_server, _events, addr) = start_server().await;
+    let (client, _ev, conn, rx) = start_client(addr).await;
+    client.send_to(conn, SetName("bulk".into())).await.unwrap();
+    let n = 20_000;
+    // One call: every message is queued before the node writes, so they leave in a few
+    // large frames rather than one write each.
+    client
+        .call(move |node| {
+            for i in 0..n {
+                node.send_to(conn, &Custom(format!("message number {i:06}").into())).unwrap();
+            }
+        })
+        .await
+        .unwrap();
+    until("all replies", || rx.replies() == n).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_to_nothing_is_an_error_and_unknown_roles_are_refused() {
+    let (client, _ev) = spawn(chat::client_node(Received::default()).unwrap());
+    let port = free_port();
+    let e = client.connect_tcp(("127.0.0.1", port), "server").await.unwrap_err();
+    assert!(matches!(e, magicnet::transport::tokio::TransportError::Io(_)), "{e}");
+    let e = client.connect_tcp(("127.0.0.1", port), "nonsense").await.unwrap_err();
+    assert!(e.to_string().contains("unknown remote role `nonsense`"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_vanishing_mid_stream_is_noticed_and_forgotten() {
+    let (server, mut events, addr) = start_server().await;
+    let (raw, _) = RawClient::active(addr).await;
+    drop(raw);
+    let e = events.wait_for(TIMEOUT, |e| matches!(e, Event::ConnectionClosed { .. })).await;
+    assert!(matches!(e, Some(Event::ConnectionClosed { reason: CloseReason::PeerClosed, .. })), "{e:?}");
+    let left = server.call(|n| n.connection_count()).await.unwrap();
+    assert_eq!(left, 0);
+}
