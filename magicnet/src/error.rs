@@ -145,6 +145,22 @@ pub enum SendError {
     /// Arguments could not be encoded.
     #[error("cannot encode the arguments: {0}")]
     Encode(#[from] EncodeError),
+    /// The node has no object runtime.
+    #[error("this node has no network objects: enable them with NodeBuilder::objects")]
+    ObjectsDisabled,
+    /// The object does not exist (any more).
+    #[error("unknown object {0}")]
+    UnknownObject(crate::object::ObjectId),
+    /// The field does not exist in the object's class.
+    #[error("object {oid} has no field {field} in role {role}")]
+    UnknownField {
+        /// The object.
+        oid: crate::object::ObjectId,
+        /// Role.
+        role: u8,
+        /// Field index.
+        field: u8,
+    },
     /// The message type is a reserved protocol id that applications may not send.
     #[error("message type {0} is reserved for the protocol (0-63); application messages use 64 and up")]
     Reserved(u64),
@@ -185,6 +201,9 @@ pub enum ConfigError {
     /// An authority repository outside 1..=127.
     #[error("repository {0} is invalid: authorities use fixed repositories 1..=127")]
     InvalidRepository(u32),
+    /// The object registry is inconsistent.
+    #[error(transparent)]
+    Registry(#[from] crate::object::RegistryError),
     /// A frame payload limit outside what the framing can carry.
     #[error("max payload {0} is invalid: use 16..=65535 bytes")]
     InvalidMaxPayload(usize),

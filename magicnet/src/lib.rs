@@ -111,11 +111,45 @@ pub mod prelude {
     };
 }
 
+/// Derives [`NetworkObject`](trait@object::NetworkObject) for a struct:
+/// `#[derive(NetworkObject, Default)] #[network_object(name = "one-number", role = 1)]`.
+/// Add `calls(Interface, ...)` to get the typed send methods of other roles' fields.
+pub use magicnet_derive::NetworkObject;
+
+/// Marks the impl block of a class's network fields (`#[network_field]` methods) and its
+/// `#[net_create]`/`#[net_delete]` hooks.
+pub use magicnet_derive::network_fields;
+
+/// Declares one role's fields for code that calls them without implementing them.
+pub use magicnet_derive::network_interface;
+
+pub use object::NetworkObject;
+
 #[doc(hidden)]
 pub mod __private {
     pub use crate::error::{DecodeError, EncodeError};
+    pub use crate::object::context_private::{implementation, validate};
+    pub use crate::object::registry_private::{ArgDesc, ClassRegistration, FieldDesc};
+    pub use crate::object::{CallError, FieldReturn};
     pub use crate::wire::msgpack::{Reader, write_array_len};
     pub use crate::wire::{NetType, Schema};
+    pub use inventory;
+
+    /// `a == b`, usable in constants.
+    pub const fn str_eq(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
 }
 
 #[cfg(doctest)]

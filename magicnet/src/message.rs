@@ -62,6 +62,8 @@ pub struct NetMessage {
     pub role: Option<RoleId>,
     /// Application data for destination filters; not sent.
     pub routing_data: Option<RoutingData>,
+    /// A precomputed audience (zone fan-out): bypasses the role filters.
+    pub(crate) targets: Option<Arc<[ConnectionId]>>,
 }
 
 impl fmt::Debug for NetMessage {
@@ -100,7 +102,7 @@ impl NetMessage {
     /// A message from already-encoded parameters (not checked here; the node validates them
     /// against a registered signature when it sends).
     pub fn from_raw(kind: u64, params: Bytes) -> Self {
-        Self { kind, params, sender: None, destination: None, role: None, routing_data: None }
+        Self { kind, params, sender: None, destination: None, role: None, routing_data: None, targets: None }
     }
 
     /// Sends it to one connection only.

@@ -7,5 +7,6 @@ mod bad_input;
 mod handshake;
 mod interop;
 mod messages;
+mod objects;
 mod support;
 mod tcp;

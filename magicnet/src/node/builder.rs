@@ -128,6 +128,7 @@ pub struct NodeBuilder {
     pub(crate) declared: IdMap<Declared>,
     pub(crate) errors: Vec<ConfigError>,
     pub(crate) limits: Limits,
+    pub(crate) objects: Option<crate::object::ObjectConfig>,
 }
 
 impl NodeBuilder {
@@ -140,7 +141,15 @@ impl NodeBuilder {
             declared: IdMap::default(),
             errors: Vec::new(),
             limits: Limits::default(),
+            objects: None,
         }
+    }
+
+    /// Enables the Object API: as an authority
+    /// ([`ObjectConfig::authority`](crate::object::ObjectConfig::authority)) or a client.
+    pub fn objects(mut self, config: crate::object::ObjectConfig) -> Self {
+        self.objects = Some(config);
+        self
     }
 
     /// The message of the day sent to clients (at most 64 characters).
@@ -239,6 +248,12 @@ impl NodeBuilder {
                 return Err(ConfigError::InvalidMaxPayload(r.max_payload));
             }
         }
-        Ok(Node::from_builder(self))
+        let objects = match self.objects.take() {
+            Some(cfg) => Some(crate::object::ObjectRuntime::new(cfg)?),
+            None => None,
+        };
+        let mut node = Node::from_builder(self);
+        node.net.objects = objects;
+        Ok(node)
     }
 }

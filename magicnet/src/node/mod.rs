@@ -103,6 +103,7 @@ pub struct Net {
     pub(crate) deadlines: BTreeSet<(Instant, ConnectionId)>,
     pub(crate) current_sender: Option<ConnectionId>,
     pub(crate) validators: IdMap<(&'static str, Validator)>,
+    pub(crate) objects: Option<crate::object::ObjectRuntime>,
     scratch: Vec<ConnectionId>,
     enc: Vec<u8>,
 }
@@ -179,6 +180,7 @@ impl Node {
                 deadlines: BTreeSet::new(),
                 current_sender: None,
                 validators,
+                objects: None,
                 scratch: Vec::new(),
                 enc: Vec::new(),
             },
@@ -337,12 +339,11 @@ impl Node {
             self.net.disconnect(conn, reason::MESSAGE_BEFORE_HELLO, None);
             return;
         }
+        if (msg::CREATE_OBJECT..=msg::REQUEST_VISIBLE_OBJECTS).contains(&kind) {
+            return self.net.on_object_message(conn, kind, params);
+        }
         if kind < protocol::FIRST_APPLICATION_MESSAGE {
-            let text = if (msg::CREATE_OBJECT..=msg::REQUEST_VISIBLE_OBJECTS).contains(&kind) {
-                format!("{} ignored: this node has no network objects", msg::name(kind))
-            } else {
-                format!("unknown standard message type {kind}")
-            };
+            let text = format!("unknown standard message type {kind}");
             self.net.warn(Some(conn), DiagnosticKind::UnknownStandardMessage, Some(kind), text);
             return;
         }
@@ -600,6 +601,12 @@ impl Net {
         self.enqueue_checked(m)
     }
 
+    /// Sends a message with no check at all, protocol messages (0-63) included: for proxies,
+    /// tools and tests that must produce arbitrary traffic. It can break the protocol.
+    pub fn send_unchecked(&mut self, m: NetMessage) {
+        self.queue.push(m);
+    }
+
     fn enqueue_checked(&mut self, m: NetMessage) -> Result<(), SendError> {
         if let Some(dest) = m.destination {
             match self.conns.get(dest) {
@@ -695,22 +702,28 @@ impl Net {
         self.roles[role.index()].active.remove(conn);
         tracing::debug!(%conn, reason = ?why, "connection closing");
         self.emit(Event::ConnectionClosed { conn, role, reason: why });
+        self.objects_on_closed(conn);
     }
 
     /// The transport reports that a connection is gone (EOF, reset, error). Pending output
     /// for it is dropped.
     pub fn handle_closed(&mut self, conn: ConnectionId, error: Option<String>) {
-        let Some(c) = self.conns.remove(conn) else {
+        let Some(c) = self.conns.get(conn) else {
             return;
         };
-        if let Some(d) = c.deadline {
-            self.deadlines.remove(&(d, conn));
-        }
-        if c.state != ConnectionState::Closing {
-            self.roles[c.role.index()].active.remove(conn);
+        let (state, role) = (c.state, c.role);
+        if state != ConnectionState::Closing {
+            self.roles[role.index()].active.remove(conn);
             let reason = error.map_or(CloseReason::PeerClosed, CloseReason::TransportError);
             tracing::debug!(%conn, ?reason, "connection closed by the transport");
-            self.emit(Event::ConnectionClosed { conn, role: c.role, reason });
+            self.emit(Event::ConnectionClosed { conn, role, reason });
+            // The connection is still readable here (its `rp`), for the object runtime.
+            self.objects_on_closed(conn);
+        }
+        if let Some(c) = self.conns.remove(conn) {
+            if let Some(d) = c.deadline {
+                self.deadlines.remove(&(d, conn));
+            }
         }
     }
 
@@ -733,7 +746,23 @@ impl Net {
         }
     }
 
-    fn route(&mut self, m: NetMessage) {
+    fn route(&mut self, mut m: NetMessage) {
+        if let Some(targets) = m.targets.take() {
+            if self.roles.len() == 1 {
+                return self.route_role(0, m, Some(&targets));
+            }
+            for role in 0..self.roles.len() {
+                let sub: Vec<ConnectionId> = targets
+                    .iter()
+                    .copied()
+                    .filter(|c| self.conns.get(*c).is_some_and(|c| c.role.index() == role))
+                    .collect();
+                if !sub.is_empty() {
+                    self.route_role(role, m.clone(), Some(&sub));
+                }
+            }
+            return;
+        }
         if let Some(dest) = m.destination {
             let Some(c) = self.conns.get(dest) else {
                 let text = format!("message {} for unknown connection {dest}", m.kind);
@@ -741,19 +770,20 @@ impl Net {
                 return;
             };
             let role = c.role.index();
-            self.route_role(role, m);
+            self.route_role(role, m, None);
         } else if let Some(role) = m.role {
-            self.route_role(role.index(), m);
+            self.route_role(role.index(), m, None);
         } else if self.roles.len() == 1 {
-            self.route_role(0, m);
+            self.route_role(0, m, None);
         } else {
             for role in 0..self.roles.len() {
-                self.route_role(role, m.clone());
+                self.route_role(role, m.clone(), None);
             }
         }
     }
 
-    fn route_role(&mut self, role_idx: usize, mut m: NetMessage) {
+    /// Delivers `m` to the connections of one role: the filter's choice, or `targets`.
+    fn route_role(&mut self, role_idx: usize, mut m: NetMessage, targets: Option<&[ConnectionId]>) {
         let Some(role) = self.roles.get_mut(role_idx) else {
             return;
         };
@@ -763,7 +793,10 @@ impl Net {
             }
         }
         self.scratch.clear();
-        role.filter.resolve(&m, role.active.as_slice(), &mut self.scratch);
+        match targets {
+            Some(t) => self.scratch.extend_from_slice(t),
+            None => role.filter.resolve(&m, role.active.as_slice(), &mut self.scratch),
+        }
         if self.scratch.is_empty() {
             return;
         }
@@ -940,6 +973,7 @@ impl Net {
         self.roles[role.index()].active.insert(conn);
         tracing::debug!(%conn, "connection active");
         self.emit(Event::ConnectionActivated { conn, role });
+        self.objects_on_activated(conn);
     }
 
     fn on_motd(&mut self, conn: ConnectionId, params: &[u8]) {
@@ -1036,7 +1070,11 @@ impl Net {
             return self.warn(Some(conn), DiagnosticKind::Refused, Some(msg::SHARED_PARAMETER), text);
         }
         c.shared.insert(name.clone(), Bytes::copy_from_slice(&params[start..end]));
+        let vz = name == "vz";
         self.emit(Event::SharedParameterChanged { conn, name });
+        if vz {
+            self.objects_on_vz(conn);
+        }
     }
 }
 
