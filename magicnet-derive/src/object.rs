@@ -84,9 +84,22 @@ pub(crate) fn derive_network_object(input: &DeriveInput) -> syn::Result<TokenStr
         cx.error(&input.ident, "network objects must be structs");
     }
     let checked = if found { require(&cx, &args, &input.ident, "`#[network_object(...)]`") } else { None };
-    cx.check()?;
-    let Some((name, role)) = checked else { return Ok(TokenStream::new()) };
     let ident = &input.ident;
+    if let Err(e) = cx.check() {
+        // A placeholder impl (not registered) keeps the errors above from cascading.
+        let errors = e.into_compile_error();
+        let fallback = input.generics.params.is_empty().then(|| {
+            quote! {
+                impl ::magicnet::object::NetworkObject for #ident {
+                    const NAME: &'static str = "";
+                    const ROLE: u8 = 0;
+                }
+            }
+        });
+        return Ok(quote!(#errors #fallback));
+    }
+    let Some((name, role)) = checked else { return Ok(TokenStream::new()) };
+
     let p = quote!(::magicnet::__private);
     let calls = args.calls.iter().map(|path| {
         quote! {
@@ -194,10 +207,31 @@ pub(crate) fn network_fields(attr: TokenStream, mut item: ItemImpl) -> syn::Resu
     if fields.len() > 256 {
         cx.error(&item.self_ty, "at most 256 network fields per role (field indexes are one byte)");
     }
-    cx.check()?;
-
     let self_ty = &item.self_ty;
     let p = quote!(::magicnet::__private);
+    if let Err(e) = cx.check() {
+        // Keep the methods and a placeholder field table, so the user sees these errors only.
+        let errors = e.into_compile_error();
+        return Ok(quote! {
+            #errors
+            #item
+            impl ::magicnet::object::NetworkFields for #self_ty {
+                const FIELDS: &'static [#p::FieldDesc] = &[];
+                fn __dispatch(
+                    &mut self,
+                    _: &mut ::magicnet::object::ObjectContext<'_, Self>,
+                    _: u8,
+                    _: &[u8],
+                ) -> ::core::result::Result<(), #p::CallError> {
+                    ::core::result::Result::Err(#p::CallError::NoField)
+                }
+                fn __validate(_: u8, _: &mut #p::Reader<'_>) -> ::core::result::Result<(), #p::CallError> {
+                    ::core::result::Result::Err(#p::CallError::NoField)
+                }
+            }
+        });
+    }
+
     let descs = fields.iter().map(Field::desc);
     let decoders = fields.iter().enumerate().map(|(i, f)| f.decoder(&format_ident!("__magicnet_decode_{}", i)));
     let role = quote!(<Self as ::magicnet::object::NetworkObject>::ROLE);

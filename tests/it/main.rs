@@ -8,5 +8,7 @@ mod handshake;
 mod interop;
 mod messages;
 mod objects;
+mod objects_bad_input;
+mod objects_interop;
 mod support;
 mod tcp;

@@ -269,3 +269,67 @@ pub fn free_port() -> u16 {
 pub fn s(x: &str) -> String {
     x.to_owned()
 }
+
+/// The path of an example binary, building the examples first if needed (`cargo test` builds
+/// them; `cargo test --test it` does not).
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap().join("examples");
+    let path = dir.join(name);
+    if !path.exists() {
+        static BUILD: std::sync::Once = std::sync::Once::new();
+        BUILD.call_once(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .args(["build", "--examples", "--all-features"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .unwrap();
+            assert!(status.success(), "building the examples failed");
+        });
+    }
+    assert!(path.exists(), "example binary {} not found", path.display());
+    path
+}
+
+/// Runs an example with `args` and `stdin`, returns its stdout (fails on a non-zero exit).
+pub async fn run_example(name: &str, args: &[String], stdin: &str) -> String {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = tokio::process::Command::new(example(name))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await.expect("example timed out").unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{name} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+/// Starts a long-running process (a server) that is killed when dropped.
+pub fn start(program: PathBuf, args: &[String], dir: Option<PathBuf>) -> tokio::process::Child {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::null()).kill_on_drop(true);
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    cmd.spawn().unwrap()
+}
+
+/// Retries `f` until it succeeds (a server starting up), for up to the timeout.
+pub async fn retry<T, E: std::fmt::Debug, F: std::future::Future<Output = Result<T, E>>>(mut f: impl FnMut() -> F) -> T {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        match f().await {
+            Ok(v) => return v,
+            Err(e) if tokio::time::Instant::now() > deadline => panic!("gave up: {e:?}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}

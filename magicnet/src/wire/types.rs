@@ -91,7 +91,14 @@ impl fmt::Display for Schema {
 /// the bounded types [`Str`], [`Bin`] and [`Int`], [`Value`](super::Value) and
 /// [`Serde`]. Derive it for your own structs with
 /// [`#[derive(NetStruct)]`](macro@crate::NetStruct).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot travel on the network",
+    label = "not a wire type",
+    note = "wire types: integers, bool, f32/f64, String/Str<N>, Vec<u8>/Bytes/Bin<N>, Int<MIN, MAX>, Option, Vec, \
+            HashMap/BTreeMap, tuples, Value, #[derive(NetStruct)] structs, and Serde<T> for serde types"
+)]
 pub trait NetType: Sized {
+
     /// Appends the MessagePack encoding of `self`, checking its declared bounds.
     fn encode(&self, w: &mut Vec<u8>) -> Result<(), EncodeError>;
 
