@@ -105,9 +105,11 @@ pub use magicnet_derive::NetStruct;
 
 /// The names most applications need.
 pub mod prelude {
+    pub use crate::object::{CreateOptions, ObjectConfig, ObjectContext, ObjectId, ZoneId};
     pub use crate::{
         Bin, Bs16, Bs64, Bs256, Bs4096, CloseReason, ConnectionId, Event, Framing, Int, Message, MessageContext, Net,
-        NetMessage, NetStruct, NetType, Node, RoleConfig, RoleId, S16, S64, S256, S4096, Str, Value,
+        NetMessage, NetStruct, NetType, NetworkObject, Node, RoleConfig, RoleId, S16, S64, S256, S4096, Str, Value,
+        network_fields, network_interface,
     };
 }
 

@@ -56,13 +56,13 @@ fn bad_field_calls_never_reach_user_code() {
     assert_eq!(h.node.object::<NumberServer>(oid).unwrap().value, 5);
     h.events();
     let attacks = [
-        (set(oid, 1, 7, vec![1.into()]), BadCallReason::NoField),                // index out of range
-        (set(oid, 5, 0, vec![1.into()]), BadCallReason::NoField),                // a role the class lacks
-        (set(oid, 1, 1, vec![]), BadCallReason::BadArgs),                        // too few
-        (set(oid, 1, 1, vec![1.into(), 2.into()]), BadCallReason::BadArgs),      // too many
-        (set(oid, 1, 1, vec!["ten".into()]), BadCallReason::BadArgs),            // wrong type
-        (set(oid, 1, 1, vec![(1i64 << 40).into()]), BadCallReason::BadArgs),     // out of range for int32
-        (set(oid, 0, 0, vec![Value::Nil]), BadCallReason::BadArgs),              // foreign role: still validated
+        (set(oid, 1, 7, vec![1.into()]), BadCallReason::NoField), // index out of range
+        (set(oid, 5, 0, vec![1.into()]), BadCallReason::NoField), // a role the class lacks
+        (set(oid, 1, 1, vec![]), BadCallReason::BadArgs),         // too few
+        (set(oid, 1, 1, vec![1.into(), 2.into()]), BadCallReason::BadArgs), // too many
+        (set(oid, 1, 1, vec!["ten".into()]), BadCallReason::BadArgs), // wrong type
+        (set(oid, 1, 1, vec![(1i64 << 40).into()]), BadCallReason::BadArgs), // out of range for int32
+        (set(oid, 0, 0, vec![Value::Nil]), BadCallReason::BadArgs), // foreign role: still validated
         (set(ObjectId::new(9, 9), 1, 1, vec![1.into()]), BadCallReason::NoObject),
     ];
     for (bytes, _) in &attacks {
@@ -73,7 +73,11 @@ fn bad_field_calls_never_reach_user_code() {
     assert_eq!(h.node.object::<NumberServer>(oid).unwrap().value, 5, "state untouched");
     // malformed SET_OBJECT_FIELD itself: a warning, not a crash
     h.feed(c, &frame(&msg(10, &(s("not an id"), 1u8))));
-    assert!(h.events().iter().any(|e| matches!(e, Event::Warning(d) if d.kind == magicnet::DiagnosticKind::InvalidArguments)));
+    assert!(
+        h.events()
+            .iter()
+            .any(|e| matches!(e, Event::Warning(d) if d.kind == magicnet::DiagnosticKind::InvalidArguments))
+    );
     // and the object still works
     h.feed(c, &set(oid, 1, 1, vec![10.into()]));
     assert_eq!(h.node.object::<NumberServer>(oid).unwrap().value, 15);

@@ -48,7 +48,20 @@ async fn python_clients_create_and_update_objects_on_a_rust_server() {
     // a Rust client watching
     let (watcher, _) = rust_client(port).await;
     // a Python client creates a number with 5 and adds 10
-    let (lines, ok) = run_python("number_client.py", &[port.to_string(), "new".into(), "5".into(), "add".into(), "0".into(), "10".into(), "values".into(), "15".into()]).await;
+    let (lines, ok) = run_python(
+        "number_client.py",
+        &[
+            port.to_string(),
+            "new".into(),
+            "5".into(),
+            "add".into(),
+            "0".into(),
+            "10".into(),
+            "values".into(),
+            "15".into(),
+        ],
+    )
+    .await;
     assert!(ok, "{lines:?}");
     assert_eq!(events_named(&lines, "connected")[0]["rp"], 129, "the Rust watcher joined first");
     assert_eq!(nums(&lines, "value", "value"), vec![5, 15]);
@@ -59,7 +72,21 @@ async fn python_clients_create_and_update_objects_on_a_rust_server() {
     assert_eq!(v, Some(15));
     wait_values(&watcher, vec![15]).await;
     // a late-joining Python client is replayed the current state, then updates it
-    let (lines, ok) = run_python("number_client.py", &[port.to_string(), "visible".into(), "values".into(), "15".into(), "add".into(), "0".into(), "-20".into(), "values".into(), "-5".into()]).await;
+    let (lines, ok) = run_python(
+        "number_client.py",
+        &[
+            port.to_string(),
+            "visible".into(),
+            "values".into(),
+            "15".into(),
+            "add".into(),
+            "0".into(),
+            "-20".into(),
+            "values".into(),
+            "-5".into(),
+        ],
+    )
+    .await;
     assert!(ok, "{lines:?}");
     assert_eq!(events_named(&lines, "created")[0]["value"], 15, "replayed before net_create");
     wait_values(&watcher, vec![-5]).await;
@@ -69,23 +96,36 @@ async fn python_clients_create_and_update_objects_on_a_rust_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_clients_create_and_update_objects_on_a_python_server() {
     let port = free_port();
-    let py = start(python(), &[python_dir().join("number_server.py").display().to_string(), port.to_string()], Some(python_dir()));
+    let py = start(
+        python(),
+        &[python_dir().join("number_server.py").display().to_string(), port.to_string()],
+        Some(python_dir()),
+    );
     let (a, a_conn) = rust_client(port).await;
     let oid = a
-        .call(move |n| n.create_object(NumberClient::default(), CreateOptions::default().via(a_conn), |o, ctx| o.send_set_init_value(ctx, 7).unwrap()))
+        .call(move |n| {
+            n.create_object(NumberClient::default(), CreateOptions::default().via(a_conn), |o, ctx| {
+                o.send_set_init_value(ctx, 7).unwrap()
+            })
+        })
         .await
         .unwrap()
         .unwrap();
     assert_eq!(oid, ObjectId::new(128, 1));
     wait_values(&a, vec![7]).await;
-    a.call(move |n| n.with_object(oid, |o: &mut NumberClient, ctx| o.send_add_value(ctx, 3))).await.unwrap().unwrap().unwrap();
+    a.call(move |n| n.with_object(oid, |o: &mut NumberClient, ctx| o.send_add_value(ctx, 3)))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     wait_values(&a, vec![10]).await;
     // a late-joining Rust client asks for the visible objects and gets the replay
     let (b, b_conn) = rust_client(port).await;
     b.call(move |n| n.request_visible_objects(b_conn)).await.unwrap().unwrap();
     wait_values(&b, vec![10]).await;
     // and a Python client sees the same
-    let (lines, ok) = run_python("number_client.py", &[port.to_string(), "visible".into(), "values".into(), "10".into()]).await;
+    let (lines, ok) =
+        run_python("number_client.py", &[port.to_string(), "visible".into(), "values".into(), "10".into()]).await;
     assert!(ok, "{lines:?}");
     a.shutdown().await;
     b.shutdown().await;
@@ -117,7 +157,17 @@ async fn zones_with_python_clients_on_a_rust_server() {
     // sees zone 1 only; then switches to zone 2: it is sent `two` and told to drop `one`
     let (lines, ok) = run_python(
         "number_client.py",
-        &[port.to_string(), "vz".into(), "1".into(), "values".into(), "100".into(), "vz".into(), "2".into(), "values".into(), "200".into()],
+        &[
+            port.to_string(),
+            "vz".into(),
+            "1".into(),
+            "values".into(),
+            "100".into(),
+            "vz".into(),
+            "2".into(),
+            "values".into(),
+            "200".into(),
+        ],
     )
     .await;
     assert!(ok, "{lines:?}");
@@ -126,8 +176,19 @@ async fn zones_with_python_clients_on_a_rust_server() {
     let deleted: Vec<u64> = events_named(&lines, "deleted").iter().map(|l| l["oid"].as_u64().unwrap()).collect();
     assert_eq!(deleted, vec![one.0], "left its view: dropped");
     // an update while a Python client watches zone 2 (late joiner replay included)
-    server.call(move |n| n.with_object(two, |o: &mut NumberServer, ctx| crate::objects::NumberClientFields::send_set_current_value(o, ctx, 250))).await.unwrap().unwrap().unwrap();
-    let (lines, ok) = run_python("number_client.py", &[port.to_string(), "vz".into(), "2".into(), "values".into(), "250".into()]).await;
+    server
+        .call(move |n| {
+            n.with_object(two, |o: &mut NumberServer, ctx| {
+                crate::objects::NumberClientFields::send_set_current_value(o, ctx, 250)
+            })
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let (lines, ok) =
+        run_python("number_client.py", &[port.to_string(), "vz".into(), "2".into(), "values".into(), "250".into()])
+            .await;
     assert!(ok, "{lines:?}");
     assert_eq!(events_named(&lines, "created").len(), 1, "zone 1's object never shown");
     server.shutdown().await;
@@ -138,7 +199,14 @@ async fn zones_with_rust_clients_on_a_python_server() {
     let port = free_port();
     let py = start(
         python(),
-        &[python_dir().join("number_server.py").display().to_string(), port.to_string(), "--zones".into(), "--preset".into(), "1:100".into(), "2:200".into()],
+        &[
+            python_dir().join("number_server.py").display().to_string(),
+            port.to_string(),
+            "--zones".into(),
+            "--preset".into(),
+            "1:100".into(),
+            "2:200".into(),
+        ],
         Some(python_dir()),
     );
     let (a, a_conn) = rust_client(port).await;
@@ -159,7 +227,8 @@ async fn zones_with_rust_clients_on_a_python_server() {
     .unwrap();
     wait_values(&a, vec![100]).await;
     wait_values(&b, vec![200]).await;
-    let zones = a.call(|n| n.object_ids().iter().map(|o| n.object_info(*o).unwrap().zone).collect::<Vec<_>>()).await.unwrap();
+    let zones =
+        a.call(|n| n.object_ids().iter().map(|o| n.object_info(*o).unwrap().zone).collect::<Vec<_>>()).await.unwrap();
     assert_eq!(zones, vec![ZoneId(1)]);
     a.shutdown().await;
     b.shutdown().await;
@@ -172,11 +241,27 @@ async fn the_example_binaries_work_with_each_other_and_with_python() {
     let _server = start(example("c_server"), &["--port".into(), port.to_string()], None);
     // wait for it to listen
     retry(|| tokio::net::TcpStream::connect(("127.0.0.1", port))).await;
-    let out = run_example("c_client", &["--port".into(), port.to_string()], "NEW 5\nADD 0 10\nNEW 2147483647\nADD 1 1\n").await;
+    let out =
+        run_example("c_client", &["--port".into(), port.to_string()], "NEW 5\nADD 0 10\nNEW 2147483647\nADD 1 1\n")
+            .await;
     assert!(out.contains("0 -> 5") && out.contains("5 -> 15"), "{out}");
     assert!(out.contains("Current values: [15, 2147483647]"), "overflow refused, not wrapped:\n{out}");
     // a Python client joins the Rust example server and sees both numbers, then adds
-    let (lines, ok) = run_python("number_client.py", &[port.to_string(), "visible".into(), "values".into(), "15,2147483647".into(), "add".into(), "0".into(), "1".into(), "values".into(), "16,2147483647".into()]).await;
+    let (lines, ok) = run_python(
+        "number_client.py",
+        &[
+            port.to_string(),
+            "visible".into(),
+            "values".into(),
+            "15,2147483647".into(),
+            "add".into(),
+            "0".into(),
+            "1".into(),
+            "values".into(),
+            "16,2147483647".into(),
+        ],
+    )
+    .await;
     assert!(ok, "{lines:?}");
     // and a second Rust example client sees the Python client's change
     let out = run_example("c_client", &["--port".into(), port.to_string()], "").await;

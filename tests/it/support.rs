@@ -306,7 +306,10 @@ pub async fn run_example(name: &str, args: &[String], stdin: &str) -> String {
     let mut input = child.stdin.take().unwrap();
     input.write_all(stdin.as_bytes()).await.unwrap();
     drop(input);
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await.expect("example timed out").unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("example timed out")
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{name} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     stdout
@@ -323,7 +326,9 @@ pub fn start(program: PathBuf, args: &[String], dir: Option<PathBuf>) -> tokio::
 }
 
 /// Retries `f` until it succeeds (a server starting up), for up to the timeout.
-pub async fn retry<T, E: std::fmt::Debug, F: std::future::Future<Output = Result<T, E>>>(mut f: impl FnMut() -> F) -> T {
+pub async fn retry<T, E: std::fmt::Debug, F: std::future::Future<Output = Result<T, E>>>(
+    mut f: impl FnMut() -> F,
+) -> T {
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
         match f().await {

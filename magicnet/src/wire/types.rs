@@ -98,7 +98,6 @@ impl fmt::Display for Schema {
             HashMap/BTreeMap, tuples, Value, #[derive(NetStruct)] structs, and Serde<T> for serde types"
 )]
 pub trait NetType: Sized {
-
     /// Appends the MessagePack encoding of `self`, checking its declared bounds.
     fn encode(&self, w: &mut Vec<u8>) -> Result<(), EncodeError>;
 
