@@ -132,11 +132,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ => println!("Unknown operation"),
         }
     }
-    // End of input: wait briefly for the updates still due (an overflow is never answered).
+    // End of input: wait briefly for the updates still due (an overflow is never answered)
+    // and for the replay of visible objects, until things are quiet.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while UPDATES.load(Ordering::SeqCst) < expected && tokio::time::Instant::now() < deadline {
+    let mut last = (usize::MAX, usize::MAX);
+    let mut quiet_since = tokio::time::Instant::now();
+    while tokio::time::Instant::now() < deadline {
+        let now = (UPDATES.load(Ordering::SeqCst), objects.lock().unwrap().len());
+        if now != last {
+            last = now;
+            quiet_since = tokio::time::Instant::now();
+        } else if now.0 >= expected && quiet_since.elapsed() > Duration::from_millis(200) {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+
     let values = handle
         .call(|n| {
             n.objects_of::<NumberClient>()
