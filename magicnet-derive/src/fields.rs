@@ -245,7 +245,8 @@ impl Field {
             let decode = quote_spanned!(ty.span()=> <#ty as #p::NetType>::decode(__r).map_err(#p::CallError::arg(#n))?);
             let stmt = match (&a.default, &a.variadic) {
                 (_, Some(elem)) => quote_spanned! {elem.span()=>
-                    let mut #v: #ty = ::std::vec::Vec::with_capacity(__n - #fixed);
+                    // fewer than `fixed` arguments is possible when earlier ones have defaults
+                    let mut #v: #ty = ::std::vec::Vec::with_capacity(__n.saturating_sub(#fixed).min(1024));
                     for _ in #fixed..__n {
                         #v.push(<#elem as #p::NetType>::decode(__r).map_err(#p::CallError::arg(#n))?);
                     }

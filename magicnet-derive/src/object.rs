@@ -407,8 +407,8 @@ pub(crate) fn network_interface(attr: TokenStream, mut item: ItemTrait) -> syn::
         const _: () = {
             #(#decoders)*
 
-            fn __validate(field: u8, args: &[u8], depth: u16) -> ::core::result::Result<(), #p::CallError> {
-                let mut r = #p::Reader::with_max_depth(args, depth);
+            fn __validate(field: u8, args: &[u8], limits: #p::ReadLimits) -> ::core::result::Result<(), #p::CallError> {
+                let mut r = #p::Reader::with_limits(args, limits);
                 match field {
                     #(#validate_arms)*
                     _ => ::core::result::Result::Err(#p::CallError::NoField),

@@ -88,7 +88,7 @@ pub use message::{Message, MessageContext, NetMessage};
 pub use middleware::{ByteMiddleware, DefaultFilter, DestinationFilter, ExceptFilter, Flow, MessageMiddleware};
 pub use node::{
     CloseReason, Connection, ConnectionId, ConnectionState, Diagnostic, DiagnosticKind, Event, Extensions, Framing,
-    Limits, Net, Node, NodeBuilder, Output, RoleConfig, RoleId, SharedParameterError, Side,
+    Limits, Net, Node, NodeBuilder, Output, Rate, RatePolicy, RoleConfig, RoleId, SharedParameterError, Side,
 };
 pub use wire::{Bin, Bs16, Bs64, Bs256, Bs4096, Encoding, Int, NetType, S16, S64, S256, S4096, Serde, Str, Value};
 
@@ -133,7 +133,7 @@ pub mod __private {
     pub use crate::object::context_private::{implementation, validate};
     pub use crate::object::registry_private::{ArgDesc, ClassRegistration, FieldDesc};
     pub use crate::object::{CallError, FieldReturn};
-    pub use crate::wire::msgpack::{Reader, write_array_len};
+    pub use crate::wire::msgpack::{ReadLimits, Reader, write_array_len};
     pub use crate::wire::{NetType, Schema};
     pub use inventory;
 

@@ -33,7 +33,7 @@ use bytes::Bytes;
 
 use crate::error::{DecodeError, EncodeError};
 use crate::node::{ConnectionId, Net, RoleId};
-use crate::wire::{NetType, Reader, Schema, Value};
+use crate::wire::{NetType, ReadLimits, Reader, Schema, Value};
 
 /// A message type with typed arguments. Implemented by `#[derive(Message)]`.
 pub trait Message: NetType + 'static {
@@ -198,7 +198,7 @@ impl DerefMut for MessageContext<'_> {
 }
 
 pub(crate) trait ErasedProcessor: Send {
-    fn call(&mut self, ctx: &mut MessageContext<'_>, params: &[u8], max_depth: u16) -> Result<(), DecodeError>;
+    fn call(&mut self, ctx: &mut MessageContext<'_>, params: &[u8], limits: ReadLimits) -> Result<(), DecodeError>;
 }
 
 struct Typed<M, F> {
@@ -212,8 +212,8 @@ where
     F: FnMut(&mut MessageContext<'_>, M) + Send,
 {
     #[inline]
-    fn call(&mut self, ctx: &mut MessageContext<'_>, params: &[u8], max_depth: u16) -> Result<(), DecodeError> {
-        let mut r = Reader::with_max_depth(params, max_depth);
+    fn call(&mut self, ctx: &mut MessageContext<'_>, params: &[u8], limits: ReadLimits) -> Result<(), DecodeError> {
+        let mut r = Reader::with_limits(params, limits);
         let msg = M::decode(&mut r)?;
         r.finish()?;
         (self.f)(ctx, msg);
@@ -225,12 +225,12 @@ where
 pub(crate) struct Declared {
     pub(crate) name: &'static str,
     pub(crate) schema: fn() -> Schema,
-    pub(crate) validate: fn(&[u8], u16) -> Result<(), DecodeError>,
+    pub(crate) validate: fn(&[u8], ReadLimits) -> Result<(), DecodeError>,
     pub(crate) processor: Option<Box<dyn ErasedProcessor>>,
 }
 
-fn validate<M: Message>(params: &[u8], max_depth: u16) -> Result<(), DecodeError> {
-    let mut r = Reader::with_max_depth(params, max_depth);
+fn validate<M: Message>(params: &[u8], limits: ReadLimits) -> Result<(), DecodeError> {
+    let mut r = Reader::with_limits(params, limits);
     M::decode(&mut r)?;
     r.finish()
 }

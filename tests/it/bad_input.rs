@@ -125,6 +125,18 @@ fn cases() -> Vec<Case> {
             outcome: Disconnect(reason::HELLO_TWICE),
         },
         Case {
+            name: "HELLO with a 100-byte hash",
+            before_hello: true,
+            act: Act::Send(frame(&msg(2, &(3u16, Value::Bin(vec![0x12; 100]))))),
+            outcome: Disconnect(reason::HASH_MISMATCH),
+        },
+        Case {
+            name: "HELLO with a string version",
+            before_hello: true,
+            act: Act::Send(frame(&msg(2, &(s("3"), Value::Bin(vec![0x12, 0x34, 0x56, 0x78]))))),
+            outcome: Disconnect(reason::WRONG_PROTOCOL_VERSION),
+        },
+        Case {
             name: "message before HELLO",
             before_hello: true,
             act: Act::Send(frame(&msg(65, &(s("early"),)))),

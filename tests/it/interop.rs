@@ -269,3 +269,20 @@ async fn encodings_match_python_byte_for_byte() {
     json.push(b']');
     assert_eq!(String::from_utf8(json).unwrap(), python_json, "JSON payload differs from Python's");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_client_joins_a_python_server_that_has_no_motd() {
+    let port = free_port();
+    let _server = start(
+        python(),
+        &[python_dir().join("chat_server.py").display().to_string(), port.to_string(), "--no-motd".into()],
+        Some(python_dir()),
+    );
+    let (client, mut events) = spawn(chat::client_node(Received::default()).unwrap());
+    let conn = retry(|| client.connect_tcp(("127.0.0.1", port), "server")).await;
+    let motd = events.wait_for(TIMEOUT, |e| matches!(e, Event::MotdReceived { .. })).await;
+    assert_eq!(motd, Some(Event::MotdReceived { conn, motd: String::new() }), "Python's default MOTD is None");
+    let rp = retry(|| async { client.call(move |n| n.repository(conn)).await.unwrap().ok_or("no rp") }).await;
+    assert_eq!(rp, 128, "the handshake completed");
+    client.shutdown().await;
+}

@@ -316,6 +316,12 @@ impl Sym {
     fn set_secret(&mut self, v: u32) {
         self.secret = v;
     }
+
+    /// A default before a variadic tail (Python's `def f(self, a=0, *rest)`).
+    #[network_field]
+    fn set_rest(&mut self, #[net(default = 9)] a: u16, #[net(variadic)] rest: Vec<u16>) {
+        self.value = a + rest.len() as u16;
+    }
 }
 
 /// A connection context marking an administrator.
@@ -702,4 +708,105 @@ impl RawSend for Node {
     fn net_message_to(&mut self, conn: ConnectionId, m: NetMessage) {
         self.send_unchecked(m.to(conn));
     }
+}
+
+#[test]
+fn a_default_before_a_variadic_tail_decodes_any_count() {
+    let (mut net, s, clients) = sym_world(ObjectConfig::authority(1), 1);
+    let (c, _, _) = clients[0];
+    let oid = net.node_mut(s).create_object(Sym::default(), CreateOptions::default(), |_, _| {}).unwrap();
+    net.run();
+    let to_client = net.node(s).connections().next().unwrap().id();
+    net.node_mut(s).net_message_to(to_client, raw_set(oid, 0, 6, vec![]));
+    net.run();
+    assert_eq!(net.node(c).object::<Sym>(oid).unwrap().value, 9, "no arguments: the default, an empty tail");
+    net.node_mut(s).net_message_to(to_client, raw_set(oid, 0, 6, vec![1.into(), 5.into(), 6.into()]));
+    net.run();
+    assert_eq!(net.node(c).object::<Sym>(oid).unwrap().value, 3);
+}
+
+#[test]
+fn a_creator_sets_initial_fields_in_a_zone_it_does_not_see() {
+    let server = number_server(ObjectConfig::authority(1).zone_routing(true));
+    let (mut net, s, clients) = world(server, 1);
+    let (c, conn, _) = clients[0];
+    let oid = net
+        .node_mut(c)
+        .create_object(NumberClient::default(), CreateOptions::zone(5).via(conn), |o, ctx| {
+            o.send_set_init_value(ctx, 42).unwrap()
+        })
+        .unwrap();
+    net.run();
+    assert_eq!(net.node(s).object::<NumberServer>(oid).unwrap().value, 42, "initial fields are the creator's to set");
+    assert!(
+        net.node(c).object_info(oid).is_some_and(|i| i.state == magicnet::object::ObjectState::CreateRequested),
+        "not generated back: zone 5 is not visible to it"
+    );
+}
+
+#[test]
+fn nobody_is_generated_an_object_twice() {
+    use crate::support::*;
+    let mut h = Harness::new(number_server(ObjectConfig::authority(1).zone_routing(true)));
+    let (c, _) = h.active_peer("client");
+    for v in [1, 2, 3] {
+        h.node
+            .create_object(NumberServer::default(), CreateOptions::zone(1), |o, ctx| {
+                o.send_set_current_value(ctx, v).unwrap()
+            })
+            .unwrap();
+    }
+    h.pump();
+    // Python's pattern: set vz, then ask for the visible objects
+    h.feed(c, &frame(&msg(5, &(s("vz"), vec![1u32]))));
+    h.feed(c, &frame(&msg(12, &())));
+    h.feed(c, &frame(&msg(12, &())));
+    let generates = h.take(c).iter().filter(|m| m.kind == 7).count();
+    assert_eq!(generates, 3, "each object once, whatever the client asks");
+    // leaving and re-entering the zone: told to drop them, then sent them again
+    h.feed(c, &frame(&msg(5, &(s("vz"), Vec::<u32>::new()))));
+    assert_eq!(h.take(c).iter().filter(|m| m.kind == 9).count(), 3);
+    h.feed(c, &frame(&msg(5, &(s("vz"), vec![1u32]))));
+    assert_eq!(h.take(c).iter().filter(|m| m.kind == 7).count(), 3);
+}
+
+#[test]
+fn a_client_cannot_claim_another_repository() {
+    use crate::support::*;
+    let mut h = Harness::new(number_server(ObjectConfig::authority(1)));
+    let oid = h.node.create_object(NumberServer::default(), CreateOptions::default(), |_, _| {}).unwrap();
+    let (c, rp) = h.active_peer("client");
+    h.events();
+    // the authority's repository is 1: a client pretending to be it
+    h.feed(c, &frame(&msg(5, &(s("rp"), 1u32))));
+    let ev = h.events();
+    assert!(ev.iter().any(|e| matches!(e, Event::Warning(d) if d.kind == magicnet::DiagnosticKind::Refused && d.text.contains("`rp` refused"))), "{ev:?}");
+    assert_eq!(h.node.repository(c), Some(rp), "the assigned repository stands");
+    h.feed(c, &frame(&msg(8, &(oid.0,))));
+    assert!(h.node.object_info(oid).is_some(), "the authority's object was not deleted");
+    // and its creations still carry its own repository
+    h.feed(c, &frame(&msg(6, &(1u32, 0u16, 0u32, 0u32, Vec::<Value>::new()))));
+    assert!(h.node.object_info(ObjectId::new(rp, 1)).is_some());
+    assert!(h.node.object_info(ObjectId::new(1, 1)).is_some_and(|i| i.owner == 1));
+}
+
+#[test]
+fn the_create_limit_follows_the_address_across_reconnects() {
+    use crate::support::*;
+    let mut h = Harness::new(number_server(ObjectConfig::authority(1).max_objects_per_client(3)));
+    let role = h.node.role_id("client").unwrap();
+    let addr: std::net::SocketAddr = "10.1.2.3:4000".parse().unwrap();
+    let mut created = 0;
+    for round in 0..2 {
+        let c = h.node.accept_from(role, magicnet::Framing::Stream, Some(addr), h.now);
+        h.pump();
+        h.feed(c, &frame(&hello()));
+        for i in 1..=3u32 {
+            h.feed(c, &frame(&msg(6, &(i, 0u16, 0u32, 0u32, Vec::<Value>::new()))));
+        }
+        created = h.node.object_ids().len();
+        assert_eq!(created, 3, "round {round}: the address may hold three");
+        h.node.handle_closed(c, None);
+    }
+    assert_eq!(created, 3);
 }

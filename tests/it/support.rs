@@ -203,6 +203,20 @@ impl RawClient {
         }
     }
 
+    /// Reads until nothing arrives for 300 ms.
+    pub async fn read_until_quiet(&mut self) -> Vec<RawMessage> {
+        let mut out = parse_stream(&mut self.buf);
+        loop {
+            match tokio::time::timeout(Duration::from_millis(300), self.stream.read_buf(&mut self.buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => {
+                    out.extend(parse_stream(&mut self.buf));
+                    return out;
+                }
+                Ok(Ok(_)) => out.extend(parse_stream(&mut self.buf)),
+            }
+        }
+    }
+
     /// Asserts the server sends DISCONNECT with `reason` and then closes.
     pub async fn expect_disconnect(&mut self, reason: u8) -> Option<String> {
         let msgs = self.read_until_closed().await;

@@ -10,7 +10,15 @@ use crate::chat::{self, Custom, Received, SetName};
 use crate::support::*;
 
 async fn start_server() -> (NodeHandle, EventStream, std::net::SocketAddr) {
-    let (handle, events) = spawn(chat::server_node("tcp host").unwrap());
+    start_server_with(|_| {}).await
+}
+
+async fn start_server_with(
+    limits: impl FnOnce(&mut magicnet::Limits),
+) -> (NodeHandle, EventStream, std::net::SocketAddr) {
+    let mut node = chat::server_node("tcp host").unwrap();
+    limits(node.limits_mut());
+    let (handle, events) = spawn(node);
     let addr = handle.listen_tcp("127.0.0.1:0", "client").await.unwrap();
     (handle, events, addr)
 }
@@ -77,7 +85,9 @@ async fn chat_between_three_clients_then_server_shutdown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_batch_is_split_into_frames_and_arrives_whole() {
-    let (_server, _events, addr) = start_server().await;
+    // 20000 messages at once is over the default rate limit (bursts of 10000): lift it.
+    let (_server, _events, addr) = start_server_with(|l| l.message_rate = None).await;
+
     let (client, _ev, conn, rx) = start_client(addr).await;
     client.send_to(conn, SetName("bulk".into())).await.unwrap();
     let n = 20_000;
@@ -113,4 +123,30 @@ async fn a_peer_vanishing_mid_stream_is_noticed_and_forgotten() {
     assert!(matches!(e, Some(Event::ConnectionClosed { reason: CloseReason::PeerClosed, .. })), "{e:?}");
     let left = server.call(|n| n.connection_count()).await.unwrap();
     assert_eq!(left, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_handles_are_all_dropped_stops_and_closes_its_listener() {
+    let (handle, events, addr) = start_server().await;
+    let mut events = events;
+    // a connection keeps it alive; dropping the handles alone does not cut live peers off
+    let (raw, _) = RawClient::active(addr).await;
+    drop(handle);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_ok(), "still serving while a peer is connected");
+    drop(raw);
+    // once the last connection is gone the node task ends, and its listener with it
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while events.recv().await.is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "the node did not stop");
+    }
+    let mut refused = false;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused, "the listener closed with the node");
 }

@@ -1,4 +1,5 @@
-"""A Python MagicNet server of the chat protocol. usage: chat_server.py PORT"""
+"""A Python MagicNet server of the chat protocol. usage: chat_server.py PORT [--no-motd]
+(--no-motd keeps Python's default MOTD, None.)"""
 
 import sys
 
@@ -11,7 +12,7 @@ import chat_common as cc
 server = AsyncIONetworkManager.create_root(
     transport_type=EverywhereTransportManager,
     transport_params=("server", cc.transport),
-    motd="Python MagicNet server",
+    motd=None if "--no-motd" in sys.argv else "Python MagicNet server",
     extras=cc.extra_message_types,
 )
 server.listen(MNEvents.HANDLE_ACTIVATED, lambda h: cc.out(event="activated"))

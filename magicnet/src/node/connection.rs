@@ -86,6 +86,41 @@ pub struct Connection {
     pub(crate) in_ready: bool,
     pub(crate) deadline: Option<Instant>,
     pub(crate) peer_addr: Option<std::net::SocketAddr>,
+    /// This accepted connection counts against the connection limits.
+    pub(crate) counted: bool,
+    /// The address it counts against (per-IP limit).
+    pub(crate) counted_ip: Option<std::net::IpAddr>,
+    pub(crate) last_input: Option<Instant>,
+    pub(crate) message_bucket: Bucket,
+    pub(crate) byte_bucket: Bucket,
+    pub(crate) dropped_by_rate: u64,
+    /// The repository number this node assigned to the peer (accepted connections).
+    pub(crate) repository: Option<u32>,
+}
+
+/// A token bucket (rates are checked against the time the driver reports).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Bucket {
+    tokens: f64,
+    last: Option<Instant>,
+}
+
+impl Bucket {
+    /// Takes `n` tokens if the bucket has them (refilling it for the time elapsed).
+    pub(crate) fn take(&mut self, rate: super::builder::Rate, n: f64, now: Instant) -> bool {
+        let tokens = match self.last {
+            None => rate.burst,
+            Some(t) => (self.tokens + now.saturating_duration_since(t).as_secs_f64() * rate.per_second).min(rate.burst),
+        };
+        self.last = Some(now);
+        if tokens >= n {
+            self.tokens = tokens - n;
+            true
+        } else {
+            self.tokens = tokens;
+            false
+        }
+    }
 }
 
 impl Connection {
@@ -103,6 +138,14 @@ impl Connection {
             in_ready: false,
             deadline: None,
             peer_addr: None,
+            counted: false,
+            counted_ip: None,
+
+            last_input: None,
+            message_bucket: Bucket::default(),
+            byte_bucket: Bucket::default(),
+            dropped_by_rate: 0,
+            repository: None,
         }
     }
 

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-pub use builder::{Limits, NodeBuilder, RoleConfig};
+pub use builder::{Limits, NodeBuilder, Rate, RatePolicy, RoleConfig};
 pub use connection::{Connection, ConnectionState, Extensions, Framing, Side};
 pub use event::{CloseReason, Diagnostic, DiagnosticKind, Event, Output};
 pub use ids::{ConnectionId, RoleId};
@@ -31,7 +31,7 @@ use crate::error::{DecodeError, SendError};
 use crate::message::{Declared, IdMap, Message, MessageContext, NetMessage};
 use crate::middleware::{ByteMiddleware, DestinationFilter, Flow, MessageMiddleware};
 use crate::protocol::{self, MAX_FRAME_PAYLOAD, message as msg, reason};
-use crate::wire::{self, Bs64, Encoding, NetType, PayloadItem, RawMessage, Reader, S16, S64, Value};
+use crate::wire::{self, Bs64, Encoding, NetType, PayloadItem, RawMessage, ReadLimits, Reader, S16, S64, Value};
 
 pub(crate) struct Role {
     pub(crate) name: String,
@@ -61,7 +61,7 @@ impl Role {
 }
 
 /// Checks encoded parameters against a declared signature (with a nesting limit).
-pub(crate) type Validator = fn(&[u8], u16) -> Result<(), DecodeError>;
+pub(crate) type Validator = fn(&[u8], ReadLimits) -> Result<(), DecodeError>;
 
 /// Why a shared parameter could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,6 +102,10 @@ pub struct Net {
     pub(crate) now: Option<Instant>,
     pub(crate) deadlines: BTreeSet<(Instant, ConnectionId)>,
     pub(crate) current_sender: Option<ConnectionId>,
+    pub(crate) accepted: usize,
+    pub(crate) accepted_per_ip: std::collections::HashMap<std::net::IpAddr, usize>,
+    /// Connections found over `max_queued_bytes` while routing; dropped after the message.
+    slow: Vec<ConnectionId>,
     pub(crate) validators: IdMap<(&'static str, Validator)>,
     pub(crate) objects: Option<crate::object::ObjectRuntime>,
     scratch: Vec<ConnectionId>,
@@ -114,6 +118,7 @@ pub struct Net {
 pub struct Node {
     pub(crate) net: Net,
     pub(crate) processors: IdMap<Declared>,
+    pub(crate) permission: Option<builder::MessagePermission>,
 }
 
 impl std::ops::Deref for Node {
@@ -179,12 +184,16 @@ impl Node {
                 now: None,
                 deadlines: BTreeSet::new(),
                 current_sender: None,
+                accepted: 0,
+                accepted_per_ip: Default::default(),
+                slow: Vec::new(),
                 validators,
                 objects: None,
                 scratch: Vec::new(),
                 enc: Vec::new(),
             },
             processors: b.declared,
+            permission: b.permission,
         }
     }
 
@@ -201,6 +210,24 @@ impl Node {
         if c.state == ConnectionState::Closing {
             return;
         }
+        c.last_input = Some(now);
+        let limited = c.side == Side::Accepted;
+        if let (Some(rate), true) = (self.net.limits.byte_rate, limited) {
+            if !c.byte_bucket.take(rate, data.len() as f64, now) {
+                // Part of a byte stream cannot be dropped: over the byte rate, a stream peer
+                // is disconnected whatever the policy; a datagram peer loses the payload.
+                let stream = c.framing == Framing::Stream;
+                if stream || self.net.limits.rate_policy == RatePolicy::Disconnect {
+                    let text = format!("over the byte rate of {} bytes/s", rate.per_second);
+                    self.net.warn(Some(conn), DiagnosticKind::Refused, None, text.clone());
+                    self.net.disconnect(conn, reason::RATE_LIMITED, Some(&text));
+                    self.net.flush();
+                } else {
+                    self.net.rate_dropped(conn, "payload over the byte rate");
+                }
+                return;
+            }
+        }
         match c.framing {
             Framing::Datagram => self.process_payload(conn, Bytes::copy_from_slice(data)),
             Framing::Stream => {
@@ -214,17 +241,35 @@ impl Node {
     /// Feeds one whole payload that arrived on a [`Framing::Datagram`] connection, without
     /// copying it.
     pub fn handle_datagram(&mut self, conn: ConnectionId, payload: Bytes, now: Instant) {
-        self.net.now = Some(now);
         match self.net.conns.get(conn) {
-            Some(c) if c.state != ConnectionState::Closing => {}
-            _ => return,
+            Some(c) if c.state != ConnectionState::Closing && c.framing == Framing::Datagram => {}
+            Some(_) => return self.handle_input(conn, &payload, now),
+            None => return,
+        }
+        self.net.now = Some(now);
+        if let Some(c) = self.net.conns.get_mut(conn) {
+            c.last_input = Some(now);
+            let limited = c.side == Side::Accepted;
+            if let (Some(rate), true) = (self.net.limits.byte_rate, limited) {
+                if !c.byte_bucket.take(rate, payload.len() as f64, now) {
+                    if self.net.limits.rate_policy == RatePolicy::Disconnect {
+                        let text = format!("over the byte rate of {} bytes/s", rate.per_second);
+                        self.net.warn(Some(conn), DiagnosticKind::Refused, None, text.clone());
+                        self.net.disconnect(conn, reason::RATE_LIMITED, Some(&text));
+                    } else {
+                        self.net.rate_dropped(conn, "payload over the byte rate");
+                    }
+                    self.net.flush();
+                    return;
+                }
+            }
         }
         self.process_payload(conn, payload);
         self.net.flush();
     }
 
     fn drain_frames(&mut self, conn: ConnectionId) {
-        let max = self.net.limits_max_frame();
+        let max = self.net.limits.max_frame_payload.min(MAX_FRAME_PAYLOAD);
         loop {
             let Some(c) = self.net.conns.get_mut(conn) else {
                 return;
@@ -237,8 +282,8 @@ impl Node {
                 Ok(None) => return,
                 Err(len) => {
                     let text = format!("frame of {len} bytes exceeds the {max}-byte limit");
-                    self.net.warn(Some(conn), DiagnosticKind::MalformedPayload, None, text.clone());
-                    self.net.disconnect(conn, reason::MALFORMED, Some(&text));
+                    self.net.warn(Some(conn), DiagnosticKind::Refused, None, text.clone());
+                    self.net.disconnect(conn, reason::LIMIT_EXCEEDED, Some(&text));
                     return;
                 }
             }
@@ -264,9 +309,13 @@ impl Node {
             }
             Bytes::from(v)
         };
+        let max = self.net.limits.max_messages_per_frame;
         match encoding {
             Encoding::MessagePack => {
-                for item in wire::PayloadIter::new(payload, self.net.limits.max_depth) {
+                for (i, item) in wire::PayloadIter::with_limits(payload, self.net.limits.read()).enumerate() {
+                    if i >= max {
+                        return self.too_many_messages(conn, max);
+                    }
                     match item {
                         Ok(item) => self.handle_item(conn, item),
                         Err(e) => return self.malformed(conn, e),
@@ -278,6 +327,7 @@ impl Node {
             }
             #[cfg(feature = "json")]
             Encoding::Json => match wire::json::decode_payload(&payload) {
+                Ok(items) if items.len() > max => self.too_many_messages(conn, max),
                 Ok(items) => {
                     for item in items {
                         self.handle_item(conn, item);
@@ -291,6 +341,12 @@ impl Node {
         }
     }
 
+    fn too_many_messages(&mut self, conn: ConnectionId, max: usize) {
+        let text = format!("more than {max} messages in one frame");
+        self.net.warn(Some(conn), DiagnosticKind::Refused, None, text.clone());
+        self.net.disconnect(conn, reason::LIMIT_EXCEEDED, Some(&text));
+    }
+
     fn malformed(&mut self, conn: ConnectionId, e: DecodeError) {
         let text = format!("undecodable payload: {e}");
         self.net.warn(Some(conn), DiagnosticKind::MalformedPayload, None, text);
@@ -298,6 +354,19 @@ impl Node {
     }
 
     fn handle_item(&mut self, conn: ConnectionId, item: PayloadItem) {
+        if let (Some(rate), Some(now)) = (self.net.limits.message_rate, self.net.now) {
+            let Some(c) = self.net.conns.get_mut(conn) else { return };
+            if c.side == Side::Accepted && !c.message_bucket.take(rate, 1.0, now) {
+                if self.net.limits.rate_policy == RatePolicy::Disconnect {
+                    let text = format!("over the message rate of {}/s", rate.per_second);
+                    self.net.warn(Some(conn), DiagnosticKind::Refused, None, text.clone());
+                    self.net.disconnect(conn, reason::RATE_LIMITED, Some(&text));
+                } else {
+                    self.net.rate_dropped(conn, "message over the message rate");
+                }
+                return;
+            }
+        }
         let raw = match item {
             PayloadItem::Message(raw) => raw,
             PayloadItem::BadShape(why) => {
@@ -347,6 +416,14 @@ impl Node {
             self.net.warn(Some(conn), DiagnosticKind::UnknownStandardMessage, Some(kind), text);
             return;
         }
+        if let Some(allowed) = self.permission.as_mut() {
+            if !allowed(conn, kind, &self.net) {
+                let text = format!("message {kind} refused by the permission hook");
+                self.net.warn(Some(conn), DiagnosticKind::Refused, Some(kind), text);
+                return;
+            }
+        }
+
         let Some(declared) = self.processors.get_mut(&kind) else {
             let text = format!("unknown message type {kind}");
             self.net.warn(Some(conn), DiagnosticKind::UnknownMessage, Some(kind), text);
@@ -358,7 +435,7 @@ impl Node {
             self.net.warn(Some(conn), DiagnosticKind::UnknownMessage, Some(kind), text);
             return;
         };
-        let depth = self.net.limits.max_depth;
+        let depth = self.net.limits.read();
         self.net.current_sender = Some(conn);
         let mut ctx = MessageContext { net: &mut self.net, sender: conn };
         let result = catch_unwind(AssertUnwindSafe(|| processor.call(&mut ctx, params, depth)));
@@ -432,11 +509,95 @@ impl Net {
     /// Registers a connection this node accepted (server side): it is sent MOTD and must
     /// answer HELLO within the handshake timeout.
     pub fn accept(&mut self, role: RoleId, framing: Framing, now: Instant) -> ConnectionId {
+        self.accept_from(role, framing, None, now)
+    }
+
+    /// Like [`accept`](Self::accept), with the peer's address, which the connection limits
+    /// ([`Limits::max_connections`], [`Limits::max_connections_per_ip`]) count against. A
+    /// connection over a limit is told DISCONNECT 204 and closed at once.
+    pub fn accept_from(
+        &mut self,
+        role: RoleId,
+        framing: Framing,
+        peer: Option<std::net::SocketAddr>,
+        now: Instant,
+    ) -> ConnectionId {
         let id = self.add_connection(role, Side::Accepted, framing, now);
+        let ip = peer.map(|p| p.ip());
+        if let Some(c) = self.conns.get_mut(id) {
+            c.peer_addr = peer;
+        }
+        let from_ip = ip.map_or(0, |ip| self.accepted_per_ip.get(&ip).copied().unwrap_or(0));
+        let full = if self.accepted >= self.limits.max_connections {
+            Some("the server is full")
+        } else if from_ip >= self.limits.max_connections_per_ip {
+            Some("too many connections from your address")
+        } else {
+            None
+        };
+        if let Some(why) = full {
+            tracing::warn!(conn = %id, ?peer, "connection refused: {why}");
+            self.queue_internal(msg::DISCONNECT, &(reason::SERVER_FULL, Some(S64::from(why))), Some(id));
+            self.flush();
+            self.begin_close(id, CloseReason::Disconnected { reason: reason::SERVER_FULL, detail: Some(why.into()) });
+            return id;
+        }
+        self.accepted += 1;
+        if let Some(ip) = ip {
+            *self.accepted_per_ip.entry(ip).or_default() += 1;
+        }
+        if let Some(c) = self.conns.get_mut(id) {
+            c.counted = true;
+            c.counted_ip = ip;
+        }
         let params = (S64::from(self.motd.as_str()),);
         self.queue_internal(msg::MOTD, &params, Some(id));
         self.flush();
         id
+    }
+
+    /// Forgets a connection for good, releasing what it counted against.
+    fn remove_conn(&mut self, conn: ConnectionId) {
+        let Some(c) = self.conns.remove(conn) else { return };
+        if let Some(d) = c.deadline {
+            self.deadlines.remove(&(d, conn));
+        }
+        if c.counted {
+            self.accepted = self.accepted.saturating_sub(1);
+        }
+        if let Some(ip) = c.counted_ip {
+            if let Some(n) = self.accepted_per_ip.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    self.accepted_per_ip.remove(&ip);
+                }
+            }
+        }
+    }
+
+    /// Drops a connection that does not take its output: what it has not received is
+    /// discarded, it is told DISCONNECT 203 and closed.
+    fn drop_slow(&mut self, conn: ConnectionId) {
+        let Some(c) = self.conns.get_mut(conn) else { return };
+        if c.state == ConnectionState::Closing {
+            return;
+        }
+        let queued = c.outbox.queued_bytes();
+        c.outbox = connection::Outbox::default();
+        let text = format!("slow consumer: {queued} bytes not taken");
+        self.warn(Some(conn), DiagnosticKind::Refused, None, text.clone());
+        self.disconnect(conn, reason::SLOW_CONSUMER, Some(&text));
+    }
+
+    /// Counts and (now and then) reports input dropped by a rate limit.
+    pub(crate) fn rate_dropped(&mut self, conn: ConnectionId, what: &str) {
+        let Some(c) = self.conns.get_mut(conn) else { return };
+        c.dropped_by_rate += 1;
+        let n = c.dropped_by_rate;
+        if n.is_power_of_two() {
+            let text = format!("{what}: dropped ({n} so far on this connection)");
+            self.warn(Some(conn), DiagnosticKind::Refused, None, text);
+        }
     }
 
     /// Registers a connection this node opened (client side): it waits for the server's MOTD.
@@ -569,9 +730,23 @@ impl Net {
         }
     }
 
-    /// The repository number the server assigned to this side of `conn` (`rp`).
+    /// The repository of `conn`'s client, or a disconnect with reason 5 (as Python does when
+    /// `rp` is missing).
+    pub(crate) fn require_repository(&mut self, conn: ConnectionId) -> Option<u32> {
+        let rp = self.repository(conn);
+        if rp.is_none() {
+            self.disconnect(conn, reason::BROKEN_INVARIANT, Some("Shared parameter rp is not set"));
+        }
+        rp
+    }
+
+    /// The repository number of `conn`'s client: on a server, the one it assigned to the
+    /// peer; on a client, the one the server assigned to this side (`rp`).
     pub fn repository(&self, conn: ConnectionId) -> Option<u32> {
-        self.shared_parameter(conn, "rp").ok()
+        match self.conns.get(conn)? {
+            c if c.side == Side::Accepted => c.repository,
+            _ => self.shared_parameter(conn, "rp").ok(),
+        }
     }
 
     // ----- sending -----------------------------------------------------------------------
@@ -595,7 +770,7 @@ impl Net {
             return Err(SendError::Reserved(m.kind));
         }
         if let Some((name, validate)) = self.validators.get(&m.kind) {
-            validate(&m.params, self.limits.max_depth)
+            validate(&m.params, self.limits.read())
                 .map_err(|e| SendError::InvalidArguments { kind: m.kind, reason: format!("{name}: {e}") })?;
         }
         self.enqueue_checked(m)
@@ -720,11 +895,7 @@ impl Net {
             // The connection is still readable here (its `rp`), for the object runtime.
             self.objects_on_closed(conn);
         }
-        if let Some(c) = self.conns.remove(conn) {
-            if let Some(d) = c.deadline {
-                self.deadlines.remove(&(d, conn));
-            }
-        }
+        self.remove_conn(conn);
     }
 
     // ----- output ------------------------------------------------------------------------
@@ -739,7 +910,11 @@ impl Net {
         let mut queue = std::mem::take(&mut self.queue);
         for m in queue.drain(..) {
             self.route(m);
+            while let Some(conn) = self.slow.pop() {
+                self.drop_slow(conn);
+            }
         }
+
         // Messages queued while routing (none today) go next time; keep the allocation.
         if self.queue.is_empty() {
             self.queue = queue;
@@ -832,6 +1007,9 @@ impl Net {
                 c.in_ready = true;
                 self.ready.push_back(dest);
             }
+            if c.outbox.queued_bytes() > self.limits.max_queued_bytes {
+                self.slow.push(dest);
+            }
         }
     }
 
@@ -857,7 +1035,7 @@ impl Net {
             self.ready.pop_front();
             c.in_ready = false;
             if c.state == ConnectionState::Closing {
-                self.conns.remove(id);
+                self.remove_conn(id);
                 return Some(Output::Close { conn: id });
             }
         }
@@ -886,7 +1064,7 @@ impl Net {
         self.deadlines.first().map(|(t, _)| *t)
     }
 
-    /// Handles every deadline that has passed at `now` (handshake timeouts).
+    /// Handles every deadline that has passed at `now` (handshake and idle timeouts).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = Some(now);
         while let Some(&(t, conn)) = self.deadlines.first() {
@@ -898,11 +1076,26 @@ impl Net {
                 continue;
             };
             c.deadline = None;
-            if c.state == ConnectionState::Handshaking {
-                let secs = self.limits.handshake_timeout.as_secs_f64();
-                let text = format!("handshake not completed within {secs}s");
-                self.warn(Some(conn), DiagnosticKind::Refused, None, text.clone());
-                self.disconnect(conn, reason::TIMEOUT, Some(&text));
+            match (c.state, self.limits.idle_timeout) {
+                (ConnectionState::Handshaking, _) => {
+                    let secs = self.limits.handshake_timeout.as_secs_f64();
+                    let text = format!("handshake not completed within {secs}s");
+                    self.warn(Some(conn), DiagnosticKind::Refused, None, text.clone());
+                    self.disconnect(conn, reason::TIMEOUT, Some(&text));
+                }
+                (ConnectionState::Active, Some(idle)) => {
+                    // Inputs only stamp the connection; the deadline moves when it fires.
+                    let due = c.last_input.map_or(now, |t| t + idle);
+                    if due > now {
+                        c.deadline = Some(due);
+                        self.deadlines.insert((due, conn));
+                    } else {
+                        let text = format!("idle for {}s", idle.as_secs_f64());
+                        self.warn(Some(conn), DiagnosticKind::Refused, None, text.clone());
+                        self.disconnect(conn, reason::TIMEOUT, Some(&text));
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -943,23 +1136,7 @@ impl Net {
         self.emit(Event::Error(Diagnostic { conn, kind, message_type, text }));
     }
 
-    fn limits_max_frame(&self) -> usize {
-        MAX_FRAME_PAYLOAD
-    }
-
     // ----- standard messages -------------------------------------------------------------
-
-    fn decode_std<T: NetType>(&mut self, conn: ConnectionId, kind: u64, params: &[u8]) -> Option<T> {
-        let mut r = Reader::with_max_depth(params, self.limits.max_depth);
-        match T::decode(&mut r).and_then(|v| r.finish().map(|()| v)) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                let text = format!("invalid arguments for {}: {e}", msg::name(kind));
-                self.warn(Some(conn), DiagnosticKind::InvalidArguments, Some(kind), text);
-                None
-            }
-        }
-    }
 
     fn activate(&mut self, conn: ConnectionId) {
         let Some(c) = self.conns.get_mut(conn) else {
@@ -969,6 +1146,11 @@ impl Net {
         let role = c.role;
         if let Some(d) = c.deadline.take() {
             self.deadlines.remove(&(d, conn));
+        }
+        if let (Some(idle), Some(now)) = (self.limits.idle_timeout, self.now) {
+            let due = c.last_input.unwrap_or(now).max(now) + idle;
+            c.deadline = Some(due);
+            self.deadlines.insert((due, conn));
         }
         self.roles[role.index()].active.insert(conn);
         tracing::debug!(%conn, "connection active");
@@ -988,10 +1170,18 @@ impl Net {
             let text = "MOTD sent multiple times; ignored".to_owned();
             return self.warn(Some(conn), DiagnosticKind::UnexpectedMessage, Some(msg::MOTD), text);
         }
-        let Some((motd,)) = self.decode_std::<(S64,)>(conn, msg::MOTD, params) else {
-            return;
+        // Lenient: Python servers may send `None` (their default) or a long MOTD; the
+        // handshake must go on either way.
+        let motd = match wire::from_slice::<Vec<Value>>(params).ok().and_then(|v| v.into_iter().next()) {
+            Some(Value::Str(s)) => truncate_chars(&s, protocol::MAX_MOTD_LEN).to_owned(),
+            Some(Value::Nil) | None => String::new(),
+            Some(other) => {
+                let text = format!("MOTD is not a string ({other}); answering HELLO anyway");
+                self.warn(Some(conn), DiagnosticKind::InvalidArguments, Some(msg::MOTD), text);
+                String::new()
+            }
         };
-        self.emit(Event::MotdReceived { conn, motd: motd.0 });
+        self.emit(Event::MotdReceived { conn, motd });
         let hello = (protocol::PROTOCOL_VERSION, Bs64::from(self.network_hash.clone()));
         self.queue_internal(msg::HELLO, &hello, Some(conn));
         self.activate(conn);
@@ -1005,34 +1195,42 @@ impl Net {
             let text = "HELLO from a server ignored: HELLO only travels client to server".to_owned();
             return self.warn(Some(conn), DiagnosticKind::UnexpectedMessage, Some(msg::HELLO), text);
         }
-        let active = c.state == ConnectionState::Active;
-        // The version is read as any integer so that every wrong version gets reason 2.
-        let Some((version, hash)) = self.decode_std::<(i64, Bs64)>(conn, msg::HELLO, params) else {
-            return;
-        };
-        if active {
+        if c.state == ConnectionState::Active {
             return self.disconnect(conn, reason::HELLO_TWICE, None);
         }
-        if version != protocol::PROTOCOL_VERSION as i64 {
+        // Each field is judged on its own, so every wrong HELLO gets its reason: any version
+        // but 3 is reason 2, any hash but ours (of any type or length) is reason 3.
+        let mut r = Reader::with_limits(params, self.limits.read());
+        let _ = r.read_array_len();
+        let version = r.read_int().ok();
+        // bytes, or (JSON) an array of small integers
+        let hash = Vec::<u8>::decode(&mut r).ok();
+        if version != Some(protocol::PROTOCOL_VERSION as i128) {
             let detail = format!("server speaks version {}", protocol::PROTOCOL_VERSION);
             return self.disconnect(conn, reason::WRONG_PROTOCOL_VERSION, Some(&detail));
         }
-        if hash.0 != self.network_hash {
+        if hash.as_deref() != Some(self.network_hash.as_slice()) {
             return self.disconnect(conn, reason::HASH_MISMATCH, None);
         }
-        self.activate(conn);
+        // The repository number goes out before anything activation produces (objects), and
+        // is kept on the connection, where the peer cannot overwrite it.
         let rp = self.next_repository;
         self.next_repository = self.next_repository.checked_add(1).unwrap_or(protocol::FIRST_CLIENT_REPOSITORY);
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.repository = Some(rp);
+        }
         if let Err(e) = self.set_shared_parameter(conn, "rp", &rp) {
             tracing::error!(%conn, error = %e, "cannot assign a repository");
         }
+        self.activate(conn);
     }
 
     fn on_disconnect(&mut self, conn: ConnectionId, params: &[u8]) {
-        let (reason, detail) = match self.decode_std::<(u8, Option<S64>)>(conn, msg::DISCONNECT, params) {
-            Some((r, d)) => (r, d.map(String::from)),
-            None => (0, None),
-        };
+        // Lenient: whatever the peer sent, it is leaving; keep what can be read.
+        let mut r = Reader::with_limits(params, self.limits.read());
+        let _ = r.read_array_len();
+        let reason = r.read_int().ok().and_then(|v| u8::try_from(v).ok()).unwrap_or(0);
+        let detail = r.read_str().ok().map(|d| truncate_chars(d, protocol::MAX_DISCONNECT_DETAIL_LEN).to_owned());
         let mut description = reason::describe(reason).to_owned();
         if let Some(d) = detail.as_deref().filter(|d| !d.is_empty()) {
             description.push_str(": ");
@@ -1044,7 +1242,7 @@ impl Net {
     }
 
     fn on_shared_parameter(&mut self, conn: ConnectionId, params: &[u8]) {
-        let mut r = Reader::with_max_depth(params, self.limits.max_depth);
+        let mut r = Reader::with_limits(params, self.limits.read());
         let parsed = (|| {
             wire::expect_array(&mut r, 2)?;
             let name = S16::decode(&mut r)?;
@@ -1065,6 +1263,10 @@ impl Net {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
+        if name == "rp" && c.side == Side::Accepted {
+            let text = "`rp` refused: the repository number is assigned by this node".to_owned();
+            return self.warn(Some(conn), DiagnosticKind::Refused, Some(msg::SHARED_PARAMETER), text);
+        }
         if !c.shared.contains_key(&name) && c.shared.len() >= max {
             let text = format!("shared parameter `{name}` refused: at most {max} per connection");
             return self.warn(Some(conn), DiagnosticKind::Refused, Some(msg::SHARED_PARAMETER), text);

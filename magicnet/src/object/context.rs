@@ -63,7 +63,7 @@ impl<'a, T> ObjectContext<'a, T> {
 
     #[doc(hidden)]
     pub fn __reader<'b>(&self, args: &'b [u8]) -> Reader<'b> {
-        Reader::with_max_depth(args, self.net.limits.max_depth)
+        Reader::with_limits(args, self.net.limits.read())
     }
 
     /// Remembers the arguments of the call being dispatched (before the method runs).
@@ -171,7 +171,11 @@ pub const fn implementation<T: NetworkObject + Default>() -> Implementation {
 
 /// Validates a field call of `T`'s own role without running it.
 #[doc(hidden)]
-pub fn validate<T: super::NetworkFields>(field: u8, args: &[u8], max_depth: u16) -> Result<(), CallError> {
-    let mut r = Reader::with_max_depth(args, max_depth);
+pub fn validate<T: super::NetworkFields>(
+    field: u8,
+    args: &[u8],
+    limits: crate::wire::ReadLimits,
+) -> Result<(), CallError> {
+    let mut r = Reader::with_limits(args, limits);
     T::__validate(field, &mut r)
 }

@@ -104,7 +104,7 @@ pub type Dispatch =
 #[doc(hidden)]
 pub type Hook = fn(&mut dyn Any, &mut Net, super::ObjectId);
 #[doc(hidden)]
-pub type Validate = fn(u8, &[u8], u16) -> Result<(), CallError>;
+pub type Validate = fn(u8, &[u8], crate::wire::ReadLimits) -> Result<(), CallError>;
 
 /// One role of one class, as a derive or an interface declared it. Submitted with
 /// `inventory::submit!` by the macros.

@@ -235,7 +235,15 @@ pub(crate) struct Entry {
     instance: Option<Box<dyn std::any::Any + Send>>,
     view_role: Option<u8>,
     origin: Option<ConnectionId>,
-    creator: Option<ConnectionId>,
+    creator: Option<Creator>,
+}
+
+/// What a client's creations count against: its address when known (reconnecting does not
+/// reset the count), else its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Creator {
+    Ip(std::net::IpAddr),
+    Conn(ConnectionId),
 }
 
 impl Entry {
@@ -259,7 +267,9 @@ pub(crate) struct ObjectRuntime {
     max_objects_per_client: usize,
     max_visible_zones: usize,
     delete_owned_on_disconnect: bool,
-    created_by: HashMap<ConnectionId, usize>,
+    created_by: HashMap<Creator, usize>,
+    /// Authority: the objects each connection has been generated (and not told to drop).
+    known: HashMap<ConnectionId, std::collections::HashSet<ObjectId>>,
     /// Objects destroyed while their instance was out running a field.
     deferred_delete: HashMap<ObjectId, &'static Implementation>,
 }
@@ -314,6 +324,7 @@ impl ObjectRuntime {
             max_visible_zones: config.max_visible_zones,
             delete_owned_on_disconnect: config.delete_owned_on_disconnect,
             created_by: HashMap::new(),
+            known: HashMap::new(),
             deferred_delete: HashMap::new(),
         })
     }
@@ -587,6 +598,14 @@ impl Net {
                     mp::write_uint(&mut w, *field as u64);
                     w.extend_from_slice(args);
                 }
+                let budget = self.roles.iter().map(|r| r.budget).min().unwrap_or(crate::protocol::MAX_FRAME_PAYLOAD);
+                if w.len() + 2 > budget {
+                    if let Some(rt) = self.objects.as_mut() {
+                        rt.objects.remove(&oid);
+                    }
+                    let size = w.len() + 2;
+                    return Err(ObjectError::Send(SendError::TooLarge { kind: msg::CREATE_OBJECT, size, max: budget }));
+                }
                 self.queue_object(msg::CREATE_OBJECT, w, Audience::One(conn));
             }
         }
@@ -650,9 +669,11 @@ impl Net {
         }
         let before: BTreeSet<ConnectionId> = rt.zones.viewers(old).iter().copied().collect();
         let after: BTreeSet<ConnectionId> = rt.zones.viewers(zone).iter().copied().collect();
-        let lost: Arc<[ConnectionId]> = before.difference(&after).copied().collect();
+        let lost: Vec<ConnectionId> = before.difference(&after).copied().collect();
         let gained: Arc<[ConnectionId]> = after.difference(&before).copied().collect();
-        self.queue_object(msg::DESTROY_OBJECT, oid_params(oid), Audience::List(lost));
+        for conn in lost {
+            self.drop_from(conn, oid);
+        }
         self.generate_to(oid, Audience::List(gained));
         Ok(())
     }
@@ -664,7 +685,10 @@ impl Net {
     fn restore_instance(&mut self, oid: ObjectId, mut inst: Box<dyn std::any::Any + Send>) {
         let Some(rt) = self.objects.as_mut() else { return };
         if let Some(imp) = rt.deferred_delete.remove(&oid) {
-            (imp.net_delete)(&mut *inst, self, oid);
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| (imp.net_delete)(&mut *inst, self, oid))) {
+                let text = format!("net_delete of {oid} panicked: {}", panic_text(&p));
+                self.error(None, DiagnosticKind::ProcessorPanicked, None, text);
+            }
             return;
         }
         if let Some(e) = rt.objects.get_mut(&oid) {
@@ -730,13 +754,9 @@ impl Net {
 
     /// Sends GENERATE, the remembered fields, and GENERATE_DONE.
     fn generate_to(&mut self, oid: ObjectId, audience: Audience) {
+        let Some(audience) = self.fresh_audience(oid, audience) else { return };
         let Some(rt) = self.objects.as_ref() else { return };
         let Some(e) = rt.objects.get(&oid) else { return };
-        if let Audience::List(l) = &audience {
-            if l.is_empty() {
-                return;
-            }
-        }
         let mut gen_params = Vec::with_capacity(24);
         mp::write_array_len(&mut gen_params, 4);
         mp::write_uint(&mut gen_params, oid.0);
@@ -754,6 +774,41 @@ impl Net {
             self.queue_object(msg::SET_OBJECT_FIELD, f, again(&audience));
         }
         self.queue_object(msg::OBJECT_GENERATE_DONE, oid_params(oid), audience);
+    }
+
+    /// On an authority, narrows a generation's audience to the connections that do not have
+    /// the object yet, and records that they now have it: nobody is generated an object twice
+    /// (Python clients would build a second instance), and repeated REQUEST_VISIBLE_OBJECTS
+    /// cost nothing.
+    fn fresh_audience(&mut self, oid: ObjectId, audience: Audience) -> Option<Audience> {
+        let all: Vec<ConnectionId> = match &audience {
+            Audience::All => self.roles.iter().flat_map(|r| r.active.as_slice().iter().copied()).collect(),
+            _ => Vec::new(),
+        };
+        let rt = self.objects.as_mut()?;
+        if rt.authority.is_none() {
+            return Some(audience);
+        }
+        let candidates: Vec<ConnectionId> = match audience {
+            Audience::All => all,
+            Audience::One(c) => vec![c],
+            Audience::List(l) => l.to_vec(),
+        };
+        let fresh: Vec<ConnectionId> =
+            candidates.into_iter().filter(|c| rt.known.entry(*c).or_default().insert(oid)).collect();
+        match fresh.as_slice() {
+            [] => None,
+            [one] => Some(Audience::One(*one)),
+            _ => Some(Audience::List(fresh.into())),
+        }
+    }
+
+    /// Tells `conn` to drop `oid`, if it has it.
+    fn drop_from(&mut self, conn: ConnectionId, oid: ObjectId) {
+        let Some(rt) = self.objects.as_mut() else { return };
+        if rt.known.get_mut(&conn).is_some_and(|k| k.remove(&oid)) {
+            self.queue_object(msg::DESTROY_OBJECT, oid_params(oid), Audience::One(conn));
+        }
     }
 
     /// Runs `net_create` and marks the object live.
@@ -789,10 +844,16 @@ impl Net {
         let Some(rt) = self.objects.as_mut() else { return };
         let Some(mut e) = rt.objects.remove(&oid) else { return };
         if broadcast {
-            let audience = rt.audience(e.zone, e.origin);
+            // everyone who was generated it, and only them
+            let had: Vec<ConnectionId> = rt.known.iter().filter(|(_, k)| k.contains(&oid)).map(|(c, _)| *c).collect();
+            let audience =
+                if rt.authority.is_some() { Audience::List(had.into()) } else { rt.audience(e.zone, e.origin) };
             self.queue_object(msg::DESTROY_OBJECT, oid_params(oid), audience);
         }
         let Some(rt) = self.objects.as_mut() else { return };
+        for k in rt.known.values_mut() {
+            k.remove(&oid);
+        }
         rt.zones.remove_object(e.zone, oid);
         if let Some(c) = e.creator {
             if let Some(n) = rt.created_by.get_mut(&c) {
@@ -801,6 +862,11 @@ impl Net {
         }
         let class = rt.registry.class(e.class).map_or("?", |c| c.name);
         let imp = rt.implementation(e.class, e.view_role);
+        if e.state != ObjectState::Generated {
+            // `net_create` never ran: nothing to undo, nothing to report.
+            tracing::debug!(%oid, state = ?e.state, "object removed before it went live");
+            return;
+        }
         match (e.instance.take(), imp) {
             (Some(mut inst), Some(imp)) => {
                 let r = catch_unwind(AssertUnwindSafe(|| (imp.net_delete)(&mut *inst, self, oid)));
@@ -829,7 +895,15 @@ impl Net {
         let Some(rt) = self.objects.as_mut() else { return false };
         match rt.permission.take() {
             Some(mut hook) => {
-                let ok = hook(&FieldCall { conn, oid, class, role, field: desc }, self);
+                let call = FieldCall { conn, oid, class, role, field: desc };
+                let ok = match catch_unwind(AssertUnwindSafe(|| hook(&call, self))) {
+                    Ok(ok) => ok,
+                    Err(p) => {
+                        let text = format!("the permission hook panicked (call refused): {}", panic_text(&p));
+                        self.error(Some(conn), DiagnosticKind::ProcessorPanicked, None, text);
+                        false
+                    }
+                };
                 if let Some(rt) = self.objects.as_mut() {
                     rt.permission = Some(hook);
                 }
@@ -840,11 +914,31 @@ impl Net {
     }
 
     /// A field call that arrived (SET_OBJECT_FIELD, or a field of CREATE_OBJECT).
-    fn incoming_call(&mut self, conn: Option<ConnectionId>, oid: ObjectId, role: u8, field: u8, args: &[u8]) {
+    /// A field call that arrived. `initial` marks the fields of a CREATE_OBJECT, which the
+    /// creator may set even in a zone it does not see.
+    fn incoming_call(
+        &mut self,
+        conn: Option<ConnectionId>,
+        oid: ObjectId,
+        role: u8,
+        field: u8,
+        args: &[u8],
+        initial: bool,
+    ) {
         let Some(rt) = self.objects.as_ref() else { return };
         let Some(e) = rt.objects.get(&oid) else {
+            if rt.authority.is_none() {
+                // A server that routes without zones sends updates for objects this client
+                // never asked to see: normal, not an attack.
+                tracing::debug!(%oid, "field call for an object this client does not have");
+                return;
+            }
             return self.bad_call(oid, conn, role, field, BadCallReason::NoObject, format!("no object {oid}"));
         };
+        if rt.authority.is_none() && e.origin.is_some() && e.origin != conn {
+            let detail = format!("{oid} came from another connection");
+            return self.bad_call(oid, conn, role, field, BadCallReason::NoAuth, detail);
+        }
         let registry = rt.registry.clone();
         let (zone, view_role, has_instance) = (e.zone, e.view_role, e.instance.is_some());
         let Some(class) = registry.class(e.class) else { return };
@@ -858,7 +952,7 @@ impl Net {
             return self.bad_call(oid, conn, role, field, BadCallReason::NoField, detail);
         };
         if let Some(c) = conn {
-            if rt.authority.is_some() && rt.zone_routing && !rt.zones.sees(c, zone) {
+            if rt.authority.is_some() && rt.zone_routing && !initial && !rt.zones.sees(c, zone) {
                 let detail = format!("`{}` is in zone {}, which the caller does not see", desc.name, zone.0);
                 return self.bad_call(oid, conn, role, field, BadCallReason::NoAuth, detail);
             }
@@ -870,7 +964,7 @@ impl Net {
                 return self.bad_call(oid, conn, role, field, BadCallReason::NoAuth, detail);
             }
         }
-        let depth = self.limits.max_depth;
+        let depth = self.limits.read();
         match (view_role == Some(role) && has_instance, role_info.implementation) {
             (true, Some(imp)) => {
                 let Some(mut inst) = self.objects.as_mut().and_then(|rt| rt.objects.get_mut(&oid)?.instance.take())
@@ -937,8 +1031,7 @@ impl Net {
             }
             _ => {}
         }
-        let depth = self.limits.max_depth;
-        let mut r = Reader::with_max_depth(params, depth);
+        let mut r = Reader::with_limits(params, self.limits.read());
         let bad = |net: &mut Net, e: DecodeError| {
             let text = format!("invalid arguments for {}: {e}", msg::name(kind));
             net.warn(Some(conn), DiagnosticKind::InvalidArguments, Some(kind), text);
@@ -955,7 +1048,9 @@ impl Net {
                     Ok((oid, role, field, args))
                 })();
                 match parsed {
-                    Ok((oid, role, field, args)) => self.incoming_call(Some(conn), ObjectId(oid), role, field, args),
+                    Ok((oid, role, field, args)) => {
+                        self.incoming_call(Some(conn), ObjectId(oid), role, field, args, false)
+                    }
                     Err(e) => bad(self, e),
                 }
             }
@@ -968,7 +1063,18 @@ impl Net {
                 Err(e) => bad(self, e),
             },
             msg::OBJECT_GENERATE_DONE => match <(u64,)>::decode(&mut r).and_then(|v| r.finish().map(|()| v)) {
-                Ok((oid,)) => self.initialize(ObjectId(oid)),
+                Ok((oid,)) => {
+                    let oid = ObjectId(oid);
+                    match self.rt().and_then(|rt| rt.objects.get(&oid)).map(|e| e.origin == Some(conn)) {
+                        Some(true) => self.initialize(oid),
+                        Some(false) => self.refuse(
+                            conn,
+                            kind,
+                            format!("GENERATE_DONE for {oid} from a connection it did not come from"),
+                        ),
+                        None => tracing::warn!(%oid, %conn, "GENERATE_DONE for an unknown object"),
+                    }
+                }
                 Err(e) => bad(self, e),
             },
             msg::DESTROY_OBJECT => match <(u64,)>::decode(&mut r).and_then(|v| r.finish().map(|()| v)) {
@@ -989,7 +1095,7 @@ impl Net {
             },
             msg::REQUEST_DELETE_OBJECT => match <(u64,)>::decode(&mut r).and_then(|v| r.finish().map(|()| v)) {
                 Ok((oid,)) => {
-                    let Some(rp) = self.require_shared_parameter::<u32>(conn, "rp") else { return };
+                    let Some(rp) = self.require_repository(conn) else { return };
                     let oid = ObjectId(oid);
                     match self.rt().and_then(|rt| rt.objects.get(&oid)).map(|e| e.owner) {
                         None => tracing::debug!(%oid, "delete request for an unknown object"),
@@ -1024,9 +1130,13 @@ impl Net {
             self.refuse(conn, msg::CREATE_OBJECT, detail.clone());
             return self.disconnect(conn, reason::UNKNOWN_OBJECT_TYPE, Some(&detail));
         };
-        let Some(rp) = self.require_shared_parameter::<u32>(conn, "rp") else { return };
+        let Some(rp) = self.require_repository(conn) else { return };
+        let creator = match self.conns.get(conn).and_then(|c| c.peer_addr()) {
+            Some(addr) => Creator::Ip(addr.ip()),
+            None => Creator::Conn(conn),
+        };
         let Some(rt) = self.objects.as_mut() else { return };
-        let count = rt.created_by.get(&conn).copied().unwrap_or(0);
+        let count = rt.created_by.get(&creator).copied().unwrap_or(0);
         if count >= rt.max_objects_per_client {
             let max = rt.max_objects_per_client;
             return self.refuse(conn, msg::CREATE_OBJECT, format!("create refused: at most {max} objects per client"));
@@ -1035,7 +1145,7 @@ impl Net {
         if rt.objects.contains_key(&oid) {
             return self.refuse(conn, msg::CREATE_OBJECT, format!("create refused: {oid} already exists"));
         }
-        *rt.created_by.entry(conn).or_default() += 1;
+        *rt.created_by.entry(creator).or_default() += 1;
         let zone = ZoneId(req.zone);
         rt.objects.insert(
             oid,
@@ -1048,12 +1158,12 @@ impl Net {
                 instance: Some((imp.new)()),
                 view_role: view,
                 origin: None,
-                creator: Some(conn),
+                creator: Some(creator),
             },
         );
         rt.zones.add_object(zone, oid);
         for (role, field, args) in req.fields {
-            self.incoming_call(Some(conn), oid, role, field, args);
+            self.incoming_call(Some(conn), oid, role, field, args, true);
         }
         let Some(rt) = self.objects.as_mut() else { return };
         if !rt.objects.contains_key(&oid) {
@@ -1071,11 +1181,15 @@ impl Net {
                 return self.refuse(conn, msg::GENERATE_OBJECT, format!("{oid} belongs to another connection"));
             }
             // Our own creation coming back, or a repeat (REQUEST_VISIBLE_OBJECTS): refresh it.
+            let old_zone = std::mem::replace(&mut e.zone, zone);
             e.owner = owner;
-            e.zone = zone;
             e.origin = Some(conn);
             if e.state == ObjectState::CreateRequested {
                 e.state = ObjectState::Generating;
+            }
+            if old_zone != zone {
+                rt.zones.remove_object(old_zone, oid);
+                rt.zones.add_object(zone, oid);
             }
             return;
         }
@@ -1158,7 +1272,7 @@ impl Net {
         let dropped: Vec<ObjectId> = removed.iter().flat_map(|z| rt.zones.objects_in(*z)).collect();
         let gained: Vec<ObjectId> = added.iter().flat_map(|z| rt.zones.objects_in(*z)).collect();
         for oid in dropped {
-            self.queue_object(msg::DESTROY_OBJECT, oid_params(oid), Audience::One(conn));
+            self.drop_from(conn, oid);
         }
         for oid in gained {
             self.generate_to(oid, Audience::One(conn));
@@ -1184,7 +1298,10 @@ impl Net {
         let rp = self.repository(conn);
         let Some(rt) = self.objects.as_mut() else { return };
         rt.zones.remove_conn(conn);
-        rt.created_by.remove(&conn);
+        rt.known.remove(&conn);
+        // Creations keep counting against their creator's address after it leaves (they
+        // outlive it); only a connection-keyed count goes away with the connection.
+        rt.created_by.remove(&Creator::Conn(conn));
         let doomed: Vec<(ObjectId, bool)> = if rt.authority.is_none() {
             rt.objects.iter().filter(|(_, e)| e.origin == Some(conn)).map(|(k, _)| (*k, false)).collect()
         } else if rt.delete_owned_on_disconnect {

@@ -30,7 +30,7 @@ pub(crate) struct Zones {
 impl Zones {
     /// The viewers of a zone, as a shared snapshot.
     pub(crate) fn viewers(&mut self, zone: ZoneId) -> Arc<[ConnectionId]> {
-        let v = self.viewers.entry(zone).or_default();
+        let Some(v) = self.viewers.get_mut(&zone) else { return Arc::from([]) };
         if let Some(s) = &v.snapshot {
             return s.clone();
         }

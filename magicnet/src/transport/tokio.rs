@@ -79,6 +79,12 @@ pub struct DriverConfig {
     pub read_buffer: usize,
     /// How long [`NodeHandle::shutdown`] waits for connections to flush. Default 5 s.
     pub shutdown_grace: Duration,
+    /// How long a closed connection may take to hand its last bytes to a peer that does not
+    /// read them, before its socket is dropped. Default 5 s.
+    pub close_linger: Duration,
+    /// Events buffered for the application before new ones are dropped (counted in the
+    /// log). Default 65536.
+    pub event_capacity: usize,
 }
 
 impl Default for DriverConfig {
@@ -88,8 +94,15 @@ impl Default for DriverConfig {
             batch: 256,
             read_buffer: 16 * 1024,
             shutdown_grace: Duration::from_secs(5),
+            close_linger: Duration::from_secs(5),
+            event_capacity: 65536,
         }
     }
+}
+
+/// The driver's clock: tokio's, so that paused-time tests stay consistent.
+fn now() -> Instant {
+    ::tokio::time::Instant::now().into_std()
 }
 
 type Call = Box<dyn FnOnce(&mut Node) + Send>;
@@ -143,15 +156,19 @@ struct Writer {
 }
 
 /// A cloneable handle to a node running in a tokio task.
+///
+/// The node runs until [`shutdown`](Self::shutdown), or until every handle is dropped and
+/// every connection has closed.
 #[derive(Clone)]
 pub struct NodeHandle {
     tx: mpsc::Sender<Command>,
     config: Arc<DriverConfig>,
+    stopped: ::tokio::sync::watch::Receiver<()>,
 }
 
 /// Events of a node running in a tokio task. Dropping it discards later events.
 pub struct EventStream {
-    rx: mpsc::UnboundedReceiver<Event>,
+    rx: mpsc::Receiver<Event>,
 }
 
 impl EventStream {
@@ -190,29 +207,36 @@ pub fn spawn(node: Node) -> (NodeHandle, EventStream) {
 /// Runs `node` in a new tokio task.
 pub fn spawn_with(node: Node, config: DriverConfig) -> (NodeHandle, EventStream) {
     let (tx, rx) = mpsc::channel(1024);
-    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::channel(config.event_capacity.max(1));
+    let (stop_tx, stop_rx) = ::tokio::sync::watch::channel(());
     let config = Arc::new(config);
     let (ttx, trx) = mpsc::unbounded_channel();
     let task = NodeTask {
         node,
         rx,
-        tx: tx.clone(),
+        // Weak: the task alone must not keep itself alive once handles and connections are gone.
+        tx: tx.downgrade(),
         events: ev_tx,
+        dropped_events: 0,
         writers: HashMap::new(),
         config: config.clone(),
         tasks: Vec::new(),
         task_rx: trx,
         task_tx: TaskSink(ttx),
+        _stopped: stop_tx,
     };
     ::tokio::spawn(task.run());
-    (NodeHandle { tx, config }, EventStream { rx: ev_rx })
+    (NodeHandle { tx, config, stopped: stop_rx }, EventStream { rx: ev_rx })
 }
 
 struct NodeTask {
     node: Node,
     rx: mpsc::Receiver<Command>,
-    tx: mpsc::Sender<Command>,
-    events: mpsc::UnboundedSender<Event>,
+    tx: mpsc::WeakSender<Command>,
+    events: mpsc::Sender<Event>,
+    dropped_events: u64,
+    /// Dropped when the task ends, which tells the listeners to stop.
+    _stopped: ::tokio::sync::watch::Sender<()>,
     writers: HashMap<ConnectionId, Writer>,
     config: Arc<DriverConfig>,
     tasks: Vec<::tokio::task::JoinHandle<()>>,
@@ -228,7 +252,7 @@ impl NodeTask {
             let cmd = ::tokio::select! {
                 cmd = self.rx.recv() => cmd,
                 () = sleep_until(deadline) => {
-                    self.node.handle_timeout(Instant::now());
+                    self.node.handle_timeout(now());
                     self.drive();
                     continue;
                 }
@@ -288,27 +312,30 @@ impl NodeTask {
     /// Handles one command; returns the reply channel when it asks the task to stop.
     fn handle(&mut self, cmd: Command) -> Option<oneshot::Sender<()>> {
         match cmd {
-            Command::Input(conn, data) => self.node.handle_input(conn, &data, Instant::now()),
+            Command::Input(conn, data) => self.node.handle_input(conn, &data, now()),
             Command::Closed(conn, error) => {
                 self.writers.remove(&conn);
                 self.node.handle_closed(conn, error);
             }
             Command::Call(f) => f(&mut self.node),
             Command::Register { role, side, framing, peer, start, reply } => {
-                let now = Instant::now();
+                // Every handle is gone: nobody can use this connection (the link is dropped).
+                let to_node = self.tx.upgrade()?;
+                let now = now();
                 let conn = match side {
-                    Side::Accepted => self.node.accept(role, framing, now),
+                    Side::Accepted => self.node.accept_from(role, framing, peer, now),
                     Side::Initiated => self.node.connect(role, framing, now),
                 };
-                if let Some(p) = peer {
+                if let (Some(p), Side::Initiated) = (peer, side) {
                     self.node.set_peer_addr(conn, p);
                 }
+
                 let (wtx, wrx) = mpsc::unbounded_channel();
                 let queued = Arc::new(AtomicUsize::new(0));
                 let tasks = self.task_tx.clone();
                 let aborts = start(LinkContext {
                     conn,
-                    to_node: self.tx.clone(),
+                    to_node,
                     outgoing: wrx,
                     queued: queued.clone(),
                     read_buffer: self.config.read_buffer,
@@ -326,33 +353,49 @@ impl NodeTask {
 
     /// Hands every output to the writers and every event to the application.
     fn drive(&mut self) {
-        let mut slow = Vec::new();
-        while let Some(out) = self.node.poll_output() {
-            match out {
-                Output::Transmit { conn, data } => {
-                    let Some(w) = self.writers.get(&conn) else { continue };
-                    let len = data.len();
-                    let queued = w.queued.fetch_add(len, Ordering::Relaxed) + len;
-                    if queued > self.config.max_queued_bytes {
-                        slow.push((conn, queued));
-                        continue;
+        loop {
+            let mut slow = Vec::new();
+            while let Some(out) = self.node.poll_output() {
+                match out {
+                    Output::Transmit { conn, data } => {
+                        let Some(w) = self.writers.get(&conn) else { continue };
+                        // Judge the backlog the writer has not written yet: a healthy peer
+                        // may receive a large burst at once, a stalled one never drains.
+                        let backlog = w.queued.fetch_add(data.len(), Ordering::Relaxed);
+                        if backlog > self.config.max_queued_bytes {
+                            slow.push((conn, backlog));
+                            continue;
+                        }
+                        let _ = w.tx.send(data);
                     }
-                    let _ = w.tx.send(data);
-                }
-                Output::Close { conn } => {
-                    // Dropping the sender lets the writer flush, shut the socket and stop.
-                    self.writers.remove(&conn);
+                    Output::Close { conn } => {
+                        // Dropping the sender lets the writer flush, shut the socket and stop;
+                        // a peer that does not read gets `close_linger` to take the rest.
+                        if let Some(w) = self.writers.remove(&conn) {
+                            let linger = self.config.close_linger;
+                            ::tokio::spawn(async move {
+                                ::tokio::time::sleep(linger).await;
+                                for a in &w.aborts {
+                                    a.abort();
+                                }
+                            });
+                        }
+                    }
                 }
             }
-        }
-        for (conn, queued) in slow {
-            if let Some(w) = self.writers.remove(&conn) {
-                for a in &w.aborts {
-                    a.abort();
-                }
-                tracing::warn!(%conn, queued, "slow consumer dropped: it stopped reading");
-                self.node.handle_closed(conn, Some(format!("slow consumer: {queued} bytes not read")));
+            if slow.is_empty() {
+                break;
             }
+            for (conn, queued) in slow {
+                if let Some(w) = self.writers.remove(&conn) {
+                    for a in &w.aborts {
+                        a.abort();
+                    }
+                    tracing::warn!(%conn, queued, "slow consumer dropped: it stopped reading");
+                    self.node.handle_closed(conn, Some(format!("slow consumer: {queued} bytes not read")));
+                }
+            }
+            // dropping a connection may have produced output (objects leaving): go again
         }
         // Retire finished tasks so the list does not grow.
         self.collect_tasks();
@@ -360,7 +403,15 @@ impl NodeTask {
             self.tasks.retain(|h| !h.is_finished());
         }
         while let Some(e) = self.node.poll_event() {
-            let _ = self.events.send(e);
+            if let Err(mpsc::error::TrySendError::Full(_)) = self.events.try_send(e) {
+                self.dropped_events += 1;
+                if self.dropped_events.is_power_of_two() {
+                    tracing::warn!(
+                        dropped = self.dropped_events,
+                        "events dropped: the application reads them too slowly"
+                    );
+                }
+            }
         }
     }
 }
@@ -443,13 +494,18 @@ impl NodeHandle {
         let role = self.role(role).await?;
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
-        let handle = self.clone();
+        // The listener holds the node weakly: it stops when the node does.
+        let weak = self.tx.downgrade();
+        let config = self.config.clone();
+        let mut stopped = self.stopped.clone();
         ::tokio::spawn(async move {
             loop {
                 let accepted = ::tokio::select! {
                     a = listener.accept() => a,
-                    () = handle.tx.closed() => break,
+                    _ = stopped.changed() => break,
                 };
+                let Some(tx) = weak.upgrade() else { break };
+                let handle = NodeHandle { tx, config: config.clone(), stopped: stopped.clone() };
                 let (stream, peer) = match accepted {
                     Ok(v) => v,
                     Err(e) => {

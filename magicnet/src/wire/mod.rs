@@ -16,7 +16,7 @@ pub mod json;
 
 use bytes::{Bytes, BytesMut};
 
-pub use msgpack::Reader;
+pub use msgpack::{ReadLimits, Reader};
 pub use types::{
     Bin, Bs16, Bs64, Bs256, Bs4096, Int, NetType, S16, S64, S256, S4096, Schema, Serde, Str, expect_array, from_slice,
     to_vec,
@@ -65,14 +65,19 @@ pub enum PayloadItem {
 pub struct PayloadIter {
     data: Bytes,
     pos: usize,
-    max_depth: u16,
+    limits: msgpack::ReadLimits,
     failed: bool,
 }
 
 impl PayloadIter {
     /// Iterates over `payload`, rejecting values nested deeper than `max_depth`.
     pub fn new(payload: Bytes, max_depth: u16) -> Self {
-        Self { data: payload, pos: 0, max_depth, failed: false }
+        Self::with_limits(payload, msgpack::ReadLimits { max_depth, max_len: usize::MAX })
+    }
+
+    /// Iterates over `payload` with decoding limits.
+    pub fn with_limits(payload: Bytes, limits: msgpack::ReadLimits) -> Self {
+        Self { data: payload, pos: 0, limits, failed: false }
     }
 
     fn shape(r: &mut Reader<'_>) -> Result<Result<(u64, usize), &'static str>, DecodeError> {
@@ -110,7 +115,7 @@ impl Iterator for PayloadIter {
         if self.failed || self.pos >= self.data.len() {
             return None;
         }
-        let mut r = Reader::with_max_depth(&self.data, self.max_depth);
+        let mut r = Reader::with_limits(&self.data, self.limits);
         r.set_position(self.pos);
         let start = self.pos;
         let item = match Self::shape(&mut r) {

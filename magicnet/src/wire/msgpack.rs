@@ -12,6 +12,21 @@ use crate::error::DecodeError;
 /// Default limit on how deeply arrays and maps may nest inside one decoded value.
 pub const DEFAULT_MAX_DEPTH: u16 = 32;
 
+/// Bounds applied while decoding untrusted bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Deepest nesting of arrays and maps.
+    pub max_depth: u16,
+    /// Most elements (or key/value pairs) in one array or map.
+    pub max_len: usize,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        Self { max_depth: DEFAULT_MAX_DEPTH, max_len: usize::MAX }
+    }
+}
+
 /// The MessagePack family of a marker byte, used in error messages.
 pub(crate) fn marker_kind(marker: u8) -> &'static str {
     match marker {
@@ -38,6 +53,7 @@ pub struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
     depth_left: u16,
+    max_len: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -48,7 +64,12 @@ impl<'a> Reader<'a> {
 
     /// A reader over `data` that rejects values nested deeper than `max_depth`.
     pub fn with_max_depth(data: &'a [u8], max_depth: u16) -> Self {
-        Self { data, pos: 0, depth_left: max_depth }
+        Self { data, pos: 0, depth_left: max_depth, max_len: usize::MAX }
+    }
+
+    /// A reader over `data` with nesting and collection-length limits.
+    pub fn with_limits(data: &'a [u8], limits: ReadLimits) -> Self {
+        Self { data, pos: 0, depth_left: limits.max_depth, max_len: limits.max_len }
     }
 
     /// The byte offset of the next value.
@@ -312,6 +333,9 @@ impl<'a> Reader<'a> {
             }
             _ => return Err(self.mismatch("array")),
         };
+        if len > self.max_len {
+            return Err(DecodeError::TooLong { len, max: self.max_len });
+        }
         if len > self.remaining() {
             return Err(DecodeError::Incomplete);
         }
@@ -336,6 +360,9 @@ impl<'a> Reader<'a> {
             }
             _ => return Err(self.mismatch("map")),
         };
+        if len > self.max_len {
+            return Err(DecodeError::TooLong { len, max: self.max_len });
+        }
         if len.saturating_mul(2) > self.remaining() {
             return Err(DecodeError::Incomplete);
         }
@@ -363,8 +390,8 @@ impl<'a> Reader<'a> {
         let m = self.byte()?;
         match m {
             0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => Ok(()),
-            0x80..=0x8f => self.skip_items(2 * (m & 0x0f) as usize),
-            0x90..=0x9f => self.skip_items((m & 0x0f) as usize),
+            0x80..=0x8f => self.skip_items(2 * (m & 0x0f) as usize, true),
+            0x90..=0x9f => self.skip_items((m & 0x0f) as usize, false),
             0xa0..=0xbf => self.take((m & 0x1f) as usize).map(drop),
             0xc4 | 0xd9 => {
                 let n = self.len_u8()?;
@@ -378,17 +405,21 @@ impl<'a> Reader<'a> {
                 let n = self.len_u32()?;
                 self.take(n).map(drop)
             }
+            // extension types: a type byte, then the data
             0xc7 => {
                 let n = self.len_u8()?;
-                self.take(n + 1).map(drop)
+                self.take(1)?;
+                self.take(n).map(drop)
             }
             0xc8 => {
                 let n = self.len_u16()?;
-                self.take(n + 1).map(drop)
+                self.take(1)?;
+                self.take(n).map(drop)
             }
             0xc9 => {
                 let n = self.len_u32()?;
-                self.take(n + 1).map(drop)
+                self.take(1)?;
+                self.take(n).map(drop)
             }
             0xcc | 0xd0 => self.take(1).map(drop),
             0xcd | 0xd1 => self.take(2).map(drop),
@@ -401,28 +432,34 @@ impl<'a> Reader<'a> {
             0xd8 => self.take(17).map(drop),
             0xdc => {
                 let n = self.len_u16()?;
-                self.skip_items(n)
+                self.skip_items(n, false)
             }
             0xdd => {
                 let n = self.len_u32()?;
-                self.skip_items(n)
+                self.skip_items(n, false)
             }
             0xde => {
                 let n = self.len_u16()?;
-                self.skip_items(n.saturating_mul(2))
+                self.skip_items(n.saturating_mul(2), true)
             }
             0xdf => {
                 let n = self.len_u32()?;
-                self.skip_items(n.saturating_mul(2))
+                self.skip_items(n.saturating_mul(2), true)
             }
             0xc1 => Err(DecodeError::InvalidMarker(0xc1)),
         }
     }
 
-    fn skip_items(&mut self, n: usize) -> Result<(), DecodeError> {
+    /// Skips `n` values: the elements of an array, or the keys and values of a map.
+    fn skip_items(&mut self, n: usize, map: bool) -> Result<(), DecodeError> {
+        let len = if map { n / 2 } else { n };
+        if len > self.max_len {
+            return Err(DecodeError::TooLong { len, max: self.max_len });
+        }
         if n > self.remaining() {
             return Err(DecodeError::Incomplete);
         }
+
         self.enter()?;
         for _ in 0..n {
             self.skip_value()?;

@@ -125,7 +125,9 @@ pub trait NetType: Sized {
     fn decode_list(r: &mut Reader<'_>) -> Result<Vec<Self>, DecodeError> {
         let n = r.read_array_len()?;
         r.enter()?;
-        let mut out = Vec::with_capacity(n);
+        // `n` is bounded by the bytes left; reserve little up front so nested headers cannot
+        // make every level reserve the whole remainder.
+        let mut out = Vec::with_capacity(n.min(1024));
         for _ in 0..n {
             out.push(Self::decode(r)?);
         }
@@ -201,7 +203,7 @@ impl NetType for u8 {
         }
         // An array of small integers is accepted too (the JSON encoding carries bytes so).
         let n = r.read_array_len()?;
-        let mut out = Vec::with_capacity(n);
+        let mut out = Vec::with_capacity(n.min(1024));
         for _ in 0..n {
             out.push(Self::decode(r)?);
         }
@@ -359,7 +361,7 @@ impl<K: NetType + Eq + Hash, V: NetType> NetType for HashMap<K, V> {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let n = r.read_map_len()?;
         r.enter()?;
-        let mut out = HashMap::with_capacity(n);
+        let mut out = HashMap::with_capacity(n.min(1024));
         for _ in 0..n {
             let k = K::decode(r)?;
             let v = V::decode(r)?;

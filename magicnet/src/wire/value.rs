@@ -117,7 +117,7 @@ impl NetType for Value {
             "array" => {
                 let n = r.read_array_len()?;
                 r.enter()?;
-                let mut v = Vec::with_capacity(n);
+                let mut v = Vec::with_capacity(n.min(1024));
                 for _ in 0..n {
                     v.push(Value::decode(r)?);
                 }
@@ -127,7 +127,7 @@ impl NetType for Value {
             "map" => {
                 let n = r.read_map_len()?;
                 r.enter()?;
-                let mut v = Vec::with_capacity(n);
+                let mut v = Vec::with_capacity(n.min(1024));
                 for _ in 0..n {
                     let k = Value::decode(r)?;
                     let val = Value::decode(r)?;
