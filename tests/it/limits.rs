@@ -217,3 +217,36 @@ async fn message_permission_hook() {
     let m = c.read_messages(1).await;
     assert_eq!((m[0].kind, decode::<(u8,)>(&m[0]).0), (70, 2), "allowed once authenticated");
 }
+
+#[test]
+fn a_connection_whose_output_is_never_taken_is_dropped_but_a_burst_is_fine() {
+    let mut node = chat::server_node("slow").unwrap();
+    node.limits_mut().max_queued_bytes = 10_000;
+    let mut h = Harness::new(node);
+    let (drained, _) = h.active_peer("client");
+    let (stalled, _) = h.active_peer("client");
+    // one burst of ~60 KB to the drained peer, taken at once: fine
+    for _ in 0..200 {
+        h.node.send_to(drained, &chat::CustomResp("x".repeat(250).into())).unwrap();
+    }
+    h.pump();
+    assert!(h.node.connection(drained).unwrap().is_active());
+    // the stalled peer's output is never taken: after its backlog passes the limit, it goes
+    let mut sent = 0;
+    while h.node.send_to(stalled, &chat::CustomResp("y".repeat(250).into())).is_ok() {
+        h.node.flush(); // a new flush, but nothing polled
+        sent += 1;
+        assert!(sent < 100, "never dropped");
+    }
+    assert!(sent > 30, "dropped only once its backlog passed the limit ({sent} messages)");
+    let ev = h.events();
+    assert!(
+        ev.iter().any(|e| matches!(e, Event::ConnectionClosed { conn, reason: CloseReason::Disconnected { reason: 203, .. }, .. } if *conn == stalled)),
+        "{ev:?}"
+    );
+    h.pump();
+    let msgs = h.take(stalled);
+    assert_eq!(msgs.len(), 1, "its backlog was discarded; only the DISCONNECT remains");
+    assert_eq!(decode::<(u8, Option<String>)>(&msgs[0]).0, reason::SLOW_CONSUMER);
+    assert!(h.node.connection(drained).unwrap().is_active());
+}

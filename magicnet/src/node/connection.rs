@@ -96,6 +96,8 @@ pub struct Connection {
     pub(crate) dropped_by_rate: u64,
     /// The repository number this node assigned to the peer (accepted connections).
     pub(crate) repository: Option<u32>,
+    /// The last flush that routed output to this connection.
+    pub(crate) flush_epoch: u64,
 }
 
 /// A token bucket (rates are checked against the time the driver reports).
@@ -146,6 +148,7 @@ impl Connection {
             byte_bucket: Bucket::default(),
             dropped_by_rate: 0,
             repository: None,
+            flush_epoch: 0,
         }
     }
 

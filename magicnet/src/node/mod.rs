@@ -41,6 +41,8 @@ pub(crate) struct Role {
     pub(crate) filter: Box<dyn DestinationFilter>,
     /// Largest payload this node builds for the role (frame limit minus middleware overhead).
     pub(crate) budget: usize,
+    /// Largest payload a frame of this role carries (the configured `max_payload`).
+    pub(crate) max_payload: usize,
     pub(crate) active: ConnSet,
 }
 
@@ -106,6 +108,7 @@ pub struct Net {
     pub(crate) accepted_per_ip: std::collections::HashMap<std::net::IpAddr, usize>,
     /// Connections found over `max_queued_bytes` while routing; dropped after the message.
     slow: Vec<ConnectionId>,
+    flush_epoch: u64,
     pub(crate) validators: IdMap<(&'static str, Validator)>,
     pub(crate) objects: Option<crate::object::ObjectRuntime>,
     scratch: Vec<ConnectionId>,
@@ -163,6 +166,7 @@ impl Node {
                     byte_middlewares: r.byte_middlewares,
                     filter: r.filter,
                     budget: r.max_payload.saturating_sub(overhead).max(16),
+                    max_payload: r.max_payload,
                     active: ConnSet::default(),
                 }
             })
@@ -187,6 +191,7 @@ impl Node {
                 accepted: 0,
                 accepted_per_ip: Default::default(),
                 slow: Vec::new(),
+                flush_epoch: 0,
                 validators,
                 objects: None,
                 scratch: Vec::new(),
@@ -907,6 +912,7 @@ impl Net {
         if self.queue.is_empty() {
             return;
         }
+        self.flush_epoch += 1;
         let mut queue = std::mem::take(&mut self.queue);
         for m in queue.drain(..) {
             self.route(m);
@@ -999,16 +1005,21 @@ impl Net {
             if c.role.index() != role_idx || c.state == ConnectionState::Closing {
                 continue;
             }
+            // Only output left over from earlier flushes counts: a healthy peer may get a
+            // large burst at once; one whose output is never taken piles up flush after flush.
+            if c.flush_epoch != self.flush_epoch {
+                c.flush_epoch = self.flush_epoch;
+                if c.outbox.queued_bytes() > self.limits.max_queued_bytes {
+                    self.slow.push(dest);
+                }
+            }
             if c.outbox.needs_seal(c.framing, self.enc.len(), role.budget, style) {
-                seal(c, role, &mut self.events);
+                seal(c, role, &mut self.events, self.limits.max_queued_events);
             }
             c.outbox.push(c.framing, &self.enc, style);
             if !c.in_ready {
                 c.in_ready = true;
                 self.ready.push_back(dest);
-            }
-            if c.outbox.queued_bytes() > self.limits.max_queued_bytes {
-                self.slow.push(dest);
             }
         }
     }
@@ -1023,7 +1034,7 @@ impl Net {
             };
             if c.outbox.open.is_some() {
                 let role = &mut self.roles[c.role.index()];
-                seal(c, role, &mut self.events);
+                seal(c, role, &mut self.events, self.limits.max_queued_events);
             }
             if let Some(data) = c.outbox.take_ready(c.framing) {
                 if !c.outbox.has_ready(c.framing) && c.state != ConnectionState::Closing {
@@ -1280,7 +1291,7 @@ impl Net {
     }
 }
 
-fn seal(c: &mut Connection, role: &mut Role, events: &mut VecDeque<Event>) {
+fn seal(c: &mut Connection, role: &mut Role, events: &mut VecDeque<Event>, max_events: usize) {
     let style = role.style();
     if role.byte_middlewares.is_empty() {
         c.outbox.seal_in_place(c.framing, style);
@@ -1296,16 +1307,18 @@ fn seal(c: &mut Connection, role: &mut Role, events: &mut VecDeque<Event>) {
             return;
         }
     }
-    if v.len() > MAX_FRAME_PAYLOAD {
+    if v.len() > role.max_payload {
         c.outbox.discard_open();
         let text = format!("a byte middleware grew a payload to {} bytes; declare its max_overhead", v.len());
         tracing::error!(conn = %c.id, "{text}");
-        events.push_back(Event::Error(Diagnostic {
-            conn: Some(c.id),
-            kind: DiagnosticKind::PayloadTooLarge,
-            message_type: None,
-            text,
-        }));
+        if events.len() < max_events {
+            events.push_back(Event::Error(Diagnostic {
+                conn: Some(c.id),
+                kind: DiagnosticKind::PayloadTooLarge,
+                message_type: None,
+                text,
+            }));
+        }
         return;
     }
     c.outbox.seal_with(c.framing, &v);
