@@ -75,7 +75,8 @@ pub struct DriverConfig {
     /// How many commands (inputs, calls) the node task handles before it writes outputs.
     /// Default 256.
     pub batch: usize,
-    /// Size of the read buffer per connection. Default 16 KiB.
+    /// Largest read buffer per connection. Buffers start at 1 KiB and double, up to this, only
+    /// while reads fill them, so idle connections stay small. Default 64 KiB.
     pub read_buffer: usize,
     /// How long [`NodeHandle::shutdown`] waits for connections to flush. Default 5 s.
     pub shutdown_grace: Duration,
@@ -92,7 +93,7 @@ impl Default for DriverConfig {
         Self {
             max_queued_bytes: 4 * 1024 * 1024,
             batch: 256,
-            read_buffer: 16 * 1024,
+            read_buffer: 64 * 1024,
             shutdown_grace: Duration::from_secs(5),
             close_linger: Duration::from_secs(5),
             event_capacity: 65536,
@@ -107,9 +108,46 @@ fn now() -> Instant {
 
 type Call = Box<dyn FnOnce(&mut Node) + Send>;
 
-/// Starts a transport's tasks for a connection once the node has given it an id, and returns
-/// handles that abort them (used to drop slow consumers at once).
-pub(crate) type LinkStart = Box<dyn FnOnce(LinkContext) -> Vec<AbortHandle> + Send>;
+/// Starts a transport's tasks for a connection once the node has given it an id.
+pub(crate) type LinkStart = Box<dyn FnOnce(LinkContext) -> LinkHandles + Send>;
+
+/// What the node task keeps of a connection's transport.
+pub(crate) struct LinkHandles {
+    /// Aborts its tasks (slow consumers are dropped at once).
+    pub(crate) aborts: Vec<AbortHandle>,
+    /// A socket the node task may write to directly while it accepts the bytes.
+    pub(crate) direct: Option<Arc<TcpStream>>,
+}
+
+/// A read buffer that starts small and doubles, up to `max`, while reads fill it.
+struct ReadBuffer {
+    buf: BytesMut,
+    next: usize,
+    max: usize,
+}
+
+impl ReadBuffer {
+    fn new(max: usize) -> Self {
+        let next = 1024.min(max.max(64));
+        Self { buf: BytesMut::new(), next, max: max.max(64) }
+    }
+
+    /// Makes room before a read.
+    fn prepare(&mut self) -> &mut BytesMut {
+        if self.buf.capacity() - self.buf.len() < self.next / 2 {
+            self.buf.reserve(self.next);
+        }
+        &mut self.buf
+    }
+
+    /// Takes what was read, growing the next buffer if this read filled the room it had.
+    fn take(&mut self, read: usize, room: usize) -> Bytes {
+        if read == room && self.next < self.max {
+            self.next = (self.next * 2).min(self.max);
+        }
+        self.buf.split().freeze()
+    }
+}
 
 /// What a transport's tasks get to talk to the node task.
 pub(crate) struct LinkContext {
@@ -121,15 +159,31 @@ pub(crate) struct LinkContext {
     pub(crate) tasks: TaskSink,
 }
 
+/// A transport task: writers are waited for at shutdown (they flush), readers are not.
+pub(crate) struct Task {
+    writer: bool,
+    handle: ::tokio::task::JoinHandle<()>,
+}
+
 /// Where transports put their tasks so the node task can wait for them at shutdown.
 #[derive(Clone)]
-pub(crate) struct TaskSink(mpsc::UnboundedSender<::tokio::task::JoinHandle<()>>);
+pub(crate) struct TaskSink(mpsc::UnboundedSender<Task>);
 
 impl TaskSink {
+    /// Spawns a task that only reads (aborted at shutdown once the writers are done).
     pub(crate) fn spawn(&self, fut: impl Future<Output = ()> + Send + 'static) -> AbortHandle {
-        let h = ::tokio::spawn(fut);
-        let a = h.abort_handle();
-        let _ = self.0.send(h);
+        self.spawn_kind(fut, false)
+    }
+
+    /// Spawns a task that writes (shutdown waits for it, up to the grace period).
+    pub(crate) fn spawn_writer(&self, fut: impl Future<Output = ()> + Send + 'static) -> AbortHandle {
+        self.spawn_kind(fut, true)
+    }
+
+    fn spawn_kind(&self, fut: impl Future<Output = ()> + Send + 'static, writer: bool) -> AbortHandle {
+        let handle = ::tokio::spawn(fut);
+        let a = handle.abort_handle();
+        let _ = self.0.send(Task { writer, handle });
         a
     }
 }
@@ -153,6 +207,7 @@ struct Writer {
     tx: mpsc::UnboundedSender<Bytes>,
     queued: Arc<AtomicUsize>,
     aborts: Vec<AbortHandle>,
+    direct: Option<Arc<TcpStream>>,
 }
 
 /// A cloneable handle to a node running in a tokio task.
@@ -239,8 +294,8 @@ struct NodeTask {
     _stopped: ::tokio::sync::watch::Sender<()>,
     writers: HashMap<ConnectionId, Writer>,
     config: Arc<DriverConfig>,
-    tasks: Vec<::tokio::task::JoinHandle<()>>,
-    task_rx: mpsc::UnboundedReceiver<::tokio::task::JoinHandle<()>>,
+    tasks: Vec<Task>,
+    task_rx: mpsc::UnboundedReceiver<Task>,
     task_tx: TaskSink,
 }
 
@@ -298,13 +353,19 @@ impl NodeTask {
         self.collect_tasks();
         let grace = self.config.shutdown_grace;
         let deadline = ::tokio::time::Instant::now() + grace;
-        for h in &mut self.tasks {
-            if ::tokio::time::timeout_at(deadline, &mut *h).await.is_err() {
-                h.abort();
+        // Writers flush what they hold (SHUTDOWN included), within the grace period...
+        for t in self.tasks.iter_mut().filter(|t| t.writer) {
+            if ::tokio::time::timeout_at(deadline, &mut t.handle).await.is_err() {
+                t.handle.abort();
+                tracing::warn!("a connection did not flush within {grace:?}; aborted it");
             }
         }
-        if ::tokio::time::Instant::now() >= deadline {
-            tracing::warn!("connections did not flush within {grace:?}; aborted them");
+        // ...then readers get a moment to see their peers close, and go.
+        let drain = ::tokio::time::Instant::now() + Duration::from_millis(50);
+        for t in self.tasks.iter_mut().filter(|t| !t.writer) {
+            if ::tokio::time::timeout_at(drain.min(deadline), &mut t.handle).await.is_err() {
+                t.handle.abort();
+            }
         }
         self.tasks.clear();
     }
@@ -333,7 +394,7 @@ impl NodeTask {
                 let (wtx, wrx) = mpsc::unbounded_channel();
                 let queued = Arc::new(AtomicUsize::new(0));
                 let tasks = self.task_tx.clone();
-                let aborts = start(LinkContext {
+                let LinkHandles { aborts, direct } = start(LinkContext {
                     conn,
                     to_node,
                     outgoing: wrx,
@@ -341,7 +402,7 @@ impl NodeTask {
                     read_buffer: self.config.read_buffer,
                     tasks,
                 });
-                self.writers.insert(conn, Writer { tx: wtx, queued, aborts });
+                self.writers.insert(conn, Writer { tx: wtx, queued, aborts, direct });
                 if let Some(reply) = reply {
                     let _ = reply.send(conn);
                 }
@@ -353,15 +414,29 @@ impl NodeTask {
 
     /// Hands every output to the writers and every event to the application.
     fn drive(&mut self) {
+        let mut failed = Vec::new();
         loop {
             let mut slow = Vec::new();
             while let Some(out) = self.node.poll_output() {
                 match out {
-                    Output::Transmit { conn, data } => {
+                    Output::Transmit { conn, mut data } => {
                         let Some(w) = self.writers.get(&conn) else { continue };
+                        // Nothing waiting in the writer: hand the bytes to the socket right
+                        // here, one task hop less; whatever it does not take goes to the writer.
+                        if let (Some(s), 0) = (&w.direct, w.queued.load(Ordering::Acquire)) {
+                            match s.try_write(&data) {
+                                Ok(n) if n == data.len() => continue,
+                                Ok(n) => data = data.slice(n..),
+                                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                                Err(e) => {
+                                    failed.push((conn, e.to_string()));
+                                    continue;
+                                }
+                            }
+                        }
                         // Judge the backlog the writer has not written yet: a healthy peer
                         // may receive a large burst at once, a stalled one never drains.
-                        let backlog = w.queued.fetch_add(data.len(), Ordering::Relaxed);
+                        let backlog = w.queued.fetch_add(data.len(), Ordering::AcqRel);
                         if backlog > self.config.max_queued_bytes {
                             slow.push((conn, backlog));
                             continue;
@@ -383,7 +458,18 @@ impl NodeTask {
                     }
                 }
             }
+            for (conn, error) in failed.drain(..) {
+                if let Some(w) = self.writers.remove(&conn) {
+                    for a in &w.aborts {
+                        a.abort();
+                    }
+                    self.node.handle_closed(conn, Some(error));
+                }
+            }
             if slow.is_empty() {
+                if self.node.has_output() {
+                    continue; // a closed connection's objects left: more output
+                }
                 break;
             }
             for (conn, queued) in slow {
@@ -400,7 +486,7 @@ impl NodeTask {
         // Retire finished tasks so the list does not grow.
         self.collect_tasks();
         if self.tasks.len() > 64 {
-            self.tasks.retain(|h| !h.is_finished());
+            self.tasks.retain(|t| !t.handle.is_finished());
         }
         while let Some(e) = self.node.poll_event() {
             if let Err(mpsc::error::TrySendError::Full(_)) = self.events.try_send(e) {
@@ -516,8 +602,10 @@ impl NodeHandle {
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let start = stream_link(stream);
-                if handle.register(role, Side::Accepted, Framing::Stream, Some(peer), start).await.is_err() {
+                let start = tcp_link(stream);
+                // No round trip: the listener goes straight back to accepting.
+                let cmd = Command::Register { role, side: Side::Accepted, framing: Framing::Stream, peer: Some(peer), start, reply: None };
+                if handle.tx.send(cmd).await.is_err() {
                     break; // node stopped
                 }
             }
@@ -533,7 +621,7 @@ impl NodeHandle {
         let stream = TcpStream::connect(addr).await?;
         let _ = stream.set_nodelay(true);
         let peer = stream.peer_addr().ok();
-        self.register(role, Side::Initiated, Framing::Stream, peer, stream_link(stream)).await
+        self.register(role, Side::Initiated, Framing::Stream, peer, tcp_link(stream)).await
     }
 
     /// Registers any byte stream (TLS, Unix socket, a duplex pipe...) as a connection with
@@ -557,18 +645,17 @@ where
         let LinkContext { conn, to_node, mut outgoing, queued, read_buffer, tasks } = cx;
         let reader_tx = to_node.clone();
         let reader = tasks.spawn(async move {
-            let mut buf = BytesMut::with_capacity(read_buffer);
+            let mut rb = ReadBuffer::new(read_buffer);
             loop {
-                if buf.capacity() - buf.len() < read_buffer / 4 {
-                    buf.reserve(read_buffer);
-                }
-                match rd.read_buf(&mut buf).await {
+                let buf = rb.prepare();
+                let room = buf.capacity() - buf.len();
+                match rd.read_buf(buf).await {
                     Ok(0) => {
                         let _ = reader_tx.send(Command::Closed(conn, None)).await;
                         break;
                     }
-                    Ok(_) => {
-                        let chunk = buf.split().freeze();
+                    Ok(n) => {
+                        let chunk = rb.take(n, room);
                         if reader_tx.send(Command::Input(conn, chunk)).await.is_err() {
                             break;
                         }
@@ -582,7 +669,7 @@ where
         });
         let reader_abort = reader.clone();
         let reader_abort2 = reader;
-        let writer = tasks.spawn(async move {
+        let writer = tasks.spawn_writer(async move {
             while let Some(data) = outgoing.recv().await {
                 let len = data.len();
                 if let Err(e) = wr.write_all(&data).await {
@@ -594,6 +681,73 @@ where
             let _ = wr.shutdown().await;
             reader_abort2.abort();
         });
-        vec![reader_abort, writer]
+        LinkHandles { aborts: vec![reader_abort, writer], direct: None }
+    })
+}
+
+/// A TCP connection: the reader waits for readability on the shared socket, the node task
+/// writes to it directly, and a writer task only exists to finish what the socket did not
+/// take at once.
+pub(crate) fn tcp_link(stream: TcpStream) -> LinkStart {
+    Box::new(move |cx: LinkContext| {
+        let stream = Arc::new(stream);
+        let LinkContext { conn, to_node, mut outgoing, queued, read_buffer, tasks } = cx;
+        let (rs, ws) = (stream.clone(), stream.clone());
+        let reader_tx = to_node.clone();
+        let reader = tasks.spawn(async move {
+            let mut rb = ReadBuffer::new(read_buffer);
+            loop {
+                if let Err(e) = rs.readable().await {
+                    let _ = reader_tx.send(Command::Closed(conn, Some(e.to_string()))).await;
+                    break;
+                }
+                let buf = rb.prepare();
+                let room = buf.capacity() - buf.len();
+                match rs.try_read_buf(buf) {
+                    Ok(0) => {
+                        let _ = reader_tx.send(Command::Closed(conn, None)).await;
+                        break;
+                    }
+                    Ok(n) => {
+                        let chunk = rb.take(n, room);
+                        if reader_tx.send(Command::Input(conn, chunk)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => {
+                        let _ = reader_tx.send(Command::Closed(conn, Some(e.to_string()))).await;
+                        break;
+                    }
+                }
+            }
+        });
+        let reader_abort = reader.clone();
+        let writer = tasks.spawn_writer(async move {
+            'outer: while let Some(data) = outgoing.recv().await {
+                let mut rest: &[u8] = &data;
+                while !rest.is_empty() {
+                    let written = match ws.writable().await {
+                        Ok(()) => ws.try_write(rest),
+                        Err(e) => Err(e),
+                    };
+                    match written {
+                        Ok(n) => rest = &rest[n..],
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => {
+                            let _ = to_node.send(Command::Closed(conn, Some(e.to_string()))).await;
+                            break 'outer;
+                        }
+                    }
+                }
+                queued.fetch_sub(data.len(), Ordering::AcqRel);
+            }
+            // Everything is written: say so (FIN) and let the reader see the peer's own close,
+            // so that unread input does not turn the close into a reset that could destroy our
+            // last bytes (DISCONNECT) on their way. The linger timer bounds the wait.
+            let _ = socket2::SockRef::from(&*ws).shutdown(std::net::Shutdown::Write);
+            drop(reader);
+        });
+        LinkHandles { aborts: vec![reader_abort, writer], direct: Some(stream) }
     })
 }
