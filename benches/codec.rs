@@ -84,7 +84,11 @@ fn dispatch(c: &mut Criterion) {
     let now = Instant::now();
     let conn = node.accept(role, Framing::Datagram, now);
     let mut hello = Vec::new();
-    wire::encode_message(2, &wire::to_vec(&(3u16, magicnet::Bs64::from(&[0x12u8, 0x34, 0x56, 0x78][..]))).unwrap(), &mut hello);
+    wire::encode_message(
+        2,
+        &wire::to_vec(&(3u16, magicnet::Bs64::from(&[0x12u8, 0x34, 0x56, 0x78][..]))).unwrap(),
+        &mut hello,
+    );
     node.handle_datagram(conn, Bytes::from(hello), now);
     while node.poll_output().is_some() {}
     let mut payload = Vec::new();
@@ -107,7 +111,11 @@ fn fanout(c: &mut Criterion) {
         let role = node.role_id("client").unwrap();
         let now = Instant::now();
         let mut hello = Vec::new();
-        wire::encode_message(2, &wire::to_vec(&(3u16, magicnet::Bs64::from(&[0x12u8, 0x34, 0x56, 0x78][..]))).unwrap(), &mut hello);
+        wire::encode_message(
+            2,
+            &wire::to_vec(&(3u16, magicnet::Bs64::from(&[0x12u8, 0x34, 0x56, 0x78][..]))).unwrap(),
+            &mut hello,
+        );
         for _ in 0..viewers {
             let conn = node.accept(role, Framing::Stream, now);
             let mut f = (hello.len() as u16).to_be_bytes().to_vec();
@@ -117,6 +125,26 @@ fn fanout(c: &mut Criterion) {
         }
         let oid = node.create_object(BenchServer::default(), CreateOptions::zone(1), |_, _| {}).unwrap();
         while node.poll_output().is_some() {}
+        g.throughput(Throughput::Elements(100 * viewers as u64));
+        g.bench_function(format!("100 field updates to {viewers} viewers, then one drain"), |b| {
+            let mut i = 0;
+            b.iter(|| {
+                node.with_object(oid, |o: &mut BenchServer, ctx| {
+                    for _ in 0..100 {
+                        i += 1;
+                        o.send_moved(ctx, Pos { x: i, y: 0, z: 0 }).unwrap();
+                    }
+                })
+                .unwrap();
+                let mut bytes = 0;
+                while let Some(out) = node.poll_output() {
+                    if let Output::Transmit { data, .. } = out {
+                        bytes += data.len();
+                    }
+                }
+                black_box(bytes)
+            })
+        });
         g.throughput(Throughput::Elements(viewers as u64));
         g.bench_function(format!("field update to {viewers} viewers (route + frame + drain)"), |b| {
             let mut i = 0;
@@ -126,7 +154,9 @@ fn fanout(c: &mut Criterion) {
                     i
                 },
                 |i| {
-                    node.with_object(oid, |o: &mut BenchServer, ctx| o.send_moved(ctx, Pos { x: i, y: 0, z: 0 })).unwrap().unwrap();
+                    node.with_object(oid, |o: &mut BenchServer, ctx| o.send_moved(ctx, Pos { x: i, y: 0, z: 0 }))
+                        .unwrap()
+                        .unwrap();
                     let mut bytes = 0;
                     while let Some(out) = node.poll_output() {
                         if let Output::Transmit { data, .. } = out {

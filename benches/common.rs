@@ -52,6 +52,8 @@ impl BenchServer {
 
 /// The last pong a client saw (the latency benchmark waits for it).
 pub static LAST_PONG: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Woken on every pong.
+pub static PONGED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 pub static MOVES: AtomicU64 = AtomicU64::new(0);
 
 /// A client's view.
@@ -72,6 +74,7 @@ impl BenchClient {
     #[network_field(ram_persist = false)]
     fn pong(&mut self, seq: u64) {
         LAST_PONG.store(seq, Ordering::Release);
+        PONGED.notify_one();
     }
 }
 

@@ -52,7 +52,11 @@ fn heap() -> isize {
 
 fn hello_frame() -> Vec<u8> {
     let mut p = Vec::new();
-    wire::encode_message(2, &wire::to_vec(&(3u16, magicnet::Bs64::from(&[0x12u8, 0x34, 0x56, 0x78][..]))).unwrap(), &mut p);
+    wire::encode_message(
+        2,
+        &wire::to_vec(&(3u16, magicnet::Bs64::from(&[0x12u8, 0x34, 0x56, 0x78][..]))).unwrap(),
+        &mut p,
+    );
     let mut f = (p.len() as u16).to_be_bytes().to_vec();
     f.extend(p);
     f
@@ -78,18 +82,67 @@ async fn start_server(zones: bool) -> (NodeHandle, std::net::SocketAddr) {
 
 static PINGS: AtomicUsize = AtomicUsize::new(0);
 
-/// One client sends `n` pings; returns messages/s as the server processed them.
-async fn one_way(n: usize) -> f64 {
-    PINGS.store(0, Ordering::SeqCst);
-    let node = magicnet::Node::builder("server")
+/// Frames of pings, each as full as a frame allows, as a load generator would send them.
+fn ping_frames(n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut payload = Vec::new();
+    let mut one = Vec::new();
+    for i in 0..n {
+        one.clear();
+        wire::encode_message(64, &wire::to_vec(&Ping(i as u32)).unwrap(), &mut one);
+        if payload.len() + one.len() > 65535 {
+            out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+            out.append(&mut payload);
+        }
+        payload.extend_from_slice(&one);
+    }
+    out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    out.append(&mut payload);
+    out
+}
+
+fn counting_server() -> magicnet::Node {
+    magicnet::Node::builder("server")
         .remote_role(magicnet::RoleConfig::new("client"))
         .on(|_, Ping(_): Ping| {
             PINGS.fetch_add(1, Ordering::Relaxed);
         })
         .limits(magicnet::Limits::unlimited())
         .build()
-        .unwrap();
-    let (server, mut ev) = spawn_with(node, unlimited());
+        .unwrap()
+}
+
+/// A raw client writes `n` pre-encoded pings; returns messages/s as the server decoded,
+/// validated and dispatched them (the same load generator as the Python baseline's).
+async fn one_way_server(n: usize) -> f64 {
+    PINGS.store(0, Ordering::SeqCst);
+    let (server, mut ev) = spawn_with(counting_server(), unlimited());
+    tokio::spawn(async move { while ev.recv().await.is_some() {} });
+    let addr = server.listen_tcp("127.0.0.1:0", "client").await.unwrap();
+    let load = ping_frames(n);
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(&hello_frame()).await.unwrap();
+    let mut motd = [0u8; 64];
+    let _ = s.read(&mut motd).await.unwrap();
+    let start = Instant::now();
+    let writer = tokio::spawn(async move {
+        s.write_all(&load).await.unwrap();
+        s
+    });
+    while PINGS.load(Ordering::Relaxed) < n {
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    drop(writer.await);
+    server.shutdown().await;
+    rate
+}
+
+/// A magicnet client sends `n` pings through its node; returns messages/s as the server
+/// processed them (client and server share the machine's two cores).
+async fn one_way(n: usize) -> f64 {
+    PINGS.store(0, Ordering::SeqCst);
+    let (server, mut ev) = spawn_with(counting_server(), unlimited());
     tokio::spawn(async move { while ev.recv().await.is_some() {} });
     let addr = server.listen_tcp("127.0.0.1:0", "client").await.unwrap();
     let (client, mut cev) = spawn_with(common::client(), unlimited());
@@ -166,10 +219,17 @@ async fn fanout_tcp(viewers: usize, deliveries: usize) -> f64 {
         let s = raw_viewer(addr).await;
         readers.push(tokio::spawn(counting_reader(s, count.clone())));
     }
-    let oid = server.call(|n| n.create_object(BenchServer::default(), CreateOptions::zone(1), |_, _| {})).await.unwrap().unwrap();
+    let oid = server
+        .call(|n| n.create_object(BenchServer::default(), CreateOptions::zone(1), |_, _| {}))
+        .await
+        .unwrap()
+        .unwrap();
     // wait until everyone sees the zone
     loop {
-        let n = server.call(|n| n.connections().filter(|c| n.visible_zones(c.id()) == vec![ZoneId(1)]).count()).await.unwrap();
+        let n = server
+            .call(|n| n.connections().filter(|c| n.visible_zones(c.id()) == vec![ZoneId(1)]).count())
+            .await
+            .unwrap();
         if n == viewers {
             break;
         }
@@ -227,7 +287,9 @@ fn fanout_cpu(viewers: usize, updates: usize) -> f64 {
     let start = Instant::now();
     let mut bytes = 0usize;
     for i in 0..updates {
-        node.with_object(oid, |o: &mut BenchServer, ctx| o.send_moved(ctx, Pos { x: i as i32, y: 1, z: 2 })).unwrap().unwrap();
+        node.with_object(oid, |o: &mut BenchServer, ctx| o.send_moved(ctx, Pos { x: i as i32, y: 1, z: 2 }))
+            .unwrap()
+            .unwrap();
         while let Some(out) = node.poll_output() {
             if let Output::Transmit { data, .. } = out {
                 bytes += data.len();
@@ -241,7 +303,11 @@ fn fanout_cpu(viewers: usize, updates: usize) -> f64 {
 /// Field call + reply over TCP: returns (p50, p99) in microseconds.
 async fn latency(samples: usize) -> (f64, f64) {
     let (server, addr) = start_server(false).await;
-    let oid = server.call(|n| n.create_object(BenchServer::default(), CreateOptions::zone(0), |_, _| {})).await.unwrap().unwrap();
+    let oid = server
+        .call(|n| n.create_object(BenchServer::default(), CreateOptions::zone(0), |_, _| {}))
+        .await
+        .unwrap()
+        .unwrap();
     let (client, mut ev) = spawn_with(common::client(), unlimited());
     let conn = client.connect_tcp(addr, "server").await.unwrap();
     ev.wait_for(Duration::from_secs(5), |e| matches!(e, Event::ConnectionActivated { .. })).await.unwrap();
@@ -253,9 +319,14 @@ async fn latency(samples: usize) -> (f64, f64) {
     let mut times = Vec::with_capacity(samples);
     for seq in 0..(samples + 200) as u64 {
         let t = Instant::now();
-        client.call(move |n| n.with_object(oid, |o: &mut BenchClient, ctx| o.send_ping(ctx, seq))).await.unwrap().unwrap().unwrap();
+        client
+            .post(move |n| {
+                n.with_object(oid, |o: &mut BenchClient, ctx| o.send_ping(ctx, seq)).unwrap().unwrap();
+            })
+            .await
+            .unwrap();
         while LAST_PONG.load(Ordering::Acquire) != seq {
-            tokio::task::yield_now().await;
+            common::PONGED.notified().await;
         }
         if seq >= 200 {
             times.push(t.elapsed().as_secs_f64() * 1e6);
@@ -348,11 +419,34 @@ fn main() {
     let runs = if quick { 1 } else { 5 };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut rows: Vec<(String, f64, &str)> = Vec::new();
+    if let Ok(only) = std::env::var("E2E_ONLY") {
+        // one measurement alone (for profiling): tcpmem | latency
+        let n: usize = std::env::var("E2E_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+        match only.as_str() {
+            "tcpmem" => println!("{}", rt.block_on(memory_per_connection_tcp(n))),
+            "nodemem" => println!("{}", memory_per_connection_node(n)),
+            "objmem" => println!("{}", memory_per_object(n)),
+            "latency" => println!("{:?} us", rt.block_on(latency(3000))),
+            other => eprintln!("unknown E2E_ONLY={other}"),
+        }
+        return;
+    }
+    // Memory is measured in fresh processes, so earlier stages do not blur it.
+    let measure = |what: &str, n: usize| -> f64 {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .env("E2E_ONLY", what)
+            .env("E2E_N", n.to_string())
+            .output()
+            .expect("re-run the bench binary");
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(f64::NAN)
+    };
 
+    let n = if quick { 200_000 } else { 1_000_000 };
+    let v = median((0..runs).map(|_| rt.block_on(one_way_server(n))).collect());
+    rows.push(("one-way small messages over TCP (server handling rate)".into(), v, "msg/s"));
     let n = if quick { 50_000 } else { 200_000 };
-    eprintln!("one-way...");
     let v = median((0..runs).map(|_| rt.block_on(one_way(n))).collect());
-    rows.push(("one-way small messages over TCP".into(), v, "msg/s"));
+    rows.push(("one-way, magicnet client to magicnet server".into(), v, "msg/s"));
 
     for viewers in [10usize, 100, 1000] {
         eprintln!("fan-out {viewers}...");
@@ -371,20 +465,22 @@ fn main() {
     rows.push(("field call round trip, p99".into(), median(lat.iter().map(|l| l.1).collect()), "us"));
 
     eprintln!("memory...");
-    rows.push(("heap per idle connection (node)".into(), memory_per_connection_node(10_000), "bytes"));
-    let tcp_conns = if quick { 500 } else { 4000 };
-    rows.push((format!("heap per idle connection (node + tokio TCP, {tcp_conns})"), rt.block_on(memory_per_connection_tcp(tcp_conns)), "bytes"));
-    rows.push(("heap per object".into(), memory_per_object(10_000), "bytes"));
+    rows.push(("heap per idle connection (node alone, 10000)".into(), measure("nodemem", 10_000), "bytes"));
+    let tcp_conns = if quick { 1000 } else { 4000 };
+    rows.push((
+        format!("heap per idle connection (node + tokio TCP, {tcp_conns})"),
+        measure("tcpmem", tcp_conns),
+        "bytes",
+    ));
+    rows.push(("heap per object (10000)".into(), measure("objmem", 10_000), "bytes"));
 
     println!("\n| measurement | median of {runs} | unit |\n|---|---:|---|");
     for (name, v, unit) in &rows {
         println!("| {name} | {v:.1} | {unit} |");
     }
     if let Some(path) = json_out {
-        let items: Vec<String> = rows
-            .iter()
-            .map(|(n, v, u)| format!("{{\"name\": {n:?}, \"value\": {v}, \"unit\": {u:?}}}"))
-            .collect();
+        let items: Vec<String> =
+            rows.iter().map(|(n, v, u)| format!("{{\"name\": {n:?}, \"value\": {v}, \"unit\": {u:?}}}")).collect();
         std::fs::write(&path, format!("[{}]\n", items.join(",\n"))).unwrap();
     }
 }

@@ -198,7 +198,9 @@ impl DerefMut for MessageContext<'_> {
 }
 
 pub(crate) trait ErasedProcessor: Send {
-    fn call(&mut self, ctx: &mut MessageContext<'_>, params: &[u8], limits: ReadLimits) -> Result<(), DecodeError>;
+    /// Decodes the parameters at `r` and runs the processor. With `exact`, the reader must
+    /// hold nothing else (checked before the processor runs).
+    fn call(&mut self, ctx: &mut MessageContext<'_>, r: &mut Reader<'_>, exact: bool) -> Result<(), DecodeError>;
 }
 
 struct Typed<M, F> {
@@ -212,10 +214,11 @@ where
     F: FnMut(&mut MessageContext<'_>, M) + Send,
 {
     #[inline]
-    fn call(&mut self, ctx: &mut MessageContext<'_>, params: &[u8], limits: ReadLimits) -> Result<(), DecodeError> {
-        let mut r = Reader::with_limits(params, limits);
-        let msg = M::decode(&mut r)?;
-        r.finish()?;
+    fn call(&mut self, ctx: &mut MessageContext<'_>, r: &mut Reader<'_>, exact: bool) -> Result<(), DecodeError> {
+        let msg = M::decode(r)?;
+        if exact {
+            r.finish()?;
+        }
         (self.f)(ctx, msg);
         Ok(())
     }

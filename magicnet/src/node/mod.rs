@@ -315,15 +315,64 @@ impl Node {
             Bytes::from(v)
         };
         let max = self.net.limits.max_messages_per_frame;
+        let plain = self.net.roles[role_idx].message_middlewares.is_empty();
         match encoding {
             Encoding::MessagePack => {
-                for (i, item) in wire::PayloadIter::with_limits(payload, self.net.limits.read()).enumerate() {
-                    if i >= max {
+                // One pass: each message's header is read, and when a typed processor takes
+                // it (no message middleware in the way), its parameters are decoded in place,
+                // which also finds where the next message starts. Anything else takes the
+                // general path with the parameters sliced out.
+                let mut r = Reader::with_limits(&payload, self.net.limits.read());
+                let mut count = 0;
+                while !r.is_empty() {
+                    if count >= max {
                         return self.too_many_messages(conn, max);
                     }
-                    match item {
-                        Ok(item) => self.handle_item(conn, item),
+                    count += 1;
+                    let start = r.position();
+                    let kind = match wire::read_message_header(&mut r) {
+                        Ok(Ok(kind)) => kind,
+                        Ok(Err(why)) => {
+                            r.set_position(start);
+                            if let Err(e) = r.skip_value() {
+                                return self.malformed(conn, e);
+                            }
+                            if self.allow_message(conn) {
+                                self.net.warn(Some(conn), DiagnosticKind::MalformedMessage, None, why.to_owned());
+                            }
+                            continue;
+                        }
                         Err(e) => return self.malformed(conn, e),
+                    };
+                    let params_start = r.position();
+                    if !self.allow_message(conn) {
+                        if let Err(e) = r.skip_value() {
+                            return self.malformed(conn, e);
+                        }
+                    } else if plain && kind >= protocol::FIRST_APPLICATION_MESSAGE {
+                        match self.dispatch_in_place(conn, kind, &mut r) {
+                            InPlace::Done => {}
+                            InPlace::Refused => {
+                                r.set_position(params_start);
+                                if let Err(e) = r.skip_value() {
+                                    return self.malformed(conn, e);
+                                }
+                            }
+                            InPlace::NotTaken => {
+                                r.set_position(params_start);
+                                if let Err(e) = r.skip_value() {
+                                    return self.malformed(conn, e);
+                                }
+                                let params = payload.slice(params_start..r.position());
+                                self.dispatch(conn, kind, &params);
+                            }
+                        }
+                    } else {
+                        if let Err(e) = r.skip_value() {
+                            return self.malformed(conn, e);
+                        }
+                        let params = payload.slice(params_start..r.position());
+                        self.receive(conn, kind, params);
                     }
                     if !self.net.is_open(conn) {
                         return;
@@ -358,35 +407,49 @@ impl Node {
         self.net.disconnect(conn, reason::MALFORMED, Some("undecodable payload"));
     }
 
-    fn handle_item(&mut self, conn: ConnectionId, item: PayloadItem) {
-        if let (Some(rate), Some(now)) = (self.net.limits.message_rate, self.net.now) {
-            let Some(c) = self.net.conns.get_mut(conn) else { return };
-            if c.side == Side::Accepted && !c.message_bucket.take(rate, 1.0, now) {
-                if self.net.limits.rate_policy == RatePolicy::Disconnect {
-                    let text = format!("over the message rate of {}/s", rate.per_second);
-                    self.net.warn(Some(conn), DiagnosticKind::Refused, None, text.clone());
-                    self.net.disconnect(conn, reason::RATE_LIMITED, Some(&text));
-                } else {
-                    self.net.rate_dropped(conn, "message over the message rate");
-                }
-                return;
-            }
+    /// Counts a message against the sender's message rate; false if it must be dropped (the
+    /// peer may have been disconnected).
+    #[inline]
+    fn allow_message(&mut self, conn: ConnectionId) -> bool {
+        let (Some(rate), Some(now)) = (self.net.limits.message_rate, self.net.now) else { return true };
+        let Some(c) = self.net.conns.get_mut(conn) else { return false };
+        if c.side != Side::Accepted || c.message_bucket.take(rate, 1.0, now) {
+            return true;
         }
-        let raw = match item {
-            PayloadItem::Message(raw) => raw,
+        if self.net.limits.rate_policy == RatePolicy::Disconnect {
+            let text = format!("over the message rate of {}/s", rate.per_second);
+            self.net.warn(Some(conn), DiagnosticKind::Refused, None, text.clone());
+            self.net.disconnect(conn, reason::RATE_LIMITED, Some(&text));
+        } else {
+            self.net.rate_dropped(conn, "message over the message rate");
+        }
+        false
+    }
+
+    /// A message from a JSON payload (already transcoded).
+    #[cfg(feature = "json")]
+    fn handle_item(&mut self, conn: ConnectionId, item: PayloadItem) {
+        if !self.allow_message(conn) {
+            return;
+        }
+        match item {
+            PayloadItem::Message(raw) => self.receive(conn, raw.kind, raw.params),
             PayloadItem::BadShape(why) => {
                 self.net.warn(Some(conn), DiagnosticKind::MalformedMessage, None, why.to_owned());
-                return;
             }
-        };
+        }
+    }
+
+    /// The general path: message middlewares, then dispatch.
+    fn receive(&mut self, conn: ConnectionId, kind: u64, params: Bytes) {
         let Some(c) = self.net.conns.get(conn) else {
             return;
         };
         let role = &mut self.net.roles[c.role.index()];
         if role.message_middlewares.is_empty() {
-            return self.dispatch(conn, raw.kind, &raw.params);
+            return self.dispatch(conn, kind, &params);
         }
-        let mut m = NetMessage::from_raw(raw.kind, raw.params);
+        let mut m = NetMessage::from_raw(kind, params);
         m.sender = Some(conn);
         for mw in role.message_middlewares.iter_mut().rev() {
             if mw.on_receive(&mut m) == Flow::Drop {
@@ -395,6 +458,40 @@ impl Node {
             }
         }
         self.dispatch(conn, m.kind, &m.params);
+    }
+
+    /// The fast path: an application message whose processor decodes its parameters straight
+    /// from the payload. Anything unusual is left to [`dispatch`](Self::dispatch).
+    #[inline]
+    fn dispatch_in_place(&mut self, conn: ConnectionId, kind: u64, r: &mut Reader<'_>) -> InPlace {
+        if !self.net.conns.get(conn).is_some_and(Connection::is_active) {
+            return InPlace::NotTaken;
+        }
+        if let Some(allowed) = self.permission.as_mut() {
+            if !allowed(conn, kind, &self.net) {
+                return InPlace::NotTaken;
+            }
+        }
+        let Some(declared) = self.processors.get_mut(&kind) else { return InPlace::NotTaken };
+        let name = declared.name;
+        let Some(processor) = declared.processor.as_mut() else { return InPlace::NotTaken };
+        self.net.current_sender = Some(conn);
+        let mut ctx = MessageContext { net: &mut self.net, sender: conn };
+        let result = catch_unwind(AssertUnwindSafe(|| processor.call(&mut ctx, r, false)));
+        self.net.current_sender = None;
+        match result {
+            Ok(Ok(())) => InPlace::Done,
+            Ok(Err(e)) => {
+                let text = format!("invalid arguments for {name} ({kind}): {e}");
+                self.net.warn(Some(conn), DiagnosticKind::InvalidArguments, Some(kind), text);
+                InPlace::Refused
+            }
+            Err(panic) => {
+                let text = format!("processor of {name} ({kind}) panicked: {}", panic_text(&panic));
+                self.net.error(Some(conn), DiagnosticKind::ProcessorPanicked, Some(kind), text);
+                InPlace::Refused
+            }
+        }
     }
 
     fn dispatch(&mut self, conn: ConnectionId, kind: u64, params: &Bytes) {
@@ -440,10 +537,11 @@ impl Node {
             self.net.warn(Some(conn), DiagnosticKind::UnknownMessage, Some(kind), text);
             return;
         };
-        let depth = self.net.limits.read();
+        let limits = self.net.limits.read();
         self.net.current_sender = Some(conn);
         let mut ctx = MessageContext { net: &mut self.net, sender: conn };
-        let result = catch_unwind(AssertUnwindSafe(|| processor.call(&mut ctx, params, depth)));
+        let result =
+            catch_unwind(AssertUnwindSafe(|| processor.call(&mut ctx, &mut Reader::with_limits(params, limits), true)));
         self.net.current_sender = None;
         match result {
             Ok(Ok(())) => {}
@@ -458,6 +556,16 @@ impl Node {
             }
         }
     }
+}
+
+/// What became of a message offered to the fast path.
+enum InPlace {
+    /// Processed (or refused with a warning): the reader is past its parameters.
+    Done,
+    /// Refused after reading started: the caller skips its parameters.
+    Refused,
+    /// Not for the fast path: the caller takes the general one.
+    NotTaken,
 }
 
 pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {

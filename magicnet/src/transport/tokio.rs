@@ -523,6 +523,12 @@ impl NodeHandle {
         rx.await.map_err(|_| TransportError::NodeStopped)
     }
 
+    /// Runs `f` on the node inside its task without waiting for it (waits only if the node's
+    /// command queue is full).
+    pub async fn post(&self, f: impl FnOnce(&mut Node) + Send + 'static) -> Result<(), TransportError> {
+        self.tx.send(Command::Call(Box::new(f))).await.map_err(|_| TransportError::NodeStopped)
+    }
+
     /// Sends a typed message to every active connection.
     pub async fn send<M: Message + Send>(&self, msg: M) -> Result<(), TransportError> {
         self.call(move |n| n.send(&msg)).await?.map_err(Into::into)
@@ -604,7 +610,14 @@ impl NodeHandle {
                 let _ = stream.set_nodelay(true);
                 let start = tcp_link(stream);
                 // No round trip: the listener goes straight back to accepting.
-                let cmd = Command::Register { role, side: Side::Accepted, framing: Framing::Stream, peer: Some(peer), start, reply: None };
+                let cmd = Command::Register {
+                    role,
+                    side: Side::Accepted,
+                    framing: Framing::Stream,
+                    peer: Some(peer),
+                    start,
+                    reply: None,
+                };
                 if handle.tx.send(cmd).await.is_err() {
                     break; // node stopped
                 }

@@ -81,27 +81,10 @@ impl PayloadIter {
     }
 
     fn shape(r: &mut Reader<'_>) -> Result<Result<(u64, usize), &'static str>, DecodeError> {
-        match r.peek_marker()? {
-            0x92 => r.read_array_len().map(drop)?,
-            0xdc | 0xdd => {
-                if r.read_array_len()? != 2 {
-                    return Ok(Err("a message must be a 2-element array"));
-                }
-            }
-            _ => return Ok(Err("a message must be the array [type, parameters]")),
-        }
-        let kind = match r.read_int() {
-            Ok(k) if (0..=u64::MAX as i128).contains(&k) => k as u64,
-            Ok(_) => return Ok(Err("the message type must be a non-negative integer")),
-            Err(DecodeError::TypeMismatch { .. }) => {
-                return Ok(Err("the message type must be an integer"));
-            }
-            Err(e) => return Err(e),
+        let kind = match read_message_header(r)? {
+            Ok(kind) => kind,
+            Err(why) => return Ok(Err(why)),
         };
-        match r.peek_marker()? {
-            0x90..=0x9f | 0xdc | 0xdd => {}
-            _ => return Ok(Err("the message parameters must be an array")),
-        }
         let start = r.position();
         r.skip_value()?;
         Ok(Ok((kind, start)))
@@ -139,6 +122,32 @@ impl Iterator for PayloadIter {
                 Some(Err(e))
             }
         }
+    }
+}
+
+/// Reads a message's `[type, ` and checks that an array of parameters follows, leaving the
+/// reader at the parameters. `Ok(Err(why))` is well-formed MessagePack in the wrong shape
+/// (skip the whole value and go on); `Err` is bytes that are not MessagePack.
+#[inline]
+pub fn read_message_header(r: &mut Reader<'_>) -> Result<Result<u64, &'static str>, DecodeError> {
+    match r.peek_marker()? {
+        0x92 => r.read_array_len().map(drop)?,
+        0xdc | 0xdd => {
+            if r.read_array_len()? != 2 {
+                return Ok(Err("a message must be a 2-element array"));
+            }
+        }
+        _ => return Ok(Err("a message must be the array [type, parameters]")),
+    }
+    let kind = match r.read_int() {
+        Ok(k) if (0..=u64::MAX as i128).contains(&k) => k as u64,
+        Ok(_) => return Ok(Err("the message type must be a non-negative integer")),
+        Err(DecodeError::TypeMismatch { .. }) => return Ok(Err("the message type must be an integer")),
+        Err(e) => return Err(e),
+    };
+    match r.peek_marker()? {
+        0x90..=0x9f | 0xdc | 0xdd => Ok(Ok(kind)),
+        _ => Ok(Err("the message parameters must be an array")),
     }
 }
 
