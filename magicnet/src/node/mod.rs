@@ -31,7 +31,9 @@ use crate::error::{DecodeError, SendError};
 use crate::message::{Declared, IdMap, Message, MessageContext, NetMessage};
 use crate::middleware::{ByteMiddleware, DestinationFilter, Flow, MessageMiddleware};
 use crate::protocol::{self, MAX_FRAME_PAYLOAD, message as msg, reason};
-use crate::wire::{self, Bs64, Encoding, NetType, PayloadItem, RawMessage, ReadLimits, Reader, S16, S64, Value};
+#[cfg(feature = "json")]
+use crate::wire::PayloadItem;
+use crate::wire::{self, Bs64, Encoding, NetType, RawMessage, ReadLimits, Reader, S16, S64, Value};
 
 pub(crate) struct Role {
     pub(crate) name: String,
