@@ -89,7 +89,10 @@ def run_raw_client(port, n):
     s.recv(1024)  # MOTD
     s.sendall(frame(2, [3, bytes.fromhex("12345678")]))
     s.sendall(load)
-    time.sleep(0.5)
+    # stay connected until the server has counted everything and closes the connection
+    s.settimeout(600)
+    while s.recv(65536):
+        pass
 
 
 def run_client(port, n):
