@@ -29,17 +29,32 @@ pub(crate) struct Field {
     pub(crate) args: Vec<Arg>,
     pub(crate) persist: bool,
     pub(crate) auth: Option<LitStr>,
+    pub(crate) unreliable: bool,
     /// The method takes the context as its first argument.
     pub(crate) has_ctx: bool,
     pub(crate) span: Span,
 }
 
+/// What `#[network_field(...)]` says about a field.
+pub(crate) struct FieldOptions {
+    pub(crate) persist: bool,
+    pub(crate) auth: Option<LitStr>,
+    pub(crate) unreliable: bool,
+}
+
+impl Default for FieldOptions {
+    fn default() -> Self {
+        Self { persist: true, auth: None, unreliable: false }
+    }
+}
+
 /// Options of `#[network_field(...)]`.
-pub(crate) fn parse_field_options(cx: &Ctxt, attr: &Attribute, persist: &mut bool, auth: &mut Option<LitStr>) {
+pub(crate) fn parse_field_options(cx: &Ctxt, attr: &Attribute, opts: &mut FieldOptions) {
     if matches!(attr.meta, syn::Meta::Path(_)) {
         return;
     }
     let mut seen_persist = false;
+    let FieldOptions { persist, auth, unreliable } = opts;
     let r = attr.parse_nested_meta(|meta| {
         if meta.path.is_ident("ram_persist") {
             if seen_persist {
@@ -59,8 +74,14 @@ pub(crate) fn parse_field_options(cx: &Ctxt, attr: &Attribute, persist: &mut boo
             }
             *auth = Some(v);
             Ok(())
+        } else if meta.path.is_ident("unreliable") {
+            if *unreliable {
+                return Err(meta.error("duplicate `unreliable`"));
+            }
+            *unreliable = true;
+            Ok(())
         } else {
-            Err(meta.error("unknown field option; expected `ram_persist = bool` or `auth = \"tag\"`"))
+            Err(meta.error("unknown field option; expected `ram_persist = bool`, `auth = \"tag\"` or `unreliable`"))
         }
     });
     if let Err(e) = r {
@@ -211,6 +232,7 @@ impl Field {
         let p = quote!(::magicnet::__private);
         let name = self.name.to_string();
         let persist = self.persist;
+        let unreliable = self.unreliable;
         let auth = match &self.auth {
             Some(a) => quote!(::core::option::Option::Some(#a)),
             None => quote!(::core::option::Option::None),
@@ -226,7 +248,7 @@ impl Field {
             };
             quote!(#p::ArgDesc { name: #n, schema: #schema, optional: #optional, variadic: #variadic })
         });
-        quote!(#p::FieldDesc { name: #name, args: &[#(#args),*], persist: #persist, auth: #auth })
+        quote!(#p::FieldDesc { name: #name, args: &[#(#args),*], persist: #persist, auth: #auth, unreliable: #unreliable })
     }
 
     /// A function decoding this field's argument array into a tuple of its arguments.

@@ -164,6 +164,7 @@ pub(crate) fn derive_message(input: &DeriveInput) -> syn::Result<TokenStream> {
     let cx = Ctxt::default();
     let mut id: Option<LitInt> = None;
     let mut name: Option<LitStr> = None;
+    let mut unreliable = false;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("message")) {
         let r = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("id") {
@@ -178,8 +179,14 @@ pub(crate) fn derive_message(input: &DeriveInput) -> syn::Result<TokenStream> {
                 }
                 name = Some(meta.value()?.parse()?);
                 Ok(())
+            } else if meta.path.is_ident("unreliable") {
+                if unreliable {
+                    return Err(meta.error("duplicate `unreliable`"));
+                }
+                unreliable = true;
+                Ok(())
             } else {
-                Err(meta.error("unknown message option; expected `id = N` or `name = \"...\"`"))
+                Err(meta.error("unknown message option; expected `id = N`, `name = \"...\"` or `unreliable`"))
             }
         });
         if let Err(e) = r {
@@ -209,12 +216,14 @@ pub(crate) fn derive_message(input: &DeriveInput) -> syn::Result<TokenStream> {
     cx.check()?;
     let ident = &input.ident;
     let name = name.map_or_else(|| ident.to_string(), |n| n.value());
+    let delivery = if unreliable { quote!(Unreliable) } else { quote!(Reliable) };
     let (impl_g, ty_g, where_c) = input.generics.split_for_impl();
     let extra = quote! {
         #[automatically_derived]
         impl #impl_g ::magicnet::Message for #ident #ty_g #where_c {
             const ID: u64 = #id_value;
             const NAME: &'static str = #name;
+            const DELIVERY: ::magicnet::Delivery = ::magicnet::Delivery::#delivery;
         }
     };
     derive(input, Some(extra))

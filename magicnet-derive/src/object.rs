@@ -154,8 +154,7 @@ pub(crate) fn network_fields(attr: TokenStream, mut item: ItemImpl) -> syn::Resu
     for it in item.items.iter_mut() {
         let ImplItem::Fn(f) = it else { continue };
         let mut is_field = false;
-        let mut persist = true;
-        let mut auth = None;
+        let mut opts = fields::FieldOptions::default();
         let mut hook = None;
         let mut keep = Vec::new();
         for a in f.attrs.drain(..) {
@@ -164,7 +163,7 @@ pub(crate) fn network_fields(attr: TokenStream, mut item: ItemImpl) -> syn::Resu
                     cx.error(&a, "duplicate `#[network_field]`");
                 }
                 is_field = true;
-                fields::parse_field_options(&cx, &a, &mut persist, &mut auth);
+                fields::parse_field_options(&cx, &a, &mut opts);
             } else if a.path().is_ident("net_create") || a.path().is_ident("net_delete") {
                 hook = Some((a.path().is_ident("net_create"), a));
             } else {
@@ -198,8 +197,9 @@ pub(crate) fn network_fields(attr: TokenStream, mut item: ItemImpl) -> syn::Resu
             name: f.sig.ident.clone(),
             vis: f.vis.clone(),
             args,
-            persist,
-            auth,
+            persist: opts.persist,
+            auth: opts.auth,
+            unreliable: opts.unreliable,
             has_ctx,
             span: f.sig.ident.span(),
         });
@@ -341,11 +341,10 @@ pub(crate) fn network_interface(attr: TokenStream, mut item: ItemTrait) -> syn::
         if !matches!(f.sig.output, syn::ReturnType::Default) {
             cx.error(&f.sig.output, "network fields return nothing across the network");
         }
-        let mut persist = true;
-        let mut auth = None;
+        let mut opts = fields::FieldOptions::default();
         for a in &f.attrs {
             if a.path().is_ident("network_field") {
-                fields::parse_field_options(&cx, a, &mut persist, &mut auth);
+                fields::parse_field_options(&cx, a, &mut opts);
             } else if !a.path().is_ident("doc") {
                 cx.error(a, "only `#[network_field(...)]` and doc comments are allowed on interface fields");
             }
@@ -358,8 +357,9 @@ pub(crate) fn network_interface(attr: TokenStream, mut item: ItemTrait) -> syn::
             name: f.sig.ident.clone(),
             vis: Visibility::Inherited,
             args: fargs,
-            persist,
-            auth,
+            persist: opts.persist,
+            auth: opts.auth,
+            unreliable: opts.unreliable,
             has_ctx: false,
             span: f.sig.ident.span(),
         });

@@ -80,11 +80,13 @@ pub mod middleware;
 pub mod node;
 pub mod object;
 pub mod protocol;
+#[cfg(feature = "tls-core")]
+pub mod tls;
 pub mod transport;
 pub mod wire;
 
 pub use error::{ConfigError, DecodeError, EncodeError, SendError};
-pub use message::{Message, MessageContext, NetMessage};
+pub use message::{Delivery, Message, MessageContext, NetMessage};
 pub use middleware::{ByteMiddleware, DefaultFilter, DestinationFilter, ExceptFilter, Flow, MessageMiddleware};
 pub use node::{
     CloseReason, Connection, ConnectionId, ConnectionState, Diagnostic, DiagnosticKind, Event, Extensions, Framing,

@@ -41,6 +41,21 @@ pub trait Message: NetType + 'static {
     const ID: u64;
     /// The type's name, for logs and errors.
     const NAME: &'static str;
+    /// How it travels: [`Delivery::Unreliable`] with `#[message(id = N, unreliable)]`.
+    const DELIVERY: Delivery = Delivery::Reliable;
+}
+
+/// How a message travels to a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Delivery {
+    /// In order and exactly once, in the connection's frames (every transport).
+    #[default]
+    Reliable,
+    /// As an unreliable datagram where the connection has them (QUIC with datagrams
+    /// enabled on both ends): it may be lost, duplicated or reordered, but never arrives
+    /// corrupted. Where the connection has no datagrams, or the message does not fit in
+    /// one, it travels reliably. For state that the next update replaces (positions...).
+    Unreliable,
 }
 
 /// Data an application attaches to an outgoing message for its own destination filter; it
@@ -64,6 +79,8 @@ pub struct NetMessage {
     pub routing_data: Option<RoutingData>,
     /// A precomputed audience (zone fan-out): bypasses the role filters.
     pub(crate) targets: Option<Arc<[ConnectionId]>>,
+    /// How it travels (outgoing messages).
+    pub delivery: Delivery,
 }
 
 impl fmt::Debug for NetMessage {
@@ -78,6 +95,7 @@ impl fmt::Debug for NetMessage {
             .field("destination", &self.destination)
             .field("role", &self.role)
             .field("routing_data", &self.routing_data.is_some())
+            .field("delivery", &self.delivery)
             .finish()
     }
 }
@@ -96,13 +114,28 @@ impl NetMessage {
 
     /// A typed message.
     pub fn from_message<M: Message>(msg: &M) -> Result<Self, EncodeError> {
-        Self::new(M::ID, msg)
+        Ok(Self::new(M::ID, msg)?.with_delivery(M::DELIVERY))
     }
 
     /// A message from already-encoded parameters (not checked here; the node validates them
     /// against a registered signature when it sends).
     pub fn from_raw(kind: u64, params: Bytes) -> Self {
-        Self { kind, params, sender: None, destination: None, role: None, routing_data: None, targets: None }
+        Self {
+            kind,
+            params,
+            sender: None,
+            destination: None,
+            role: None,
+            routing_data: None,
+            targets: None,
+            delivery: Delivery::Reliable,
+        }
+    }
+
+    /// Chooses how it travels.
+    pub fn with_delivery(mut self, delivery: Delivery) -> Self {
+        self.delivery = delivery;
+        self
     }
 
     /// Sends it to one connection only.

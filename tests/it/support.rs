@@ -67,11 +67,20 @@ pub struct Harness {
     pub closed: Vec<ConnectionId>,
     /// Frames (payloads) per connection, in order.
     pub frames: std::collections::HashMap<ConnectionId, Vec<Bytes>>,
+    /// Payloads each connection was sent on its unreliable lane.
+    pub unreliable: std::collections::HashMap<ConnectionId, Vec<Bytes>>,
 }
 
 impl Harness {
     pub fn new(node: Node) -> Self {
-        Self { node, now: Instant::now(), pending: Default::default(), closed: Vec::new(), frames: Default::default() }
+        Self {
+            node,
+            now: Instant::now(),
+            pending: Default::default(),
+            closed: Vec::new(),
+            frames: Default::default(),
+            unreliable: Default::default(),
+        }
     }
 
     /// A peer connecting to the node (the node sends MOTD).
@@ -120,6 +129,7 @@ impl Harness {
                         }
                     }
                 }
+                Output::TransmitUnreliable { conn, data } => self.unreliable.entry(conn).or_default().push(data),
                 Output::Close { conn } => self.closed.push(conn),
             }
         }

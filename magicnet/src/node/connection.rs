@@ -98,6 +98,15 @@ pub struct Connection {
     pub(crate) repository: Option<u32>,
     /// The last flush that routed output to this connection.
     pub(crate) flush_epoch: u64,
+    /// The unreliable lane, when the transport has one (QUIC datagrams).
+    pub(crate) lane: Option<Lane>,
+}
+
+/// A connection's unreliable lane: payloads of at most `max` bytes, each sent as one
+/// datagram.
+pub(crate) struct Lane {
+    pub(crate) max: usize,
+    pub(crate) outbox: Outbox,
 }
 
 /// A token bucket (rates are checked against the time the driver reports).
@@ -149,6 +158,7 @@ impl Connection {
             dropped_by_rate: 0,
             repository: None,
             flush_epoch: 0,
+            lane: None,
         }
     }
 
@@ -194,7 +204,12 @@ impl Connection {
     }
     /// Bytes waiting to be handed to the transport.
     pub fn queued_bytes(&self) -> usize {
-        self.outbox.queued_bytes()
+        self.outbox.queued_bytes() + self.lane.as_ref().map_or(0, |l| l.outbox.queued_bytes())
+    }
+    /// The largest payload its unreliable lane carries, if it has one (see
+    /// [`Net::enable_unreliable`](crate::node::Net::enable_unreliable)).
+    pub fn unreliable_max_payload(&self) -> Option<usize> {
+        self.lane.as_ref().map(|l| l.max)
     }
 }
 

@@ -16,6 +16,14 @@ pub enum Output {
         /// Bytes to write.
         data: Bytes,
     },
+    /// Send `data`, exactly one payload (no length prefix), on the connection's unreliable
+    /// lane (a QUIC datagram). Only for connections whose transport enabled the lane.
+    TransmitUnreliable {
+        /// Destination.
+        conn: ConnectionId,
+        /// One payload.
+        data: Bytes,
+    },
     /// Everything for this connection has been handed over: close it. The node has already
     /// forgotten it.
     Close {

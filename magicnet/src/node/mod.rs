@@ -24,11 +24,11 @@ pub use connection::{Connection, ConnectionState, Extensions, Framing, Side};
 pub use event::{CloseReason, Diagnostic, DiagnosticKind, Event, Output};
 pub use ids::{ConnectionId, RoleId};
 
-use connection::PayloadStyle;
+use connection::{Lane, Outbox, PayloadStyle};
 use ids::{ConnSet, Slab};
 
 use crate::error::{DecodeError, SendError};
-use crate::message::{Declared, IdMap, Message, MessageContext, NetMessage};
+use crate::message::{Declared, Delivery, IdMap, Message, MessageContext, NetMessage};
 use crate::middleware::{ByteMiddleware, DestinationFilter, Flow, MessageMiddleware};
 use crate::protocol::{self, MAX_FRAME_PAYLOAD, message as msg, reason};
 #[cfg(feature = "json")]
@@ -253,7 +253,36 @@ impl Node {
             Some(_) => return self.handle_input(conn, &payload, now),
             None => return,
         }
+        self.receive_whole_payload(conn, payload, now);
+    }
+
+    /// Feeds one payload that arrived on `conn`'s unreliable lane (a QUIC datagram), whatever
+    /// the connection's framing. It gets the same checks as any other input; on a connection
+    /// without a lane (see [`Net::enable_unreliable`]) it is dropped with a warning.
+    pub fn handle_unreliable(&mut self, conn: ConnectionId, payload: Bytes, now: Instant) {
+        match self.net.conns.get(conn) {
+            Some(c) if c.state != ConnectionState::Closing && c.lane.is_some() => {}
+            Some(c) if c.state != ConnectionState::Closing => {
+                let text = "unreliable payload on a connection without an unreliable lane".to_owned();
+                return self.net.warn(Some(conn), DiagnosticKind::Refused, None, text);
+            }
+            _ => return,
+        }
+        self.receive_whole_payload(conn, payload, now);
+    }
+
+    /// One whole payload (datagram framing or the unreliable lane): rate and size checks,
+    /// then its messages.
+    fn receive_whole_payload(&mut self, conn: ConnectionId, payload: Bytes, now: Instant) {
         self.net.now = Some(now);
+        let max = self.net.limits.max_frame_payload.min(MAX_FRAME_PAYLOAD);
+        if payload.len() > max {
+            let text = format!("payload of {} bytes exceeds the {max}-byte limit", payload.len());
+            self.net.warn(Some(conn), DiagnosticKind::Refused, None, text.clone());
+            self.net.disconnect(conn, reason::LIMIT_EXCEEDED, Some(&text));
+            self.net.flush();
+            return;
+        }
         if let Some(c) = self.net.conns.get_mut(conn) {
             c.last_input = Some(now);
             let limited = c.side == Side::Accepted;
@@ -944,6 +973,16 @@ impl Net {
         self.begin_close(conn, CloseReason::Disconnected { reason, detail });
     }
 
+    /// Gives `conn` an unreliable lane carrying payloads of up to `max_payload` bytes: from
+    /// now on, messages sent with [`Delivery::Unreliable`] that fit come out of
+    /// [`Node::poll_output`] as [`Output::TransmitUnreliable`]. Transports call it (QUIC, when
+    /// the peer accepts datagrams); `None` removes the lane.
+    pub fn enable_unreliable(&mut self, conn: ConnectionId, max_payload: Option<usize>) {
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.lane = max_payload.map(|max| Lane { max: max.min(MAX_FRAME_PAYLOAD), outbox: Outbox::default() });
+        }
+    }
+
     /// Closes a connection without telling the peer why (its queued bytes still go out).
     pub fn close(&mut self, conn: ConnectionId) {
         if self.is_open(conn) {
@@ -1123,10 +1162,31 @@ impl Net {
                     self.slow.push(dest);
                 }
             }
-            if c.outbox.needs_seal(c.framing, self.enc.len(), role.budget, style) {
-                seal(c, role, &mut self.events, self.limits.max_queued_events);
+            let mut reliable = true;
+            if let (Delivery::Unreliable, Some(lane)) = (m.delivery, c.lane.as_mut()) {
+                // The lane's room, less what byte middlewares may add.
+                let budget = lane.max.saturating_sub(role.max_payload - role.budget);
+                if self.enc.len() + if style.json { 2 } else { 0 } <= budget {
+                    if lane.outbox.needs_seal(Framing::Datagram, self.enc.len(), budget, style) {
+                        seal_outbox(
+                            dest,
+                            &mut lane.outbox,
+                            Framing::Datagram,
+                            role,
+                            &mut self.events,
+                            self.limits.max_queued_events,
+                        );
+                    }
+                    lane.outbox.push(Framing::Datagram, &self.enc, style);
+                    reliable = false;
+                }
             }
-            c.outbox.push(c.framing, &self.enc, style);
+            if reliable {
+                if c.outbox.needs_seal(c.framing, self.enc.len(), role.budget, style) {
+                    seal(c, role, &mut self.events, self.limits.max_queued_events);
+                }
+                c.outbox.push(c.framing, &self.enc, style);
+            }
             if !c.in_ready {
                 c.in_ready = true;
                 self.ready.push_back(dest);
@@ -1142,8 +1202,23 @@ impl Net {
                 self.ready.pop_front();
                 continue;
             };
+            let role = &mut self.roles[c.role.index()];
+            if let Some(lane) = c.lane.as_mut() {
+                if lane.outbox.open.is_some() {
+                    seal_outbox(
+                        id,
+                        &mut lane.outbox,
+                        Framing::Datagram,
+                        role,
+                        &mut self.events,
+                        self.limits.max_queued_events,
+                    );
+                }
+                if let Some(data) = lane.outbox.take_ready(Framing::Datagram) {
+                    return Some(Output::TransmitUnreliable { conn: id, data });
+                }
+            }
             if c.outbox.open.is_some() {
-                let role = &mut self.roles[c.role.index()];
                 seal(c, role, &mut self.events, self.limits.max_queued_events);
             }
             if let Some(data) = c.outbox.take_ready(c.framing) {
@@ -1402,28 +1477,41 @@ impl Net {
 }
 
 fn seal(c: &mut Connection, role: &mut Role, events: &mut VecDeque<Event>, max_events: usize) {
+    seal_outbox(c.id, &mut c.outbox, c.framing, role, events, max_events);
+}
+
+/// Seals the open frame of `outbox` (a connection's frames or its unreliable lane), through
+/// the role's byte middlewares.
+fn seal_outbox(
+    id: ConnectionId,
+    outbox: &mut Outbox,
+    framing: Framing,
+    role: &mut Role,
+    events: &mut VecDeque<Event>,
+    max_events: usize,
+) {
     let style = role.style();
     if role.byte_middlewares.is_empty() {
-        c.outbox.seal_in_place(c.framing, style);
+        outbox.seal_in_place(framing, style);
         return;
     }
-    let Some(payload) = c.outbox.take_open_payload(c.framing, style) else {
+    let Some(payload) = outbox.take_open_payload(framing, style) else {
         return;
     };
     let mut v = payload.to_vec();
     for mw in role.byte_middlewares.iter_mut() {
-        if mw.on_send(&mut v, c.id) == Flow::Drop {
-            c.outbox.discard_open();
+        if mw.on_send(&mut v, id) == Flow::Drop {
+            outbox.discard_open();
             return;
         }
     }
     if v.len() > role.max_payload {
-        c.outbox.discard_open();
+        outbox.discard_open();
         let text = format!("a byte middleware grew a payload to {} bytes; declare its max_overhead", v.len());
-        tracing::error!(conn = %c.id, "{text}");
+        tracing::error!(conn = %id, "{text}");
         if events.len() < max_events {
             events.push_back(Event::Error(Diagnostic {
-                conn: Some(c.id),
+                conn: Some(id),
                 kind: DiagnosticKind::PayloadTooLarge,
                 message_type: None,
                 text,
@@ -1431,7 +1519,7 @@ fn seal(c: &mut Connection, role: &mut Role, events: &mut VecDeque<Event>, max_e
         }
         return;
     }
-    c.outbox.seal_with(c.framing, &v);
+    outbox.seal_with(framing, &v);
 }
 
 #[inline]

@@ -34,6 +34,10 @@ pub struct FieldDesc {
     pub persist: bool,
     /// A permission tag (e.g. `"admin"`) the permission hook checks.
     pub auth: Option<&'static str>,
+    /// Calls may travel unreliably (`unreliable`): as QUIC datagrams where the connection
+    /// has them, so they may be lost or reordered, never corrupted. A sender-side choice: it
+    /// is not part of the schema hash.
+    pub unreliable: bool,
 }
 
 impl FieldDesc {
@@ -68,6 +72,9 @@ impl FieldDesc {
         }
         if let Some(a) = self.auth {
             let _ = write!(s, " [auth={a}]");
+        }
+        if self.unreliable {
+            s.push_str(" [unreliable]");
         }
         s
     }

@@ -12,7 +12,7 @@ use super::registry::{FieldDesc, Implementation, Registry, RegistryError};
 use super::zones::Zones;
 use super::{BadCallReason, CallError, ClassId, NetworkObject, ObjectEvent, ObjectId, ObjectState, ZoneId};
 use crate::error::{DecodeError, SendError};
-use crate::message::NetMessage;
+use crate::message::{Delivery, NetMessage};
 use crate::node::{ConnectionId, DiagnosticKind, Event, Net, Side, panic_text};
 use crate::protocol::{message as msg, reason};
 use crate::wire::msgpack::{self as mp, Reader};
@@ -414,7 +414,11 @@ impl Net {
     }
 
     fn queue_object(&mut self, kind: u64, params: Vec<u8>, audience: Audience) {
-        let mut m = NetMessage::from_raw(kind, Bytes::from(params));
+        self.queue_object_as(kind, params, audience, Delivery::Reliable);
+    }
+
+    fn queue_object_as(&mut self, kind: u64, params: Vec<u8>, audience: Audience, delivery: Delivery) {
+        let mut m = NetMessage::from_raw(kind, Bytes::from(params)).with_delivery(delivery);
         match audience {
             Audience::All => {}
             Audience::One(c) => m.destination = Some(c),
@@ -716,6 +720,7 @@ impl Net {
             .and_then(|r| r.fields.get(field as usize))
             .ok_or(SendError::UnknownField { oid, role, field })?;
         let args = Bytes::from(args);
+        let delivery = if desc.unreliable { Delivery::Unreliable } else { Delivery::Reliable };
         if desc.persist {
             entry.persist(role, field, args.clone());
         }
@@ -732,7 +737,7 @@ impl Net {
         if params.len() + 2 > budget {
             return Err(SendError::TooLarge { kind: msg::SET_OBJECT_FIELD, size: params.len() + 2, max: budget });
         }
-        self.queue_object(msg::SET_OBJECT_FIELD, params, audience);
+        self.queue_object_as(msg::SET_OBJECT_FIELD, params, audience, delivery);
         Ok(())
     }
 

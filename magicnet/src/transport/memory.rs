@@ -38,6 +38,7 @@ pub struct NodeKey(usize);
 
 enum Delivery {
     Data(usize, ConnectionId, Bytes),
+    Unreliable(usize, ConnectionId, Bytes),
     Closed(usize, ConnectionId),
 }
 
@@ -47,6 +48,9 @@ pub struct MemoryNetwork {
     links: HashMap<(usize, ConnectionId), (usize, ConnectionId)>,
     now: Instant,
     max_rounds: usize,
+    /// Every n-th unreliable payload is lost (deterministic loss for tests).
+    lose_every: Option<usize>,
+    unreliable_sent: usize,
 }
 
 impl Default for MemoryNetwork {
@@ -58,7 +62,30 @@ impl Default for MemoryNetwork {
 impl MemoryNetwork {
     /// An empty network whose clock starts now and only moves with [`advance`](Self::advance).
     pub fn new() -> Self {
-        Self { nodes: Vec::new(), links: HashMap::new(), now: Instant::now(), max_rounds: 10_000 }
+        Self {
+            nodes: Vec::new(),
+            links: HashMap::new(),
+            now: Instant::now(),
+            max_rounds: 10_000,
+            lose_every: None,
+            unreliable_sent: 0,
+        }
+    }
+
+    /// Gives both ends of the link of `node`'s `conn` an unreliable lane of `max_payload`
+    /// bytes (as QUIC datagrams would), so [`Delivery::Unreliable`](crate::Delivery) messages
+    /// travel on it.
+    pub fn enable_unreliable(&mut self, node: NodeKey, conn: ConnectionId, max_payload: usize) {
+        if let Some(&(peer, peer_conn)) = self.links.get(&(node.0, conn)) {
+            self.nodes[node.0].enable_unreliable(conn, Some(max_payload));
+            self.nodes[peer].enable_unreliable(peer_conn, Some(max_payload));
+        }
+    }
+
+    /// Loses every `n`-th unreliable payload from now on (`None`: lose nothing).
+    pub fn lose_unreliable_every(&mut self, n: Option<usize>) {
+        self.lose_every = n.filter(|n| *n > 0);
+        self.unreliable_sent = 0;
     }
 
     /// Adds a node.
@@ -140,6 +167,13 @@ impl MemoryNetwork {
                                 batch.push(Delivery::Data(peer, peer_conn, data));
                             }
                         }
+                        Output::TransmitUnreliable { conn, data } => {
+                            self.unreliable_sent += 1;
+                            let lost = self.lose_every.is_some_and(|n| self.unreliable_sent % n == 0);
+                            if let (Some(&(peer, peer_conn)), false) = (self.links.get(&(i, conn)), lost) {
+                                batch.push(Delivery::Unreliable(peer, peer_conn, data));
+                            }
+                        }
                         Output::Close { conn } => {
                             if let Some((peer, peer_conn)) = self.links.remove(&(i, conn)) {
                                 self.links.remove(&(peer, peer_conn));
@@ -162,6 +196,10 @@ impl MemoryNetwork {
                             Some(Framing::Stream) => node.handle_input(conn, &data, self.now),
                             None => {}
                         }
+                    }
+                    Delivery::Unreliable(n, conn, data) => {
+                        moved += 1;
+                        self.nodes[n].handle_unreliable(conn, data, self.now);
                     }
                     Delivery::Closed(n, conn) => self.nodes[n].handle_closed(conn, None),
                 }

@@ -1,0 +1,1 @@
+//! Driving a node from your own loop (placeholder).

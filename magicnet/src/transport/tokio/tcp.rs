@@ -1,0 +1,187 @@
+//! TCP, and any byte stream: MagicNet's 2-byte length framing on a reliable stream.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use ::tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+
+use super::{ChannelLink, LinkCx, NodeHandle, TransportError};
+use crate::node::{ConnectionId, Framing, Side};
+use crate::transport::link::{Command, Link, ReadBuffer};
+
+impl NodeHandle {
+    /// Listens for TCP connections of the remote role `role` (length-prefixed framing).
+    /// Returns the bound address (useful with port 0). The listener runs until the node
+    /// shuts down.
+    pub async fn listen_tcp(&self, addr: impl ToSocketAddrs, role: &str) -> Result<SocketAddr, TransportError> {
+        let role = self.role(role).await?;
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let mut l = self.listening();
+        ::tokio::spawn(async move {
+            while let Some(accepted) = l.until_stopped(listener.accept()).await {
+                let Some(handle) = l.handle() else { break };
+                let (stream, peer) = match accepted {
+                    Ok(v) => v,
+                    Err(e) => {
+                        l.accept_failed(e).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let reg = handle
+                    .registration(role, Side::Accepted, Framing::Stream, Some(peer), move |cx| tcp_link(stream, cx));
+                // No round trip: the listener goes straight back to accepting.
+                if handle.submit(reg).await.is_err() {
+                    break;
+                }
+            }
+        });
+        tracing::info!(%local, "listening for TCP connections");
+        Ok(local)
+    }
+
+    /// Opens a TCP connection to a peer of the remote role `role`. The handshake runs in
+    /// the background: wait for [`Event::ConnectionActivated`](crate::Event) before relying
+    /// on it.
+    pub async fn connect_tcp(&self, addr: impl ToSocketAddrs, role: &str) -> Result<ConnectionId, TransportError> {
+        let role = self.role(role).await?;
+        let stream = TcpStream::connect(addr).await?;
+        let _ = stream.set_nodelay(true);
+        let peer = stream.peer_addr().ok();
+        let reg = self.registration(role, Side::Initiated, Framing::Stream, peer, move |cx| tcp_link(stream, cx));
+        self.register(reg).await
+    }
+
+    /// Registers any byte stream (a Unix socket, a duplex pipe, a stream you secured
+    /// yourself...) as a connection with length-prefixed framing.
+    pub async fn add_stream<S>(&self, stream: S, role: &str, side: Side) -> Result<ConnectionId, TransportError>
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let role = self.role(role).await?;
+        let reg = self.registration(role, side, Framing::Stream, None, move |cx| stream_link(stream, cx));
+        self.register(reg).await
+    }
+}
+
+/// Reads `rd` until it ends, handing each chunk to the node.
+pub(crate) async fn read_stream<R: AsyncRead + Unpin>(
+    mut rd: R,
+    conn: ConnectionId,
+    to_node: crate::transport::link::ToNode,
+    read_buffer: usize,
+) {
+    let mut rb = ReadBuffer::new(read_buffer);
+    loop {
+        let buf = rb.prepare();
+        let room = buf.capacity() - buf.len();
+        match rd.read_buf(buf).await {
+            Ok(0) => {
+                to_node.send(Command::Closed(conn, None)).await;
+                break;
+            }
+            Ok(n) => {
+                let chunk = rb.take(n, room);
+                if !to_node.send(Command::Input(conn, chunk)).await {
+                    break;
+                }
+            }
+            Err(e) => {
+                to_node.send(Command::Closed(conn, Some(e.to_string()))).await;
+                break;
+            }
+        }
+    }
+}
+
+/// Reader and writer tasks for a byte stream.
+pub(crate) fn stream_link<S>(stream: S, cx: LinkCx) -> Box<dyn Link>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (rd, mut wr) = ::tokio::io::split(stream);
+    let (link, mut out) = ChannelLink::new(&cx);
+    let LinkCx { conn, to_node, read_buffer, tasks } = cx;
+    let reader = tasks.spawn(read_stream(rd, conn, to_node.clone(), read_buffer));
+    let reader_abort = reader.clone();
+    let writer = tasks.spawn_writer(async move {
+        while let Some(data) = out.rx.recv().await {
+            if let Err(e) = wr.write_all(&data).await {
+                to_node.send(Command::Closed(conn, Some(e.to_string()))).await;
+                break;
+            }
+            out.written(data.len());
+        }
+        let _ = wr.shutdown().await;
+        reader_abort.abort();
+    });
+    Box::new(link.with_tasks([reader, writer]))
+}
+
+/// A TCP connection: the reader waits for readability on the shared socket, the node's loop
+/// writes to it directly, and a writer task only finishes what the socket did not take at
+/// once.
+pub(crate) fn tcp_link(stream: TcpStream, cx: LinkCx) -> Box<dyn Link> {
+    let stream = Arc::new(stream);
+    let (link, mut out) = ChannelLink::new(&cx);
+    let LinkCx { conn, to_node, read_buffer, tasks } = cx;
+    let (rs, ws) = (stream.clone(), stream.clone());
+    let reader_tx = to_node.clone();
+    let reader = tasks.spawn(async move {
+        let mut rb = ReadBuffer::new(read_buffer);
+        loop {
+            if let Err(e) = rs.readable().await {
+                reader_tx.send(Command::Closed(conn, Some(e.to_string()))).await;
+                break;
+            }
+            let buf = rb.prepare();
+            let room = buf.capacity() - buf.len();
+            match rs.try_read_buf(buf) {
+                Ok(0) => {
+                    reader_tx.send(Command::Closed(conn, None)).await;
+                    break;
+                }
+                Ok(n) => {
+                    let chunk = rb.take(n, room);
+                    if !reader_tx.send(Command::Input(conn, chunk)).await {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    reader_tx.send(Command::Closed(conn, Some(e.to_string()))).await;
+                    break;
+                }
+            }
+        }
+    });
+    let reader_abort = reader.clone();
+    let writer = tasks.spawn_writer(async move {
+        'outer: while let Some(data) = out.rx.recv().await {
+            let mut rest: &[u8] = &data;
+            while !rest.is_empty() {
+                let written = match ws.writable().await {
+                    Ok(()) => ws.try_write(rest),
+                    Err(e) => Err(e),
+                };
+                match written {
+                    Ok(n) => rest = &rest[n..],
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => {
+                        to_node.send(Command::Closed(conn, Some(e.to_string()))).await;
+                        break 'outer;
+                    }
+                }
+            }
+            out.written(data.len());
+        }
+        // Everything is written: say so (FIN) and let the reader see the peer's own close,
+        // so that unread input does not turn the close into a reset that could destroy our
+        // last bytes (DISCONNECT) on their way. The linger timer bounds the wait.
+        let _ = socket2::SockRef::from(&*ws).shutdown(std::net::Shutdown::Write);
+        drop(reader_abort);
+    });
+    Box::new(link.with_tasks([reader, writer]).with_direct(stream))
+}
