@@ -1,9 +1,14 @@
-//! The chat server over TCP (tokio). Python's `b_client.py` joins it unchanged.
+//! The chat server. Python's `b_client.py` joins it unchanged (over TCP).
 //!
-//! `cargo run --example b_server -- --port 5000`
+//! `cargo run --example b_server -- --port 5000 [--transport tcp,tls,ws,quic]`
+//!
+//! Several transports are served at once by one node, on consecutive ports from `--port`
+//! (or `--transport tcp=5000,ws=8080`); a client on any of them chats with all the others.
 
 #[path = "common/chat.rs"]
 mod chat;
+#[path = "common/stack.rs"]
+mod stack;
 
 use magicnet::Event;
 use magicnet::transport::tokio::spawn;
@@ -11,10 +16,9 @@ use magicnet::transport::tokio::spawn;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     chat::init_logging();
-    let port = chat::port_arg(5000);
+    let options = stack::options(5000, true);
     let (handle, mut events) = spawn(chat::server_node("An example native host")?);
-    let addr = handle.listen_tcp(("127.0.0.1", port), "client").await?;
-    println!("listening on {addr}");
+    stack::serve(&handle, "client", &options).await?;
 
     loop {
         tokio::select! {

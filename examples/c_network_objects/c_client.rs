@@ -5,20 +5,22 @@
 //!
 //! At the end of its input it waits briefly for the updates still due, then shuts down, so it
 //! can be scripted: `printf 'NEW 5\nADD 0 10\n' | cargo run --example c_client -- --port 5001`
+//!
+//! `--transport tcp|tls|ws|quic` and `--threads` choose the stack; the code is the same.
 
 #[path = "../common/chat.rs"]
 mod chat;
 mod common;
+#[path = "../common/stack.rs"]
+mod stack;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
 
 use common::NumberServerFields;
 use magicnet::object::{CreateOptions, ObjectConfig, ObjectContext, ObjectEvent, ObjectId};
-use magicnet::transport::tokio::spawn;
 use magicnet::{Event, NetworkObject, Node, RoleConfig, network_fields};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// Value changes seen so far (for scripted runs).
 static UPDATES: AtomicUsize = AtomicUsize::new(0);
@@ -47,86 +49,88 @@ fn client_node() -> Result<Node, magicnet::ConfigError> {
         .build()
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// What the events told us: the objects in creation order, and whether we are still
+/// connected.
+#[derive(Default)]
+struct View {
+    objects: Vec<ObjectId>,
+    closed: bool,
+}
+
+impl View {
+    fn on(&mut self, e: Event) {
+        match e {
+            Event::Object(ObjectEvent::Created { oid, .. }) => self.objects.push(oid),
+            Event::Object(ObjectEvent::Destroyed { oid, .. }) => self.objects.retain(|o| *o != oid),
+            Event::Disconnected { description, .. } => println!("Disconnected: {description}"),
+            Event::ConnectionClosed { .. } => self.closed = true,
+            _ => {}
+        }
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     chat::init_logging();
-    let port = chat::port_arg(5001);
-    let (handle, mut events) = spawn(client_node()?);
-    let server = handle.connect_tcp(("127.0.0.1", port), "server").await?;
+    let options = stack::options(5001, false);
+    let (mut client, server) = stack::Client::connect(client_node()?, "server", &options)?;
     // Wait for the handshake and our repository number (needed to create objects).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while handle.call(move |n| n.repository(server)).await?.is_none() {
-        if tokio::time::Instant::now() > deadline {
-            eprintln!("no handshake with 127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.call(move |n| n.repository(server))?.is_none() {
+        if Instant::now() > deadline {
+            eprintln!("no handshake with {}:{} over {}", options.host, options.port, options.transport());
             std::process::exit(1);
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        std::thread::sleep(Duration::from_millis(5));
     }
     println!("connected");
-    handle.call(move |n| n.request_visible_objects(server)).await??;
+    client.call(move |n| n.request_visible_objects(server))??;
 
-    // Objects in creation order, kept up to date by the events.
-    let objects: Arc<std::sync::Mutex<Vec<ObjectId>>> = Arc::default();
-    let changed = Arc::new(tokio::sync::Notify::new());
-    let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    {
-        let (objects, changed, closed) = (objects.clone(), changed.clone(), closed.clone());
-        tokio::spawn(async move {
-            while let Some(e) = events.recv().await {
-                match e {
-                    Event::Object(ObjectEvent::Created { oid, .. }) => objects.lock().unwrap().push(oid),
-                    Event::Object(ObjectEvent::Destroyed { oid, .. }) => objects.lock().unwrap().retain(|o| *o != oid),
-                    Event::Disconnected { description, .. } => println!("Disconnected: {description}"),
-                    Event::ConnectionClosed { .. } => closed.store(true, Ordering::SeqCst),
-                    _ => continue,
-                }
-                changed.notify_waiters();
-            }
-        });
-    }
+    let mut view = View::default();
     // The number of value changes we should have seen once our commands are answered.
     let mut expected = 0usize;
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let lines = stack::stdin_lines();
     println!("Enter operation (either NEW [value] or ADD [number] [value]):");
-    while let Some(line) = lines.next_line().await? {
-        if closed.load(Ordering::SeqCst) {
+    loop {
+        let line = match lines.recv_timeout(Duration::from_millis(10)) {
+            Ok(line) => Some(line),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        while let Some(e) = client.next_event(Duration::ZERO) {
+            view.on(e);
+        }
+        if view.closed {
             break;
         }
+        let Some(line) = line else { continue };
         let words: Vec<String> = line.split_whitespace().map(str::to_uppercase).collect();
         let nums: Vec<i64> = words.iter().skip(1).filter_map(|w| w.parse().ok()).collect();
         match (words.first().map(String::as_str), nums.as_slice()) {
             (Some("NEW"), [v]) if i32::try_from(*v).is_ok() => {
                 let v = *v as i32;
-                handle
-                    .call(move |n| {
-                        n.create_object(NumberClient::default(), CreateOptions::default(), |obj, ctx| {
-                            obj.send_set_init_value(ctx, v).expect("an i32 always encodes")
-                        })
+                client.call(move |n| {
+                    n.create_object(NumberClient::default(), CreateOptions::default(), |obj, ctx| {
+                        obj.send_set_init_value(ctx, v).expect("an i32 always encodes")
                     })
-                    .await??;
+                })??;
                 expected = expected.max(UPDATES.load(Ordering::SeqCst)) + 1;
             }
             (Some("ADD"), [i, v]) if i32::try_from(*v).is_ok() && *i >= 0 => {
                 // A scripted ADD may name an object whose creation is still on its way.
                 let index = *i as usize;
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-                let oid = loop {
-                    let notified = changed.notified();
-                    if let Some(oid) = objects.lock().unwrap().get(index).copied() {
-                        break Some(oid);
+                let deadline = Instant::now() + Duration::from_secs(2);
+                while view.objects.get(index).is_none() && Instant::now() < deadline {
+                    if let Some(e) = client.next_event(Duration::from_millis(10)) {
+                        view.on(e);
                     }
-                    if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                        break None;
-                    }
-                };
-                let Some(oid) = oid else {
+                }
+                let Some(oid) = view.objects.get(index).copied() else {
                     println!("Bad arguments");
                     continue;
                 };
                 let v = *v as i32;
-                handle
-                    .call(move |n| n.with_object(oid, |obj: &mut NumberClient, ctx| obj.send_add_value(ctx, v)))
-                    .await???;
+                client
+                    .call(move |n| n.with_object(oid, |obj: &mut NumberClient, ctx| obj.send_add_value(ctx, v)))???;
                 expected = expected.max(UPDATES.load(Ordering::SeqCst)) + 1;
             }
             _ => println!("Unknown operation"),
@@ -134,30 +138,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // End of input: wait briefly for the updates still due (an overflow is never answered)
     // and for the replay of visible objects, until things are quiet.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + Duration::from_secs(2);
     let mut last = (usize::MAX, usize::MAX);
-    let mut quiet_since = tokio::time::Instant::now();
-    while tokio::time::Instant::now() < deadline {
-        let now = (UPDATES.load(Ordering::SeqCst), objects.lock().unwrap().len());
+    let mut quiet_since = Instant::now();
+    while Instant::now() < deadline {
+        if let Some(e) = client.next_event(Duration::from_millis(10)) {
+            view.on(e);
+        }
+        let now = (UPDATES.load(Ordering::SeqCst), view.objects.len());
         if now != last {
             last = now;
-            quiet_since = tokio::time::Instant::now();
+            quiet_since = Instant::now();
         } else if now.0 >= expected && quiet_since.elapsed() > Duration::from_millis(200) {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
-    let values = handle
-        .call(|n| {
-            n.objects_of::<NumberClient>()
-                .iter()
-                .filter_map(|o| n.object::<NumberClient>(*o))
-                .map(|x| x.value)
-                .collect::<Vec<_>>()
-        })
-        .await?;
+    let values = client.call(|n| {
+        n.objects_of::<NumberClient>()
+            .iter()
+            .filter_map(|o| n.object::<NumberClient>(*o))
+            .map(|x| x.value)
+            .collect::<Vec<_>>()
+    })?;
     println!("Current values: {values:?}");
-    handle.shutdown().await;
+    client.shutdown();
     Ok(())
 }

@@ -1,11 +1,13 @@
 //! The network-objects server: holds "one-number" objects, adds to them, and tells every
-//! client the new value. Python's `c_client.py` joins it unchanged.
+//! client the new value. Python's `c_client.py` joins it unchanged (over TCP).
 //!
-//! `cargo run --example c_server -- --port 5001`
+//! `cargo run --example c_server -- --port 5001 [--transport tcp,tls,ws,quic]`
 
 #[path = "../common/chat.rs"]
 mod chat;
 mod common;
+#[path = "../common/stack.rs"]
+mod stack;
 
 use common::NumberClientFields;
 use magicnet::object::{ObjectConfig, ObjectContext};
@@ -61,10 +63,9 @@ pub fn server_node() -> Result<Node, magicnet::ConfigError> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     chat::init_logging();
-    let port = chat::port_arg(5001);
+    let options = stack::options(5001, true);
     let (handle, mut events) = spawn(server_node()?);
-    let addr = handle.listen_tcp(("127.0.0.1", port), "client").await?;
-    println!("listening on {addr}");
+    stack::serve(&handle, "client", &options).await?;
     loop {
         tokio::select! {
             e = events.recv() => match e {

@@ -108,37 +108,6 @@ pub fn client_node(received: Received) -> Result<Node, ConfigError> {
         .build()
 }
 
-/// `--port N` from the command line, or `default`.
-pub fn port_arg(default: u16) -> u16 {
-    let args: Vec<String> = std::env::args().collect();
-    let mut port = default;
-    let mut i = 1;
-    while i < args.len() {
-        match args[i].as_str() {
-            "--port" | "-p" => {
-                match args.get(i + 1).and_then(|p| p.parse().ok()) {
-                    Some(p) => port = p,
-                    None => {
-                        eprintln!("--port needs a number between 0 and 65535");
-                        std::process::exit(2);
-                    }
-                }
-                i += 1;
-            }
-            "--help" | "-h" => {
-                println!("usage: {} [--port PORT]   (default {default})", args[0]);
-                std::process::exit(0);
-            }
-            other => {
-                eprintln!("unknown argument `{other}`; try --help");
-                std::process::exit(2);
-            }
-        }
-        i += 1;
-    }
-    port
-}
-
 /// Logs to stderr; `RUST_LOG` selects the level (default `info`).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

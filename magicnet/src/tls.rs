@@ -61,6 +61,13 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
 }
 
+#[cfg(feature = "tokio")]
+impl From<TlsError> for crate::transport::TransportError {
+    fn from(e: TlsError) -> Self {
+        Self::Tls(e.to_string())
+    }
+}
+
 /// The crypto provider every MagicNet TLS configuration uses (ring).
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -223,11 +230,13 @@ impl ClientTls {
     }
 
     /// The name to verify as text: the configured one, else `host`.
+    #[cfg_attr(not(feature = "quic"), allow(dead_code))]
     pub(crate) fn name_str<'a>(&'a self, host: &'a str) -> &'a str {
         self.server_name.as_deref().unwrap_or(host)
     }
 
     /// The name to verify: the configured one, else `host`.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub(crate) fn name_for(&self, host: &str) -> Result<ServerName<'static>, TlsError> {
         let name = self.server_name.as_deref().unwrap_or(host);
         ServerName::try_from(name.to_owned())

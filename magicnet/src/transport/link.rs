@@ -16,6 +16,7 @@ pub(crate) enum Command {
     /// Bytes of a stream connection (any chunking), or one payload of a message connection.
     Input(ConnectionId, Bytes),
     /// One payload on the connection's unreliable lane (a QUIC datagram).
+    #[cfg_attr(not(feature = "quic"), allow(dead_code))]
     Unreliable(ConnectionId, Bytes),
     /// The transport lost the connection (`None`: the peer closed it).
     Closed(ConnectionId, Option<String>),
@@ -65,6 +66,7 @@ pub(crate) enum DatagramError {
     /// It does not fit in one datagram: the caller sends it on the stream instead.
     TooLarge(Bytes),
     /// The connection cannot send datagrams (lost, or the peer refused them).
+    #[cfg_attr(not(feature = "quic"), allow(dead_code))]
     Failed(String),
 }
 

@@ -11,12 +11,6 @@ use super::{NodeHandle, TransportError};
 use crate::node::{ConnectionId, Framing, Side};
 use crate::tls::{ClientTls, Identity};
 
-impl From<crate::tls::TlsError> for TransportError {
-    fn from(e: crate::tls::TlsError) -> Self {
-        Self::Tls(e.to_string())
-    }
-}
-
 impl NodeHandle {
     /// Listens for TLS connections of the remote role `role`, presenting `identity`
     /// (TLS 1.3, ALPN `magicnet/3`, then the TCP framing). A client whose handshake fails

@@ -1,0 +1,304 @@
+//! The one line that changes: which network stack an example runs on.
+//!
+//! Servers: `--transport tcp,tls,ws,quic` serves several at once, on consecutive ports from
+//! `--port` in the order given, or on explicit ones (`--transport tcp=5000,ws=8080`).
+//! `--cert FILE --key FILE` give TLS/QUIC a certificate; without them the server generates a
+//! self-signed development certificate.
+//!
+//! Clients: `--transport tcp|tls|ws|quic` (default tcp), `--threads` for the thread driver
+//! (no async runtime), `--host`, `--port`, and `--ca FILE` to verify the server's
+//! certificate. Without `--ca`, TLS and QUIC clients run in development mode and accept the
+//! server's certificate unverified (and say so).
+
+#![allow(dead_code)]
+
+use std::error::Error;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use magicnet::tls::{ClientTls, Identity};
+use magicnet::transport::TransportError;
+use magicnet::transport::blocking::{self, BlockingNode, Events};
+use magicnet::transport::tokio::{EventStream, NodeHandle, spawn};
+use magicnet::{ConnectionId, Event, Message, Node};
+
+/// A network stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Tls,
+    Ws,
+    Quic,
+}
+
+impl Transport {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "tcp" => Ok(Self::Tcp),
+            "tls" => Ok(Self::Tls),
+            "ws" => Ok(Self::Ws),
+            "quic" => Ok(Self::Quic),
+            other => Err(format!("unknown transport `{other}`: expected tcp, tls, ws or quic")),
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Tcp => "tcp",
+            Self::Tls => "tls",
+            Self::Ws => "ws",
+            Self::Quic => "quic",
+        })
+    }
+}
+
+/// What the command line says.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub host: String,
+    pub port: u16,
+    /// Servers: every transport with its port. Clients: one.
+    pub listen: Vec<(Transport, u16)>,
+    pub threads: bool,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub ca: Option<PathBuf>,
+}
+
+impl Options {
+    /// The client's transport.
+    pub fn transport(&self) -> Transport {
+        self.listen.first().map_or(Transport::Tcp, |t| t.0)
+    }
+}
+
+fn usage(program: &str, server: bool, default_port: u16) -> String {
+    if server {
+        format!(
+            "usage: {program} [--port PORT] [--host HOST] [--transport tcp,tls,ws,quic | tcp=PORT,ws=PORT...] \
+             [--cert FILE --key FILE]\n  default: tcp on 127.0.0.1:{default_port}; several transports take \
+             consecutive ports from --port"
+        )
+    } else {
+        format!(
+            "usage: {program} [--port PORT] [--host HOST] [--transport tcp|tls|ws|quic] [--threads] [--ca FILE]\n  \
+             default: tcp to 127.0.0.1:{default_port}"
+        )
+    }
+}
+
+/// Reads the command line (exits with a message on a mistake).
+pub fn options(default_port: u16, server: bool) -> Options {
+    match parse(std::env::args().collect(), default_port, server) {
+        Ok(o) => o,
+        Err(e) if e.is_empty() => std::process::exit(0),
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn parse(args: Vec<String>, default_port: u16, server: bool) -> Result<Options, String> {
+    let program = args.first().cloned().unwrap_or_default();
+    let mut o = Options {
+        host: "127.0.0.1".into(),
+        port: default_port,
+        listen: Vec::new(),
+        threads: false,
+        cert: None,
+        key: None,
+        ca: None,
+    };
+    let mut transports = "tcp".to_owned();
+    let mut it = args.into_iter().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value; try --help"));
+        match a.as_str() {
+            "--port" | "-p" => {
+                o.port = value("--port")?.parse().map_err(|_| "--port needs a number between 0 and 65535")?
+            }
+            "--host" => o.host = value("--host")?,
+            "--transport" | "-t" => transports = value("--transport")?,
+            "--threads" if !server => o.threads = true,
+            "--ca" if !server => o.ca = Some(value("--ca")?.into()),
+            "--cert" if server => o.cert = Some(value("--cert")?.into()),
+            "--key" if server => o.key = Some(value("--key")?.into()),
+            "--help" | "-h" => {
+                println!("{}", usage(&program, server, default_port));
+                return Err(String::new());
+            }
+            other => return Err(format!("unknown argument `{other}`; try --help")),
+        }
+    }
+    for (i, item) in transports.split(',').enumerate() {
+        let (name, port) = match item.split_once('=') {
+            Some((n, p)) => (n, p.parse().map_err(|_| format!("bad port in `{item}`"))?),
+            None => (item, o.port.checked_add(i as u16).ok_or("port out of range")?),
+        };
+        o.listen.push((Transport::parse(name.trim())?, port));
+    }
+    if !server && o.listen.len() != 1 {
+        return Err("a client uses one transport".into());
+    }
+    Ok(o)
+}
+
+/// Starts a listener for every transport the options name.
+pub async fn serve(handle: &NodeHandle, role: &str, o: &Options) -> Result<(), Box<dyn Error>> {
+    let secure = o.listen.iter().any(|(t, _)| matches!(t, Transport::Tls | Transport::Quic));
+    let identity = match (&o.cert, &o.key, secure) {
+        (_, _, false) => None,
+        (Some(c), Some(k), true) => Some(Identity::from_pem_files(c, k)?),
+        (None, None, true) => {
+            let id = Identity::self_signed(&["localhost", "127.0.0.1"])?;
+            println!("using a generated self-signed certificate (development only; give --cert/--key in production)");
+            Some(id)
+        }
+        _ => return Err("--cert and --key go together".into()),
+    };
+    for &(t, port) in &o.listen {
+        let addr = format!("{}:{port}", o.host);
+        let bound = match (t, &identity) {
+            (Transport::Tcp, _) => handle.listen_tcp(&addr, role).await?,
+            (Transport::Ws, _) => handle.listen_ws(&addr, role).await?,
+            (Transport::Tls, Some(id)) => handle.listen_tls(&addr, role, id).await?,
+            (Transport::Quic, Some(id)) => handle.listen_quic(addr.parse()?, role, id).await?,
+            _ => unreachable!("secure transports have an identity"),
+        };
+        println!("listening on {bound} ({t})");
+    }
+    Ok(())
+}
+
+/// A client node on the chosen stack and driver. Its methods are plain calls either way,
+/// so the application code is the same on both.
+pub enum Client {
+    Tokio { rt: tokio::runtime::Runtime, handle: NodeHandle, events: EventStream },
+    Threads { node: BlockingNode, events: Events },
+}
+
+impl Client {
+    /// Starts `node` and connects it to the server the options name, as its remote role
+    /// `role`.
+    pub fn connect(node: Node, role: &str, o: &Options) -> Result<(Self, ConnectionId), Box<dyn Error>> {
+        let addr = format!("{}:{}", o.host, o.port);
+        let tls = || -> Result<ClientTls, Box<dyn Error>> {
+            match &o.ca {
+                Some(ca) => Ok(ClientTls::trusting_pem_file(ca)?),
+                None => {
+                    eprintln!(
+                        "development mode: the server's certificate is NOT verified (give --ca FILE to verify it)"
+                    );
+                    Ok(ClientTls::danger_accept_any_certificate())
+                }
+            }
+        };
+        if o.threads {
+            let (node, events) = blocking::spawn(node);
+            let conn = match o.transport() {
+                Transport::Tcp => node.connect_tcp(&addr, role)?,
+                Transport::Ws => node.connect_ws(&format!("ws://{addr}/"), role)?,
+                Transport::Quic => node.connect_quic(&addr, role, &tls()?)?,
+                Transport::Tls => return Err("tls is not available with --threads: use tcp, ws or quic".into()),
+            };
+            return Ok((Self::Threads { node, events }, conn));
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+        let (handle, events) = {
+            let _in_runtime = rt.enter();
+            spawn(node)
+        };
+        let conn = rt.block_on(async {
+            match o.transport() {
+                Transport::Tcp => handle.connect_tcp(&addr, role).await,
+                Transport::Ws => handle.connect_ws(&format!("ws://{addr}/"), role).await,
+                Transport::Tls => {
+                    handle.connect_tls(&addr, role, &tls().map_err(|e| TransportError::Tls(e.to_string()))?).await
+                }
+                Transport::Quic => {
+                    handle.connect_quic(&addr, role, &tls().map_err(|e| TransportError::Quic(e.to_string()))?).await
+                }
+            }
+        })?;
+        Ok((Self::Tokio { rt, handle, events }, conn))
+    }
+
+    /// Runs `f` on the node.
+    pub fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Node) -> R + Send + 'static,
+    ) -> Result<R, TransportError> {
+        match self {
+            Self::Tokio { rt, handle, .. } => rt.block_on(handle.call(f)),
+            Self::Threads { node, .. } => node.call(f),
+        }
+    }
+
+    /// Sends a typed message to one connection.
+    pub fn send_to<M: Message + Send>(&self, conn: ConnectionId, msg: M) -> Result<(), TransportError> {
+        self.call(move |n| n.send_to(conn, &msg))?.map_err(Into::into)
+    }
+
+    /// The next event, waiting at most `timeout`.
+    pub fn next_event(&mut self, timeout: Duration) -> Option<Event> {
+        match self {
+            Self::Tokio { events, .. } if timeout.is_zero() => events.try_recv(),
+            Self::Tokio { rt, events, .. } => {
+                rt.block_on(async { tokio::time::timeout(timeout, events.recv()).await.ok().flatten() })
+            }
+            Self::Threads { events, .. } => events.recv_timeout(timeout),
+        }
+    }
+
+    /// Shuts the node down cleanly (SHUTDOWN reaches the server).
+    pub fn shutdown(self) {
+        match self {
+            Self::Tokio { rt, handle, .. } => rt.block_on(handle.shutdown()),
+            Self::Threads { node, .. } => node.shutdown(),
+        }
+    }
+}
+
+/// Lines of standard input, read on their own thread (so a loop can also watch events).
+pub fn stdin_lines() -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        std::iter::once("x").chain(a.iter().copied()).map(String::from).collect()
+    }
+
+    #[test]
+    fn servers_take_consecutive_or_explicit_ports() {
+        let o = parse(args(&["--port", "6000", "--transport", "tcp,ws,quic"]), 5000, true).unwrap();
+        assert_eq!(o.listen, vec![(Transport::Tcp, 6000), (Transport::Ws, 6001), (Transport::Quic, 6002)]);
+        let o = parse(args(&["--transport", "tcp=7000,tls=7443"]), 5000, true).unwrap();
+        assert_eq!(o.listen, vec![(Transport::Tcp, 7000), (Transport::Tls, 7443)]);
+        assert!(parse(args(&["--transport", "udp"]), 5000, true).is_err());
+        assert!(parse(args(&["--threads"]), 5000, true).is_err(), "--threads is a client flag");
+    }
+
+    #[test]
+    fn clients_take_one_transport() {
+        let o = parse(args(&["--transport", "quic", "--threads"]), 5000, false).unwrap();
+        assert_eq!((o.transport(), o.threads, o.port), (Transport::Quic, true, 5000));
+        assert!(parse(args(&["--transport", "tcp,ws"]), 5000, false).is_err());
+    }
+}

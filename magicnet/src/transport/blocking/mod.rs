@@ -1,0 +1,530 @@
+//! The thread driver: a [`Node`] on its own thread, reached through a cloneable
+//! [`BlockingNode`], with events read by blocking or non-blocking calls on [`Events`]. No
+//! async runtime in the application: TCP uses std sockets, WebSocket uses blocking
+//! tungstenite (feature `websocket`), and QUIC (feature `quic`) runs behind the handle on a
+//! private runtime thread that the application never sees.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use magicnet::{Event, Message, Node, RoleConfig, S256};
+//! use magicnet::transport::blocking;
+//!
+//! #[derive(Message, Debug, Clone)]
+//! #[message(id = 65)]
+//! struct Custom(S256);
+//!
+//! let node = Node::builder("client").remote_role(RoleConfig::new("server")).declare::<Custom>().build()?;
+//! let (client, events) = blocking::spawn(node);
+//! client.connect_tcp("127.0.0.1:5000", "server")?;
+//! if let Some(Event::ConnectionActivated { .. }) = events.recv_timeout(Duration::from_secs(5)) {
+//!     client.send(Custom("hello".into()))?;
+//! }
+//! client.shutdown();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Each connection has a reader thread and a writer thread (WebSocket: one thread that
+//! waits for both directions). The slow-consumer policy is the tokio driver's.
+
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::link::{Command, Link, Links, ReadBuffer, Register, ToNode};
+use super::{DriverConfig, TransportError};
+use crate::message::Message;
+use crate::node::{ConnectionId, Event, Framing, Node, RoleId, Side};
+
+#[cfg(feature = "websocket")]
+mod ws;
+
+/// A cloneable handle to a node running on its own thread.
+///
+/// The node runs until [`shutdown`](Self::shutdown), or until every handle is dropped and
+/// every connection has closed.
+#[derive(Clone)]
+pub struct BlockingNode {
+    tx: SyncSender<Command>,
+    config: Arc<DriverConfig>,
+    shared: Arc<Shared>,
+}
+
+/// What the handles and the driver thread share.
+struct Shared {
+    /// Writer threads, joined (up to the grace period) at shutdown so they flush.
+    writers: Mutex<Vec<JoinHandle<()>>>,
+    /// The private runtime QUIC runs on, started on first use.
+    #[cfg(feature = "quic")]
+    quic: std::sync::OnceLock<Result<QuicRuntime, String>>,
+}
+
+#[cfg(feature = "quic")]
+struct QuicRuntime {
+    rt: ::tokio::runtime::Runtime,
+    tasks: super::tokio::TaskSink,
+    task_rx: Mutex<::tokio::sync::mpsc::UnboundedReceiver<super::tokio::Task>>,
+}
+
+/// Events of a node on the thread driver. Dropping it discards later events.
+pub struct Events {
+    rx: Receiver<Event>,
+}
+
+impl Events {
+    /// The next event, blocking; `None` once the node has stopped.
+    pub fn recv(&self) -> Option<Event> {
+        self.rx.recv().ok()
+    }
+
+    /// The next event, waiting at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<Event> {
+        self.rx.recv_timeout(timeout).ok()
+    }
+
+    /// The next event if one is ready (for a frame loop).
+    pub fn try_recv(&self) -> Option<Event> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Waits until `pred` matches an event (returning it), skipping the others, for at most
+    /// `timeout`.
+    pub fn wait_for(&self, timeout: Duration, mut pred: impl FnMut(&Event) -> bool) -> Option<Event> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let e = self.rx.recv_timeout(left).ok()?;
+            if pred(&e) {
+                return Some(e);
+            }
+        }
+    }
+}
+
+/// Runs `node` on a new thread with the default [`DriverConfig`].
+pub fn spawn(node: Node) -> (BlockingNode, Events) {
+    spawn_with(node, DriverConfig::default())
+}
+
+/// Runs `node` on a new thread.
+pub fn spawn_with(node: Node, config: DriverConfig) -> (BlockingNode, Events) {
+    let (tx, rx) = mpsc::sync_channel(1024);
+    let (ev_tx, ev_rx) = mpsc::sync_channel(config.event_capacity.max(1));
+    let config = Arc::new(config);
+    let shared = Arc::new(Shared {
+        writers: Mutex::new(Vec::new()),
+        #[cfg(feature = "quic")]
+        quic: std::sync::OnceLock::new(),
+    });
+    let driver = Driver {
+        links: Links::new(config.max_queued_bytes, config.close_linger),
+        node,
+        rx,
+        events: ev_tx,
+        dropped_events: 0,
+        config: config.clone(),
+        shared: shared.clone(),
+    };
+    let spawned = std::thread::Builder::new().name("magicnet-node".into()).spawn(move || driver.run());
+    if let Err(e) = spawned {
+        // The handle reports NodeStopped on every call.
+        tracing::error!("cannot start the node thread: {e}");
+    }
+    (BlockingNode { tx, config, shared }, Events { rx: ev_rx })
+}
+
+struct Driver {
+    node: Node,
+    rx: Receiver<Command>,
+    events: SyncSender<Event>,
+    dropped_events: u64,
+    links: Links,
+    config: Arc<DriverConfig>,
+    shared: Arc<Shared>,
+}
+
+impl Driver {
+    fn run(mut self) {
+        let mut reply = None;
+        'outer: loop {
+            let cmd = match self.node.poll_timeout() {
+                Some(t) => {
+                    let now = Instant::now();
+                    if t <= now {
+                        self.node.handle_timeout(now);
+                        self.drive();
+                        continue;
+                    }
+                    match self.rx.recv_timeout(t - now) {
+                        Ok(c) => c,
+                        Err(RecvTimeoutError::Timeout) => continue,
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+                None => match self.rx.recv() {
+                    Ok(c) => c,
+                    Err(_) => break,
+                },
+            };
+            if let Some(r) = self.handle(cmd) {
+                reply = Some(r);
+                break;
+            }
+            for _ in 0..self.config.batch {
+                match self.rx.try_recv() {
+                    Ok(cmd) => {
+                        if let Some(r) = self.handle(cmd) {
+                            reply = Some(r);
+                            break 'outer;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.drive();
+        }
+        self.node.shutdown();
+        self.drive();
+        self.links.close_all();
+        self.finish();
+        if let Some(reply) = reply {
+            reply();
+        }
+    }
+
+    /// Lets writers flush, up to the grace period.
+    fn finish(&mut self) {
+        let deadline = Instant::now() + self.config.shutdown_grace;
+        let writers = std::mem::take(&mut *self.shared.writers.lock().unwrap_or_else(|p| p.into_inner()));
+        for w in writers {
+            while !w.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        #[cfg(feature = "quic")]
+        if let Some(Ok(q)) = self.shared.quic.get() {
+            let mut rx = q.task_rx.lock().unwrap_or_else(|p| p.into_inner());
+            let left = deadline.saturating_duration_since(Instant::now());
+            q.rt.block_on(super::tokio::finish_tasks(&mut rx, left));
+        }
+    }
+
+    fn handle(&mut self, cmd: Command) -> Option<Box<dyn FnOnce() + Send>> {
+        let now = Instant::now();
+        match cmd {
+            Command::Input(conn, data) => match self.node.connection(conn).map(|c| c.framing()) {
+                Some(Framing::Datagram) => self.node.handle_datagram(conn, data, now),
+                _ => self.node.handle_input(conn, &data, now),
+            },
+            Command::Unreliable(conn, data) => self.node.handle_unreliable(conn, data, now),
+            Command::Closed(conn, error) => {
+                self.links.remove(conn);
+                self.node.handle_closed(conn, error);
+            }
+            Command::Call(f) => f(&mut self.node),
+            Command::Register(reg) => {
+                let (conn, link) = reg.apply(&mut self.node, now);
+                self.links.insert(conn, link);
+            }
+            Command::Shutdown(reply) => return Some(reply),
+        }
+        None
+    }
+
+    fn drive(&mut self) {
+        self.links.drive(&mut self.node);
+        while let Some(e) = self.node.poll_event() {
+            if let Err(TrySendError::Full(_)) = self.events.try_send(e) {
+                self.dropped_events += 1;
+                if self.dropped_events.is_power_of_two() {
+                    tracing::warn!(
+                        dropped = self.dropped_events,
+                        "events dropped: the application reads them too slowly"
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl BlockingNode {
+    /// Runs `f` on the node's thread and returns its result.
+    pub fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Node) -> R + Send + 'static,
+    ) -> Result<R, TransportError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let call = Box::new(move |node: &mut Node| {
+            let _ = tx.send(f(node));
+        });
+        self.tx.send(Command::Call(call)).map_err(|_| TransportError::NodeStopped)?;
+        rx.recv().map_err(|_| TransportError::NodeStopped)
+    }
+
+    /// Runs `f` on the node's thread without waiting for it.
+    pub fn post(&self, f: impl FnOnce(&mut Node) + Send + 'static) -> Result<(), TransportError> {
+        self.tx.send(Command::Call(Box::new(f))).map_err(|_| TransportError::NodeStopped)
+    }
+
+    /// Sends a typed message to every active connection.
+    pub fn send<M: Message + Send>(&self, msg: M) -> Result<(), TransportError> {
+        self.call(move |n| n.send(&msg))?.map_err(Into::into)
+    }
+
+    /// Sends a typed message to one connection.
+    pub fn send_to<M: Message + Send>(&self, conn: ConnectionId, msg: M) -> Result<(), TransportError> {
+        self.call(move |n| n.send_to(conn, &msg))?.map_err(Into::into)
+    }
+
+    /// Shuts the node down: SHUTDOWN goes to every peer, connections flush and close.
+    /// Waits for all of it (up to [`DriverConfig::shutdown_grace`]).
+    pub fn shutdown(&self) {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let reply = Box::new(move || {
+            let _ = tx.send(());
+        });
+        if self.tx.send(Command::Shutdown(reply)).is_ok() {
+            let _ = rx.recv();
+        }
+    }
+
+    /// The driver configuration.
+    pub fn config(&self) -> &DriverConfig {
+        &self.config
+    }
+
+    fn role(&self, name: &str) -> Result<RoleId, TransportError> {
+        let owned = name.to_owned();
+        self.call(move |n| n.role_id(&owned))?.ok_or_else(|| TransportError::UnknownRole(name.to_owned()))
+    }
+
+    /// Registers a connection whose link `start` builds, and waits for its id.
+    fn register(
+        &self,
+        role: RoleId,
+        side: Side,
+        framing: Framing,
+        peer: Option<SocketAddr>,
+        start: impl FnOnce(ThreadCx) -> Box<dyn Link> + Send + 'static,
+    ) -> Result<ConnectionId, TransportError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let cx_tx = self.tx.clone();
+        let (read_buffer, shared) = (self.config.read_buffer, self.shared.clone());
+        let reg = Register {
+            role,
+            side,
+            framing,
+            peer,
+            start: Box::new(move |conn| start(ThreadCx { conn, to_node: ToNode::Std(cx_tx), read_buffer, shared })),
+            reply: Some(Box::new(move |conn| {
+                let _ = tx.send(conn);
+            })),
+        };
+        self.tx.send(Command::Register(reg)).map_err(|_| TransportError::NodeStopped)?;
+        rx.recv().map_err(|_| TransportError::NodeStopped)
+    }
+
+    /// Opens a TCP connection to a peer of the remote role `role` (std sockets, a reader
+    /// and a writer thread). The handshake runs in the background: wait for
+    /// [`Event::ConnectionActivated`] before relying on it.
+    pub fn connect_tcp(&self, addr: impl ToSocketAddrs, role: &str) -> Result<ConnectionId, TransportError> {
+        let role = self.role(role)?;
+        let stream = TcpStream::connect(addr)?;
+        let _ = stream.set_nodelay(true);
+        let peer = stream.peer_addr().ok();
+        self.register(role, Side::Initiated, Framing::Stream, peer, move |cx| tcp_link(stream, cx))
+    }
+
+    /// Opens a QUIC connection to `addr` (`host:port`) for the remote role `role`, checking
+    /// the server's certificate as `tls` says. QUIC runs on a private runtime thread started
+    /// on first use; the unreliable lane is enabled when the server accepts datagrams.
+    #[cfg(feature = "quic")]
+    pub fn connect_quic(
+        &self,
+        addr: &str,
+        role: &str,
+        tls: &crate::tls::ClientTls,
+    ) -> Result<ConnectionId, TransportError> {
+        let role = self.role(role)?;
+        let q = self.quic_runtime()?;
+        let timeout = self.config.transport_handshake_timeout;
+        let (endpoint, conn, send, recv) =
+            q.rt.block_on(async { ::tokio::time::timeout(timeout, super::tokio::quic::quic_connect(addr, tls)).await })
+                .map_err(|_| TransportError::Timeout(timeout))??;
+        let peer = conn.remote_address();
+        let tasks = q.tasks.clone();
+        self.register(role, Side::Initiated, Framing::Stream, Some(peer), move |cx| {
+            let _guard = tasks.runtime().enter();
+            let lcx = super::tokio::LinkCx { conn: cx.conn, to_node: cx.to_node, read_buffer: cx.read_buffer, tasks };
+            super::tokio::quic::quic_link(conn, send, recv, Some(endpoint), lcx)
+        })
+    }
+
+    #[cfg(feature = "quic")]
+    fn quic_runtime(&self) -> Result<&QuicRuntime, TransportError> {
+        let q = self.shared.quic.get_or_init(|| {
+            let rt = ::tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("magicnet-quic")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            let (tasks, task_rx) = super::tokio::TaskSink::new(rt.handle().clone());
+            Ok(QuicRuntime { rt, tasks, task_rx: Mutex::new(task_rx) })
+        });
+        q.as_ref().map_err(|e| TransportError::Quic(format!("cannot start the QUIC runtime: {e}")))
+    }
+}
+
+/// What a new connection's threads get.
+pub(crate) struct ThreadCx {
+    pub(crate) conn: ConnectionId,
+    pub(crate) to_node: ToNode,
+    pub(crate) read_buffer: usize,
+    shared: Arc<Shared>,
+}
+
+impl ThreadCx {
+    /// Starts a writer thread (joined at shutdown so it flushes).
+    pub(crate) fn spawn_writer(&self, name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+        let h = std::thread::Builder::new().name(name.into()).spawn(f)?;
+        let mut w = self.shared.writers.lock().unwrap_or_else(|p| p.into_inner());
+        w.retain(|h| !h.is_finished());
+        w.push(h);
+        Ok(())
+    }
+}
+
+/// A connection served by threads: bytes go to its writer through a channel.
+pub(crate) struct ThreadLink {
+    tx: Option<mpsc::Sender<Bytes>>,
+    queued: Arc<AtomicUsize>,
+    closing: Arc<AtomicBool>,
+    /// Shut down to stop the threads at once (abort), or given a read timeout at close.
+    socket: Option<TcpStream>,
+    /// Wakes a thread that waits for more than the channel (WebSocket).
+    #[allow(clippy::type_complexity)]
+    wake: Option<Box<dyn Fn() + Send>>,
+}
+
+impl Link for ThreadLink {
+    fn backlog(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    fn send(&mut self, data: Bytes) -> Result<(), String> {
+        self.queued.fetch_add(data.len(), Ordering::AcqRel);
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(data).is_ok());
+        if let Some(w) = &self.wake {
+            w();
+        }
+        if sent { Ok(()) } else { Err("the connection's writer stopped".to_owned()) }
+    }
+
+    fn close(mut self: Box<Self>, linger: Duration) {
+        self.closing.store(true, Ordering::Release);
+        // The writer flushes, then closes; the reader waits at most `linger` for the peer.
+        if let Some(s) = &self.socket {
+            let _ = s.set_read_timeout(Some(linger));
+            let _ = s.set_write_timeout(Some(linger));
+        }
+        self.tx = None;
+        if let Some(w) = &self.wake {
+            w();
+        }
+    }
+
+    fn abort(mut self: Box<Self>) {
+        self.closing.store(true, Ordering::Release);
+        self.tx = None;
+        if let Some(s) = &self.socket {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        if let Some(w) = &self.wake {
+            w();
+        }
+    }
+}
+
+/// Reader and writer threads for a TCP connection.
+fn tcp_link(stream: TcpStream, cx: ThreadCx) -> Box<dyn Link> {
+    let (tx, rx) = mpsc::channel::<Bytes>();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let closing = Arc::new(AtomicBool::new(false));
+    let link = ThreadLink {
+        tx: Some(tx),
+        queued: queued.clone(),
+        closing: closing.clone(),
+        socket: stream.try_clone().ok(),
+        wake: None,
+    };
+    let conn = cx.conn;
+    let (reader_stream, writer_stream) = match (stream.try_clone(), stream) {
+        (Ok(r), w) => (r, w),
+        (Err(e), _) => {
+            let _ = cx.to_node.send_blocking(Command::Closed(conn, Some(e.to_string())));
+            return Box::new(link);
+        }
+    };
+    let to_node = cx.to_node.clone();
+    let read_buffer = cx.read_buffer;
+    let reader = std::thread::Builder::new()
+        .name(format!("magicnet-read-{conn}"))
+        .spawn(move || read_loop(reader_stream, conn, &to_node, read_buffer, &closing));
+    if let Err(e) = reader {
+        let _ = cx.to_node.send_blocking(Command::Closed(conn, Some(format!("cannot start a thread: {e}"))));
+        return Box::new(link);
+    }
+    let to_node = cx.to_node.clone();
+    let writer = cx.spawn_writer(&format!("magicnet-write-{conn}"), move || {
+        use std::io::Write as _;
+        let mut w = writer_stream;
+        while let Ok(data) = rx.recv() {
+            if let Err(e) = w.write_all(&data) {
+                to_node.send_blocking(Command::Closed(conn, Some(e.to_string())));
+                return;
+            }
+            queued.fetch_sub(data.len(), Ordering::AcqRel);
+        }
+        // Everything is written: FIN, and the reader sees the peer's own close.
+        let _ = w.shutdown(std::net::Shutdown::Write);
+    });
+    if let Err(e) = writer {
+        let _ = cx.to_node.send_blocking(Command::Closed(conn, Some(format!("cannot start a thread: {e}"))));
+    }
+    Box::new(link)
+}
+
+/// Reads a stream until it ends, handing each chunk to the node.
+fn read_loop(mut s: TcpStream, conn: ConnectionId, to_node: &ToNode, max: usize, closing: &AtomicBool) {
+    use std::io::Read as _;
+    let mut rb = ReadBuffer::new(max);
+    loop {
+        match s.read(rb.room()) {
+            Ok(0) => {
+                to_node.send_blocking(Command::Closed(conn, None));
+                return;
+            }
+            Ok(n) => {
+                if !to_node.send_blocking(Command::Input(conn, rb.filled(n))) {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e)
+                if closing.load(Ordering::Acquire)
+                    && matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+            {
+                return;
+            }
+            Err(e) => {
+                to_node.send_blocking(Command::Closed(conn, Some(e.to_string())));
+                return;
+            }
+        }
+    }
+}

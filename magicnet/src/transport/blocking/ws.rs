@@ -1,0 +1,216 @@
+//! WebSocket on the thread driver: blocking tungstenite for the handshake, then one thread
+//! per connection that waits (with mio) for the socket or for bytes to send.
+
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mio::{Events as MioEvents, Interest, Poll, Token, Waker};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Error as WsError, Message, WebSocket};
+
+use super::{BlockingNode, ThreadCx, ThreadLink};
+use crate::node::{ConnectionId, Framing, Side};
+use crate::transport::TransportError;
+use crate::transport::link::{Command, Link, ToNode};
+use crate::transport::tokio::ws::{ws_config, ws_read_error, ws_request};
+
+const SOCKET: Token = Token(0);
+const WAKE: Token = Token(1);
+
+impl BlockingNode {
+    /// Opens a WebSocket connection to `url` (`ws://host:port/path`) for the remote role
+    /// `role`, offering the subprotocol `magicnet.v3` (blocking tungstenite, one thread).
+    pub fn connect_ws(&self, url: &str, role: &str) -> Result<ConnectionId, TransportError> {
+        let (request, host, port, secure) = ws_request(url)?;
+        if secure {
+            return Err(TransportError::WebSocket(format!(
+                "{url}: wss:// is not available on the thread driver; use the tokio driver's connect_wss"
+            )));
+        }
+        let role = self.role(role)?;
+        let timeout = self.config.transport_handshake_timeout;
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))?
+            .next()
+            .ok_or_else(|| TransportError::WebSocket(format!("`{host}` resolves to no address")))?;
+        let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        let _ = stream.set_nodelay(true);
+        // The handshake blocks, bounded by the timeout; afterwards the socket is non-blocking.
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        let (ws, _response) = tungstenite::client::client_with_config(request, stream, Some(ws_config()))
+            .map_err(|e| TransportError::WebSocket(e.to_string()))?;
+        let peer = ws.get_ref().peer_addr().ok();
+        ws.get_ref().set_read_timeout(None)?;
+        ws.get_ref().set_write_timeout(None)?;
+        ws.get_ref().set_nonblocking(true)?;
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+        let mut watched = mio::net::TcpStream::from_std(ws.get_ref().try_clone()?);
+        poll.registry().register(&mut watched, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
+        self.register(role, Side::Initiated, Framing::Datagram, peer, move |cx| {
+            ws_thread_link(ws, poll, watched, waker, cx)
+        })
+    }
+}
+
+fn ws_thread_link(
+    ws: WebSocket<TcpStream>,
+    poll: Poll,
+    watched: mio::net::TcpStream,
+    waker: Arc<Waker>,
+    cx: ThreadCx,
+) -> Box<dyn Link> {
+    let (tx, rx) = mpsc::channel::<Bytes>();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let closing = Arc::new(AtomicBool::new(false));
+    let wake = waker.clone();
+    let link = ThreadLink {
+        tx: Some(tx),
+        queued: queued.clone(),
+        closing: closing.clone(),
+        socket: ws.get_ref().try_clone().ok(),
+        wake: Some(Box::new(move || {
+            let _ = wake.wake();
+        })),
+    };
+    let conn = cx.conn;
+    let to_node = cx.to_node.clone();
+    let mut t = WsThread { ws, poll, _watched: watched, rx, queued, closing, conn, to_node, pending: None };
+    if let Err(e) = cx.spawn_writer(&format!("magicnet-ws-{conn}"), move || t.run()) {
+        let _ = cx.to_node.send_blocking(Command::Closed(conn, Some(format!("cannot start a thread: {e}"))));
+    }
+    Box::new(link)
+}
+
+struct WsThread {
+    ws: WebSocket<TcpStream>,
+    poll: Poll,
+    _watched: mio::net::TcpStream,
+    rx: mpsc::Receiver<Bytes>,
+    queued: Arc<AtomicUsize>,
+    closing: Arc<AtomicBool>,
+    conn: ConnectionId,
+    to_node: ToNode,
+    /// A message tungstenite could not take yet (its write buffer was full).
+    pending: Option<Bytes>,
+}
+
+/// How the thread's loop goes on.
+enum Step {
+    Continue,
+    /// The connection ended; tell the node this (None: the peer closed it).
+    End(Option<String>),
+}
+
+impl WsThread {
+    fn run(&mut self) {
+        let mut events = MioEvents::with_capacity(8);
+        let mut close_deadline: Option<Instant> = None;
+        loop {
+            let timeout = close_deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return self.end(Some(e.to_string()));
+                }
+            }
+            if let Step::End(why) = self.read_all() {
+                return self.end(why);
+            }
+            match self.write_all() {
+                Ok(true) => {}
+                // The node closed the connection: close the WebSocket, give the peer a
+                // moment to answer, then stop.
+                Ok(false) => {
+                    if close_deadline.is_none() {
+                        let linger = Duration::from_secs(2);
+                        close_deadline = Some(Instant::now() + linger);
+                        let _ = self.ws.close(None);
+                    }
+                    let _ = self.ws.flush();
+                }
+                Err(e) => return self.end(Some(e)),
+            }
+            if close_deadline.is_some_and(|d| Instant::now() >= d) {
+                return;
+            }
+        }
+    }
+
+    fn end(&mut self, why: Option<String>) {
+        if !self.closing.load(Ordering::Acquire) {
+            self.to_node.send_blocking(Command::Closed(self.conn, why));
+        }
+    }
+
+    /// Reads every message that is ready.
+    fn read_all(&mut self) -> Step {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Binary(payload)) => {
+                    if !self.to_node.send_blocking(Command::Input(self.conn, payload)) {
+                        return Step::End(None);
+                    }
+                }
+                Ok(Message::Text(_)) => {
+                    let why = "text message: MagicNet takes binary messages only".to_owned();
+                    self.close_with(CloseCode::Unsupported, &why);
+                    return Step::End(Some(why));
+                }
+                Ok(Message::Close(_)) => {
+                    // tungstenite answers the close; flush that answer.
+                    let _ = self.ws.flush();
+                    return Step::End(None);
+                }
+                Ok(_) => {}
+                Err(WsError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => return Step::Continue,
+                Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => return Step::End(None),
+                Err(e) => {
+                    let (code, why) = ws_read_error(&e);
+                    self.close_with(code, &why);
+                    return Step::End(Some(why));
+                }
+            }
+        }
+    }
+
+    fn close_with(&mut self, code: CloseCode, why: &str) {
+        let reason: String = why.chars().take(100).collect();
+        let _ = self.ws.close(Some(CloseFrame { code, reason: reason.into() }));
+        let _ = self.ws.flush();
+    }
+
+    /// Hands the node's bytes to tungstenite; false once the node closed the connection.
+    fn write_all(&mut self) -> Result<bool, String> {
+        loop {
+            let data = match self.pending.take() {
+                Some(d) => d,
+                None => match self.rx.try_recv() {
+                    Ok(d) => d,
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => return Ok(false),
+                },
+            };
+            let len = data.len();
+            match self.ws.write(Message::Binary(data.clone())) {
+                Ok(()) => {}
+                // Queued in tungstenite's buffer: the socket takes it when writable.
+                Err(WsError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(WsError::WriteBufferFull(_)) => {
+                    self.pending = Some(data);
+                    break;
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+        }
+        match self.ws.flush() {
+            Ok(()) => Ok(true),
+            Err(WsError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(true),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
