@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use magicnet::prelude::*;
-use magicnet::{ConfigError, ExceptFilter};
+use magicnet::{ConfigError, ExceptFilter, NodeBuilder};
 
 /// 64: the client tells the server its name.
 #[derive(Message, Debug, Clone)]
@@ -42,6 +42,11 @@ pub struct Username(pub String);
 
 /// The server node: stores names, answers CUSTOM to the sender and broadcasts it to the others.
 pub fn server_node(motd: &str) -> Result<Node, ConfigError> {
+    server_builder(motd).build()
+}
+
+/// The server's builder, for a node that does more than chat.
+pub fn server_builder(motd: &str) -> NodeBuilder {
     Node::builder("server")
         .motd(motd)
         // "Everyone except the sender" is a destination filter fed by the message's routing data.
@@ -74,7 +79,6 @@ pub fn server_node(motd: &str) -> Result<Node, ConfigError> {
         })
         .declare::<CustomResp>()
         .declare::<Broadcast>()
-        .build()
 }
 
 /// Counts what a client received, so a scripted client knows when its replies are in.
@@ -92,6 +96,11 @@ impl Received {
 
 /// The client node: prints what the server sends.
 pub fn client_node(received: Received) -> Result<Node, ConfigError> {
+    client_builder(received).build()
+}
+
+/// The client's builder, for a node that does more than chat.
+pub fn client_builder(received: Received) -> NodeBuilder {
     let (replies, broadcasts) = (received.replies, received.broadcasts);
     Node::builder("client")
         .remote_role(RoleConfig::new("server"))
@@ -105,7 +114,6 @@ pub fn client_node(received: Received) -> Result<Node, ConfigError> {
             println!("{name} said: {text}");
             broadcasts.fetch_add(1, Ordering::SeqCst);
         })
-        .build()
 }
 
 /// Logs to stderr; `RUST_LOG` selects the level (default `info`).

@@ -89,8 +89,9 @@ pub use error::{ConfigError, DecodeError, EncodeError, SendError};
 pub use message::{Delivery, Message, MessageContext, NetMessage};
 pub use middleware::{ByteMiddleware, DefaultFilter, DestinationFilter, ExceptFilter, Flow, MessageMiddleware};
 pub use node::{
-    CloseReason, Connection, ConnectionId, ConnectionState, Diagnostic, DiagnosticKind, Event, Extensions, Framing,
-    Limits, Net, Node, NodeBuilder, Output, Rate, RatePolicy, RoleConfig, RoleId, SharedParameterError, Side,
+    CloseReason, Connection, ConnectionId, ConnectionState, ConnectionStats, Diagnostic, DiagnosticKind, Event,
+    Extensions, Framing, Limits, Net, Node, NodeBuilder, Output, Rate, RatePolicy, RoleConfig, RoleId,
+    SharedParameterError, Side,
 };
 pub use wire::{Bin, Bs16, Bs64, Bs256, Bs4096, Encoding, Int, NetType, S16, S64, S256, S4096, Serde, Str, Value};
 

@@ -3,7 +3,11 @@
 #[path = "../../examples/common/chat.rs"]
 mod chat;
 
+#[path = "../../examples/common/stack.rs"]
+mod stack;
+
 mod bad_input;
+mod conformance;
 mod handshake;
 mod interop;
 mod limits;

@@ -100,6 +100,21 @@ pub struct Connection {
     pub(crate) flush_epoch: u64,
     /// The unreliable lane, when the transport has one (QUIC datagrams).
     pub(crate) lane: Option<Lane>,
+    pub(crate) stats: ConnectionStats,
+}
+
+/// Traffic counters of a connection (what the node handed to, and got from, its transport).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionStats {
+    /// Bytes received (frames with their length prefixes on stream transports).
+    pub bytes_received: u64,
+    /// Bytes handed to the transport.
+    pub bytes_sent: u64,
+    /// Payloads received on the unreliable lane (QUIC datagrams).
+    pub unreliable_received: u64,
+    /// Payloads sent on the unreliable lane.
+    pub unreliable_sent: u64,
 }
 
 /// A connection's unreliable lane: payloads of at most `max` bytes, each sent as one
@@ -159,6 +174,7 @@ impl Connection {
             repository: None,
             flush_epoch: 0,
             lane: None,
+            stats: ConnectionStats::default(),
         }
     }
 
@@ -205,6 +221,10 @@ impl Connection {
     /// Bytes waiting to be handed to the transport.
     pub fn queued_bytes(&self) -> usize {
         self.outbox.queued_bytes() + self.lane.as_ref().map_or(0, |l| l.outbox.queued_bytes())
+    }
+    /// Its traffic counters.
+    pub fn stats(&self) -> ConnectionStats {
+        self.stats
     }
     /// The largest payload its unreliable lane carries, if it has one (see
     /// [`Net::enable_unreliable`](crate::node::Net::enable_unreliable)).

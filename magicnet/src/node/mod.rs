@@ -20,7 +20,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 pub use builder::{Limits, NodeBuilder, Rate, RatePolicy, RoleConfig};
-pub use connection::{Connection, ConnectionState, Extensions, Framing, Side};
+pub use connection::{Connection, ConnectionState, ConnectionStats, Extensions, Framing, Side};
 pub use event::{CloseReason, Diagnostic, DiagnosticKind, Event, Output};
 pub use ids::{ConnectionId, RoleId};
 
@@ -218,6 +218,7 @@ impl Node {
             return;
         }
         c.last_input = Some(now);
+        c.stats.bytes_received += data.len() as u64;
         let limited = c.side == Side::Accepted;
         if let (Some(rate), true) = (self.net.limits.byte_rate, limited) {
             if !c.byte_bucket.take(rate, data.len() as f64, now) {
@@ -268,6 +269,9 @@ impl Node {
             }
             _ => return,
         }
+        if let Some(c) = self.net.conns.get_mut(conn) {
+            c.stats.unreliable_received += 1;
+        }
         self.receive_whole_payload(conn, payload, now);
     }
 
@@ -285,6 +289,7 @@ impl Node {
         }
         if let Some(c) = self.net.conns.get_mut(conn) {
             c.last_input = Some(now);
+            c.stats.bytes_received += payload.len() as u64;
             let limited = c.side == Side::Accepted;
             if let (Some(rate), true) = (self.net.limits.byte_rate, limited) {
                 if !c.byte_bucket.take(rate, payload.len() as f64, now) {
@@ -1215,6 +1220,8 @@ impl Net {
                     );
                 }
                 if let Some(data) = lane.outbox.take_ready(Framing::Datagram) {
+                    c.stats.unreliable_sent += 1;
+                    c.stats.bytes_sent += data.len() as u64;
                     return Some(Output::TransmitUnreliable { conn: id, data });
                 }
             }
@@ -1222,6 +1229,7 @@ impl Net {
                 seal(c, role, &mut self.events, self.limits.max_queued_events);
             }
             if let Some(data) = c.outbox.take_ready(c.framing) {
+                c.stats.bytes_sent += data.len() as u64;
                 if !c.outbox.has_ready(c.framing) && c.state != ConnectionState::Closing {
                     c.in_ready = false;
                     self.ready.pop_front();

@@ -22,6 +22,8 @@ pub(crate) enum Command {
     Closed(ConnectionId, Option<String>),
     /// Run this on the node.
     Call(Box<dyn FnOnce(&mut Node) + Send>),
+    /// Drop the connection at once, telling the peer nothing.
+    Abort(ConnectionId),
     /// A new connection: the node gives it an id, then its link starts.
     Register(Register),
     /// Stop: flush, close everything, then call the reply.
@@ -118,6 +120,14 @@ impl Links {
     /// The transport reported the connection gone.
     pub(crate) fn remove(&mut self, conn: ConnectionId) {
         self.map.remove(&conn);
+    }
+
+    /// Drops a connection at once (no flush, no goodbye) and tells the node.
+    pub(crate) fn abort(&mut self, conn: ConnectionId, node: &mut Node) {
+        if let Some(link) = self.map.remove(&conn) {
+            link.abort();
+        }
+        node.handle_closed(conn, Some("aborted locally".into()));
     }
 
     /// Lets every link flush and close (shutdown).

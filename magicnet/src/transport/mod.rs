@@ -83,6 +83,11 @@ mod driver_types {
         /// How long a TLS, WebSocket or QUIC handshake may take before the connection is
         /// dropped (the protocol's own handshake timeout starts after it). Default 10 s.
         pub transport_handshake_timeout: Duration,
+        /// QUIC: how long a silent peer may stay before its connection is dropped (a
+        /// vanished client, whose UDP packets simply stop). Keep-alives go out at a third of
+        /// it, so live connections never idle out. The smaller of both ends' values applies.
+        /// Default 30 s.
+        pub quic_idle_timeout: Duration,
     }
 
     impl Default for DriverConfig {
@@ -95,6 +100,7 @@ mod driver_types {
                 close_linger: Duration::from_secs(5),
                 event_capacity: 65536,
                 transport_handshake_timeout: Duration::from_secs(10),
+                quic_idle_timeout: Duration::from_secs(30),
             }
         }
     }

@@ -180,6 +180,14 @@ impl PolledNode {
         self.node.poll_event()
     }
 
+    /// Drops a connection at once: no DISCONNECT, no flush; the peer sees its socket close.
+    pub fn abort(&mut self, conn: ConnectionId) {
+        if let Some(s) = self.conns.remove(&conn) {
+            let _ = s.stream.shutdown(std::net::Shutdown::Both);
+        }
+        self.node.handle_closed(conn, Some("aborted locally".into()));
+    }
+
     /// Connections that still have a socket.
     pub fn open_connections(&self) -> usize {
         self.conns.len()

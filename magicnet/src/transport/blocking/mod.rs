@@ -226,6 +226,7 @@ impl Driver {
                 self.node.handle_closed(conn, error);
             }
             Command::Call(f) => f(&mut self.node),
+            Command::Abort(conn) => self.links.abort(conn, &mut self.node),
             Command::Register(reg) => {
                 let (conn, link) = reg.apply(&mut self.node, now);
                 self.links.insert(conn, link);
@@ -292,6 +293,12 @@ impl BlockingNode {
         }
     }
 
+    /// Drops a connection at once: no DISCONNECT, no flush; the peer sees its transport
+    /// close. This node gets [`Event::ConnectionClosed`] with a transport error.
+    pub fn abort(&self, conn: ConnectionId) -> Result<(), TransportError> {
+        self.tx.send(Command::Abort(conn)).map_err(|_| TransportError::NodeStopped)
+    }
+
     /// The driver configuration.
     pub fn config(&self) -> &DriverConfig {
         &self.config
@@ -353,8 +360,10 @@ impl BlockingNode {
         let q = self.quic_runtime()?;
         let timeout = self.config.transport_handshake_timeout;
         let (endpoint, conn, send, recv) =
-            q.rt.block_on(async { ::tokio::time::timeout(timeout, super::tokio::quic::quic_connect(addr, tls)).await })
-                .map_err(|_| TransportError::Timeout(timeout))??;
+            q.rt.block_on(async {
+                ::tokio::time::timeout(timeout, super::tokio::quic::quic_connect(addr, tls, &self.config)).await
+            })
+            .map_err(|_| TransportError::Timeout(timeout))??;
         let peer = conn.remote_address();
         let tasks = q.tasks.clone();
         self.register(role, Side::Initiated, Framing::Stream, Some(peer), move |cx| {

@@ -162,6 +162,8 @@ pub(crate) struct ChannelLink {
     direct: Option<Arc<::tokio::net::TcpStream>>,
     unreliable: Option<(usize, DatagramSender)>,
     rt: ::tokio::runtime::Handle,
+    /// What else an abort does (QUIC: close the connection at once).
+    on_abort: Option<Box<dyn FnOnce() + Send>>,
 }
 
 /// The writer task's end of a [`ChannelLink`].
@@ -188,6 +190,7 @@ impl ChannelLink {
             direct: None,
             unreliable: None,
             rt: cx.tasks.runtime().clone(),
+            on_abort: None,
         };
         (link, Outgoing { rx, queued })
     }
@@ -201,6 +204,12 @@ impl ChannelLink {
     /// A TCP socket the node's loop may write to directly while it takes the bytes at once.
     pub(crate) fn with_direct(mut self, socket: Arc<::tokio::net::TcpStream>) -> Self {
         self.direct = Some(socket);
+        self
+    }
+
+    /// Runs `f` when the connection is aborted.
+    pub(crate) fn on_abort(mut self, f: impl FnOnce() + Send + 'static) -> Self {
+        self.on_abort = Some(Box::new(f));
         self
     }
 
@@ -259,6 +268,9 @@ impl Link for ChannelLink {
     fn abort(self: Box<Self>) {
         for a in &self.aborts {
             a.abort();
+        }
+        if let Some(f) = self.on_abort {
+            f();
         }
     }
 }
@@ -429,6 +441,7 @@ impl NodeTask {
                 self.node.handle_closed(conn, error);
             }
             Command::Call(f) => f(&mut self.node),
+            Command::Abort(conn) => self.links.abort(conn, &mut self.node),
             Command::Register(reg) => {
                 let (conn, link) = reg.apply(&mut self.node, now());
                 self.links.insert(conn, link);
@@ -502,6 +515,13 @@ impl NodeHandle {
         if self.tx.send(Command::Shutdown(reply)).await.is_ok() {
             let _ = rx.await;
         }
+    }
+
+    /// Drops a connection at once: no DISCONNECT, no flush; the peer sees its transport
+    /// close (for a peer that must go now, or to simulate a crash). This node gets
+    /// [`Event::ConnectionClosed`] with a transport error.
+    pub async fn abort(&self, conn: ConnectionId) -> Result<(), TransportError> {
+        self.tx.send(Command::Abort(conn)).await.map_err(|_| TransportError::NodeStopped)
     }
 
     /// True once the node task has stopped.

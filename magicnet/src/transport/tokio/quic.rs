@@ -10,7 +10,7 @@ use bytes::Bytes;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{Connection, Endpoint, RecvStream, SendDatagramError, SendStream, TransportConfig, VarInt};
 
-use super::{ChannelLink, LinkCx, NodeHandle, TransportError};
+use super::{ChannelLink, DriverConfig, LinkCx, NodeHandle, TransportError};
 use crate::node::{ConnectionId, Framing, Side};
 use crate::tls::{ClientTls, Identity};
 use crate::transport::link::{Command, DatagramError, Link, ToNode};
@@ -21,6 +21,8 @@ mod code {
     pub(super) const DONE: u32 = 0;
     /// The peer broke the mapping (an extra stream).
     pub(super) const PROTOCOL: u32 = 1;
+    /// This side dropped the connection at once.
+    pub(super) const ABORTED: u32 = 2;
 }
 
 /// Largest unreliable payload we put in one datagram, whatever the path allows: well under
@@ -31,33 +33,34 @@ const MAX_DATAGRAM_PAYLOAD: usize = 1150;
 /// unidirectional one, is seen and refused), datagrams with bounded buffers (a flood drops
 /// the oldest), keep-alives so an idle but live connection stays up, and an idle timeout
 /// that finds vanished peers.
-pub(crate) fn transport_config() -> TransportConfig {
+pub(crate) fn transport_config(driver: &DriverConfig) -> TransportConfig {
     let mut t = TransportConfig::default();
+    let idle = driver.quic_idle_timeout.max(Duration::from_millis(300));
     t.max_concurrent_bidi_streams(VarInt::from_u32(2))
         .max_concurrent_uni_streams(VarInt::from_u32(1))
         .datagram_receive_buffer_size(Some(256 * 1024))
         .datagram_send_buffer_size(256 * 1024)
-        .keep_alive_interval(Some(Duration::from_secs(5)));
-    if let Ok(idle) = quinn::IdleTimeout::try_from(Duration::from_secs(30)) {
+        .keep_alive_interval(Some((idle / 3).min(Duration::from_secs(5))));
+    if let Ok(idle) = quinn::IdleTimeout::try_from(idle) {
         t.max_idle_timeout(Some(idle));
     }
     t
 }
 
 /// A QUIC server endpoint configuration presenting `identity`.
-pub(crate) fn server_config(identity: &Identity) -> Result<quinn::ServerConfig, TransportError> {
+pub(crate) fn server_config(identity: &Identity, driver: &DriverConfig) -> Result<quinn::ServerConfig, TransportError> {
     let crypto =
         QuicServerConfig::try_from(identity.server_config()?).map_err(|e| TransportError::Quic(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    config.transport_config(Arc::new(transport_config()));
+    config.transport_config(Arc::new(transport_config(driver)));
     Ok(config)
 }
 
 /// A QUIC client configuration checking certificates as `tls` says.
-pub(crate) fn client_config(tls: &ClientTls) -> Result<quinn::ClientConfig, TransportError> {
+pub(crate) fn client_config(tls: &ClientTls, driver: &DriverConfig) -> Result<quinn::ClientConfig, TransportError> {
     let crypto = QuicClientConfig::try_from(tls.client_config()?).map_err(|e| TransportError::Quic(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
-    config.transport_config(Arc::new(transport_config()));
+    config.transport_config(Arc::new(transport_config(driver)));
     Ok(config)
 }
 
@@ -70,7 +73,7 @@ impl NodeHandle {
         role: &str,
         identity: &Identity,
     ) -> Result<SocketAddr, TransportError> {
-        let config = server_config(identity)?;
+        let config = server_config(identity, &self.config)?;
         let role = self.role(role).await?;
         let endpoint = Endpoint::server(config, addr)?;
         let local = endpoint.local_addr()?;
@@ -112,7 +115,7 @@ impl NodeHandle {
     pub async fn connect_quic(&self, addr: &str, role: &str, tls: &ClientTls) -> Result<ConnectionId, TransportError> {
         let role = self.role(role).await?;
         let timeout = self.config.transport_handshake_timeout;
-        let (endpoint, conn, send, recv) = ::tokio::time::timeout(timeout, quic_connect(addr, tls))
+        let (endpoint, conn, send, recv) = ::tokio::time::timeout(timeout, quic_connect(addr, tls, &self.config))
             .await
             .map_err(|_| TransportError::Timeout(timeout))??;
         let peer = conn.remote_address();
@@ -127,8 +130,9 @@ impl NodeHandle {
 pub(crate) async fn quic_connect(
     addr: &str,
     tls: &ClientTls,
+    driver: &DriverConfig,
 ) -> Result<(Endpoint, Connection, SendStream, RecvStream), TransportError> {
-    let config = client_config(tls)?;
+    let config = client_config(tls, driver)?;
     let host = super::host_of(addr);
     let name = tls.name_str(host).to_owned();
     let target = ::tokio::net::lookup_host(addr)
@@ -184,8 +188,8 @@ pub(crate) fn quic_link(
     let datagrams = tasks.spawn(read_datagrams(conn.clone(), id, to_node.clone()));
     let watcher = tasks.spawn(refuse_extra_streams(conn.clone(), id, to_node.clone()));
     let wconn = conn.clone();
+    let (wendpoint, aendpoint) = (endpoint.clone(), endpoint);
     let writer = tasks.spawn_writer(async move {
-        let _endpoint = endpoint;
         while let Some(data) = out.rx.recv().await {
             let len = data.len();
             if let Err(e) = send.write_chunk(data).await {
@@ -199,9 +203,15 @@ pub(crate) fn quic_link(
         let _ = send.finish();
         let _ = send.stopped().await;
         wconn.close(VarInt::from_u32(code::DONE), b"closed");
+        linger(wendpoint).await;
     });
     let max = conn.max_datagram_size().map(|m| m.min(MAX_DATAGRAM_PAYLOAD));
-    let link = link.with_tasks([reader, datagrams, watcher, writer]);
+    let aconn = conn.clone();
+    let rt = tasks.runtime().clone();
+    let link = link.with_tasks([reader, datagrams, watcher, writer]).on_abort(move || {
+        aconn.close(VarInt::from_u32(code::ABORTED), b"aborted");
+        rt.spawn(linger(aendpoint));
+    });
     match max {
         Some(max) => {
             let dconn = conn;
@@ -215,6 +225,14 @@ pub(crate) fn quic_link(
             ))
         }
         None => Box::new(link),
+    }
+}
+
+/// Keeps a client's endpoint alive until its closed connection told the peer (at most a
+/// second): dropping it at once could lose the CONNECTION_CLOSE.
+async fn linger(endpoint: Option<Endpoint>) {
+    if let Some(ep) = endpoint {
+        let _ = ::tokio::time::timeout(Duration::from_secs(1), ep.wait_idle()).await;
     }
 }
 
