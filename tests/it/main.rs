@@ -18,3 +18,5 @@ mod objects_interop;
 mod proptests;
 mod support;
 mod tcp;
+mod transports_bad_input;
+mod unreliable;

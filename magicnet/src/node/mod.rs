@@ -262,6 +262,10 @@ impl Node {
     /// without a lane (see [`Net::enable_unreliable`]) it is dropped with a warning.
     pub fn handle_unreliable(&mut self, conn: ConnectionId, payload: Bytes, now: Instant) {
         match self.net.conns.get(conn) {
+            // Datagrams race the stream: one may overtake HELLO. It is unreliable anyway.
+            Some(c) if c.state == ConnectionState::Handshaking => {
+                return tracing::debug!(%conn, "unreliable payload before the handshake dropped");
+            }
             Some(c) if c.state != ConnectionState::Closing && c.lane.is_some() => {}
             Some(c) if c.state != ConnectionState::Closing => {
                 let text = "unreliable payload on a connection without an unreliable lane".to_owned();

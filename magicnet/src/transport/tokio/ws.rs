@@ -259,6 +259,9 @@ where
     let writer = tasks.spawn_writer(async move {
         let close = loop {
             ::tokio::select! {
+                // A close the reader asked for goes first, even if the node let go already.
+                biased;
+                Some(close) = close_rx.recv() => break Some(close),
                 data = out.rx.recv() => {
                     let Some(data) = data else { break None };
                     let len = data.len();
@@ -268,7 +271,6 @@ where
                     }
                     out.written(len);
                 }
-                Some(close) = close_rx.recv() => break Some(close),
             }
         };
         let frame = close.map(|(code, reason)| CloseFrame { code, reason: truncate(&reason, 120).into() });
