@@ -10,44 +10,19 @@
 
 #[path = "../common/chat.rs"]
 mod chat;
+mod client_side;
 mod common;
 #[path = "../common/stack.rs"]
 mod stack;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
+use client_side::{NumberClient, UPDATES, client_node};
 use common::NumberServerFields;
-use magicnet::object::{CreateOptions, ObjectConfig, ObjectContext, ObjectEvent, ObjectId};
-use magicnet::{Event, NetworkObject, Node, RoleConfig, network_fields};
-
-/// Value changes seen so far (for scripted runs).
-static UPDATES: AtomicUsize = AtomicUsize::new(0);
-
-/// The client's view of a number (role 0).
-#[derive(NetworkObject, Default)]
-#[network_object(name = "one-number", role = 0, calls(NumberServerFields))]
-pub struct NumberClient {
-    value: i32,
-}
-
-#[network_fields]
-impl NumberClient {
-    #[network_field]
-    fn set_current_value(&mut self, ctx: &mut ObjectContext<'_, Self>, value: i32) {
-        println!("Value change ({}): {} -> {value}", ctx.oid(), self.value);
-        self.value = value;
-        UPDATES.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn client_node() -> Result<Node, magicnet::ConfigError> {
-    Node::builder("client")
-        .remote_role(RoleConfig::new("server"))
-        .objects(ObjectConfig::client().classes(&["one-number"]))
-        .build()
-}
+use magicnet::Event;
+use magicnet::object::{CreateOptions, ObjectEvent, ObjectId};
 
 /// What the events told us: the objects in creation order, and whether we are still
 /// connected.

@@ -92,7 +92,12 @@ fn usage(program: &str, server: bool, default_port: u16) -> String {
 
 /// Reads the command line (exits with a message on a mistake).
 pub fn options(default_port: u16, server: bool) -> Options {
-    match parse(std::env::args().collect(), default_port, server) {
+    options_with(default_port, server, "tcp")
+}
+
+/// Like [`options`], with another default transport list (`"tcp,ws,quic"`).
+pub fn options_with(default_port: u16, server: bool, transports: &str) -> Options {
+    match parse_with(std::env::args().collect(), default_port, server, transports) {
         Ok(o) => o,
         Err(e) if e.is_empty() => std::process::exit(0),
         Err(e) => {
@@ -103,6 +108,10 @@ pub fn options(default_port: u16, server: bool) -> Options {
 }
 
 fn parse(args: Vec<String>, default_port: u16, server: bool) -> Result<Options, String> {
+    parse_with(args, default_port, server, "tcp")
+}
+
+fn parse_with(args: Vec<String>, default_port: u16, server: bool, transports: &str) -> Result<Options, String> {
     let program = args.first().cloned().unwrap_or_default();
     let mut o = Options {
         host: "127.0.0.1".into(),
@@ -113,7 +122,7 @@ fn parse(args: Vec<String>, default_port: u16, server: bool) -> Result<Options, 
         key: None,
         ca: None,
     };
-    let mut transports = "tcp".to_owned();
+    let mut transports = transports.to_owned();
     let mut it = args.into_iter().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value; try --help"));

@@ -12,6 +12,7 @@ mod handshake;
 mod interop;
 mod limits;
 mod messages;
+mod mixed;
 mod objects;
 mod objects_bad_input;
 mod objects_interop;

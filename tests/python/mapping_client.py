@@ -143,6 +143,7 @@ class FrameSplitter:
 # Transports. Each link turns its transport into a queue of events:
 #   ("payload", bytes, via)          one MagicNet payload (via: "stream", "message" or "datagram")
 #   ("text", str)                    a WebSocket text message (a protocol error from a server)
+#   ("note", event, fields)          something else the transport saw, printed as it is
 #   ("closed", how, code, reason)    the transport closed (always the last event)
 
 
@@ -157,6 +158,10 @@ class Link:
     def _push_stream_bytes(self, data, via="stream"):
         for payload in self.splitter.feed(data):
             self.events.put_nowait(("payload", payload, via))
+
+    def _note(self, event, **fields):
+        """Print an event of the transport itself, in order with the payloads before it."""
+        self.events.put_nowait(("note", event, fields))
 
     def _set_closed(self, how, code=None, reason=""):
         if self.closed is None:
@@ -226,6 +231,7 @@ class TlsLink(Link):
 
     async def close(self):
         if self.closed is not None:
+            self.writer.transport.abort()  # the server closed already: just free the socket
             return
         self.closing_locally = True
         self.writer.close()  # sends TLS close_notify
@@ -350,15 +356,15 @@ class QuicLink(Link):
             if event.stream_id == self.stream_id:
                 self._push_stream_bytes(event.data)
                 if event.end_stream:
-                    out("stream_end", stream_id=event.stream_id)
+                    self._note("stream_end", stream_id=event.stream_id)
             else:
-                out("unexpected_stream_data", stream_id=event.stream_id, data=event.data)
+                self._note("unexpected_stream_data", stream_id=event.stream_id, data=event.data)
         elif isinstance(event, events.DatagramFrameReceived):
             self.events.put_nowait(("payload", event.data, "datagram"))
         elif isinstance(event, events.StreamReset):
-            out("stream_reset", stream_id=event.stream_id, code=event.error_code)
+            self._note("stream_reset", stream_id=event.stream_id, code=event.error_code)
         elif isinstance(event, events.StopSendingReceived):
-            out("stop_sending", stream_id=event.stream_id, code=event.error_code)
+            self._note("stop_sending", stream_id=event.stream_id, code=event.error_code)
         elif isinstance(event, events.ConnectionTerminated):
             if event.reason_phrase == "Idle timeout" and event.frame_type == 0:
                 how = "idle_timeout"
@@ -437,6 +443,8 @@ class Session:
         elif kind == "text":
             self.protocol_errors.append("server sent a WebSocket text message")
             out("text_message", text=event[1][:200])
+        elif kind == "note":
+            out(event[1], **event[2])
         elif kind == "closed":
             _, how, code, reason = event
             out("closed", how=how, code=code, reason=reason)

@@ -1,0 +1,165 @@
+//! Mixed transports in one node, and the examples on every stack: the local-server story
+//! (a player in-process, others over TCP, WebSocket and QUIC), the game-loop client, and
+//! `b_client` over each `--transport`, with and without `--threads`.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use magicnet::tls::{ClientTls, Identity};
+use magicnet::transport::blocking;
+use magicnet::transport::tokio::{connect_local, spawn};
+use magicnet::{ConnectionId, Event};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::chat::{self, Custom, Received, SetName};
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_node_serves_a_local_player_and_tcp_ws_quic_players_at_once() {
+    let (server, _events) = spawn(chat::server_node("local game").unwrap());
+    let identity = Identity::self_signed(&["localhost", "127.0.0.1"]).unwrap();
+    let tcp = server.listen_tcp("127.0.0.1:0", "client").await.unwrap();
+    let ws = server.listen_ws("127.0.0.1:0", "client").await.unwrap();
+    let quic = server.listen_quic("127.0.0.1:0".parse().unwrap(), "client", &identity).await.unwrap();
+    let trust = ClientTls::trusting_der(identity.certificate_der()).unwrap();
+
+    let names = ["host", "tcp", "ws", "quic"];
+    let received: Vec<Received> = names.iter().map(|_| Received::default()).collect();
+    // The same client code on four links: in-process, tokio TCP, threads WebSocket, tokio QUIC.
+    let (host, mut host_ev) = spawn(chat::client_node(received[0].clone()).unwrap());
+    let (host_conn, _) = connect_local(&host, "server", &server, "client").await.unwrap();
+    let (t, mut t_ev) = spawn(chat::client_node(received[1].clone()).unwrap());
+    let t_conn = t.connect_tcp(tcp, "server").await.unwrap();
+    let (w, w_ev) = blocking::spawn(chat::client_node(received[2].clone()).unwrap());
+    let w_conn = tokio::task::block_in_place(|| w.connect_ws(&format!("ws://{ws}/"), "server")).unwrap();
+    let (q, mut q_ev) = spawn(chat::client_node(received[3].clone()).unwrap());
+    let q_conn = q.connect_quic(&quic.to_string(), "server", &trust).await.unwrap();
+    let up = |e: &Event| matches!(e, Event::ConnectionActivated { .. });
+    assert!(host_ev.wait_for(TIMEOUT, up).await.is_some());
+    assert!(t_ev.wait_for(TIMEOUT, up).await.is_some());
+    assert!(tokio::task::block_in_place(|| w_ev.wait_for(TIMEOUT, up)).is_some());
+    assert!(q_ev.wait_for(TIMEOUT, up).await.is_some());
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while server.call(|n| n.active_connections(n.role_id("client").unwrap()).len()).await.unwrap() < 4 {
+        assert!(tokio::time::Instant::now() < deadline, "every player joined");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let say = |conn: ConnectionId, name: &str| {
+        let (name, line) = (name.to_owned(), format!("hello from {name}"));
+        move |n: &mut magicnet::Node| {
+            n.send_to(conn, &SetName(name.into())).unwrap();
+            n.send_to(conn, &Custom(line.into())).unwrap();
+        }
+    };
+    host.call(say(host_conn, names[0])).await.unwrap();
+    t.call(say(t_conn, names[1])).await.unwrap();
+    tokio::task::block_in_place(|| w.call(say(w_conn, names[2]))).unwrap();
+    q.call(say(q_conn, names[3])).await.unwrap();
+    for (name, rx) in names.iter().zip(&received) {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        while rx.replies() < 1 || rx.broadcasts.load(std::sync::atomic::Ordering::SeqCst) < 3 {
+            assert!(tokio::time::Instant::now() < deadline, "{name}: its reply and the three others' lines");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    server.shutdown().await;
+    tokio::task::block_in_place(|| w.shutdown());
+}
+
+/// Reads lines of a child's stdout until one contains `want`; returns everything read.
+async fn read_until(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>, want: &str) -> String {
+    let mut seen = String::new();
+    let found = tokio::time::timeout(TIMEOUT, async {
+        while let Ok(Some(l)) = lines.next_line().await {
+            seen.push_str(&l);
+            seen.push('\n');
+            if l.contains(want) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(matches!(found, Ok(true)), "never saw `{want}` in:\n{seen}");
+    seen
+}
+
+fn spawn_example(name: &str, args: &[String]) -> tokio::process::Child {
+    tokio::process::Command::new(example(name))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_server_example_hosts_players_on_every_transport() {
+    let ports = [free_port(), free_port(), free_port()];
+    let spec = format!("tcp={},ws={},quic={}", ports[0], ports[1], ports[2]);
+    let mut host = spawn_example("e_local_server", &[s("--transport"), spec]);
+    let mut host_in = host.stdin.take().unwrap();
+    let mut host_out = BufReader::new(host.stdout.take().unwrap()).lines();
+    read_until(&mut host_out, "host joined").await;
+
+    // A WebSocket player on the thread driver stays connected while the host speaks.
+    let mut bob =
+        spawn_example("b_client", &[s("--port"), ports[1].to_string(), s("--transport"), s("ws"), s("--threads")]);
+    let mut bob_in = bob.stdin.take().unwrap();
+    let mut bob_out = BufReader::new(bob.stdout.take().unwrap()).lines();
+    bob_in.write_all(b"bob\nhi from bob\n").await.unwrap();
+    read_until(&mut bob_out, "Reversed message: bob morf ih").await;
+    read_until(&mut host_out, "bob said: hi from bob").await;
+    host_in.write_all(b"welcome bob\n").await.unwrap();
+    read_until(&mut bob_out, "host said: welcome bob").await;
+    // A QUIC player comes and goes.
+    let out =
+        run_example("b_client", &[s("--port"), ports[2].to_string(), s("--transport"), s("quic")], "carol\nyo\n").await;
+    assert!(out.contains("Reversed message: oy"), "{out}");
+    read_until(&mut host_out, "carol said: yo").await;
+    // End of the host's input: the server shuts down and bob hears it.
+    drop(bob_in);
+    drop(host_in);
+    let status = tokio::time::timeout(TIMEOUT, host.wait()).await.expect("the host exits").unwrap();
+    assert!(status.success());
+    let status = tokio::time::timeout(TIMEOUT, bob.wait()).await.expect("bob exits").unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_game_loop_client_talks_to_the_tokio_server() {
+    let port = free_port();
+    let _server = start(example("c_server"), &[s("--port"), port.to_string()], None);
+    retry(|| tokio::net::TcpStream::connect(("127.0.0.1", port))).await;
+    let out = run_example("d_game_loop", &[s("--port"), port.to_string(), s("--frames"), s("130")], "").await;
+    assert!(out.contains("frame 0: connected") || out.contains(": connected"), "{out}");
+    // created with 1, then +1 every 30 frames: at least 1 -> 2 -> 3 -> 4 in 130 frames
+    assert!(out.contains("0 -> 1") && out.contains("1 -> 2") && out.contains("3 -> 4"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_examples_run_on_every_transport_and_driver() {
+    let base = free_port();
+    let spec = format!("tcp={},tls={},ws={},quic={}", base, free_port(), free_port(), free_port());
+    let mut server = spawn_example("b_server", &[s("--transport"), spec.clone()]);
+    let mut out = BufReader::new(server.stdout.take().unwrap()).lines();
+    read_until(&mut out, "(quic)").await;
+    for item in spec.split(',') {
+        let (transport, port) = item.split_once('=').unwrap();
+        for threads in [false, true] {
+            if threads && transport == "tls" {
+                continue; // the thread driver has no TLS (see README)
+            }
+            let mut args = vec![s("--port"), port.to_owned(), s("--transport"), transport.to_owned()];
+            if threads {
+                args.push(s("--threads"));
+            }
+            let name = format!("{transport}{}", if threads { "T" } else { "" });
+            let out = run_example("b_client", &args, &format!("{name}\nabc\n")).await;
+            assert!(out.contains("Reversed message: cba"), "{transport} threads={threads}:\n{out}");
+        }
+    }
+}
