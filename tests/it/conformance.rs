@@ -1,8 +1,9 @@
 //! The transport conformance suite: one application (the chat, "one-number" objects in
 //! zones, large batches, unreliable messages) and one set of checks, run on every stack:
 //! in-memory, in-process, tokio TCP, TLS, WebSocket (`ws://`, `wss://`), QUIC, the thread
-//! driver's TCP, WebSocket and QUIC, and a client polled from its own loop. The server is the
-//! tokio driver (the in-memory network for the in-memory stack).
+//! driver's TCP, WebSocket and QUIC, a server on the thread driver, and a client polled from
+//! its own loop. The server is the tokio driver unless the stack says otherwise (the
+//! in-memory network for the in-memory stack).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -37,6 +38,8 @@ pub enum Stack {
     ThreadsTcp,
     ThreadsWs,
     ThreadsQuic,
+    /// A server on the thread driver too (std TCP both ends).
+    ThreadsServer,
     Polled,
 }
 
@@ -204,6 +207,16 @@ pub struct World {
 impl World {
     pub fn new(stack: Stack, server: Node) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let mut config = DriverConfig::default();
+        // A QUIC peer that vanishes may not get to send its CONNECTION_CLOSE (it is blocked
+        // behind a full congestion window, say): the server notices by the idle timeout.
+        config.quic_idle_timeout = Duration::from_secs(3);
+        if stack == Stack::ThreadsServer {
+            let (node, events) = blocking::spawn_with(server, config);
+            let addr = node.listen_tcp("127.0.0.1:0", "client").expect("listen").to_string();
+            let peer = Peer::Threads { node, events };
+            return Self { stack, rt, server: peer, mem: None, server_handle: None, addr, trust: None };
+        }
         if stack == Stack::Memory {
             let net = Rc::new(RefCell::new(MemoryNetwork::new()));
             let key = net.borrow_mut().add(server);
@@ -218,10 +231,6 @@ impl World {
                 trust: None,
             };
         }
-        // A QUIC peer that vanishes may not get to send its CONNECTION_CLOSE (it is blocked
-        // behind a full congestion window, say): the server notices by the idle timeout.
-        let mut config = DriverConfig::default();
-        config.quic_idle_timeout = Duration::from_secs(3);
         let (handle, events) = {
             let _in_runtime = rt.enter();
             spawn_with(server, config)
@@ -239,7 +248,7 @@ impl World {
                 Stack::Quic | Stack::ThreadsQuic => {
                     Some(handle.listen_quic(any.parse().unwrap(), "client", &identity).await)
                 }
-                Stack::Local | Stack::Memory => None,
+                Stack::Local | Stack::Memory | Stack::ThreadsServer => None,
             }
         });
         let addr = bound.map(|b| b.expect("listen").to_string()).unwrap_or_default();
@@ -271,10 +280,10 @@ impl World {
                 let (conn, _) = net.borrow_mut().connect(key, "server", server, "client").unwrap();
                 (Peer::Memory { net, key, queue: VecDeque::new() }, conn)
             }
-            Stack::ThreadsTcp | Stack::ThreadsWs | Stack::ThreadsQuic => {
+            Stack::ThreadsTcp | Stack::ThreadsWs | Stack::ThreadsQuic | Stack::ThreadsServer => {
                 let (n, events) = blocking::spawn(node);
                 let conn = match self.stack {
-                    Stack::ThreadsTcp => n.connect_tcp(&addr, "server"),
+                    Stack::ThreadsTcp | Stack::ThreadsServer => n.connect_tcp(&addr, "server"),
                     Stack::ThreadsWs => n.connect_ws(&format!("ws://{addr}/game"), "server"),
                     _ => n.connect_quic(&addr, "server", &tls()),
                 }
@@ -518,5 +527,6 @@ suite! {
     threads_tcp => ThreadsTcp,
     threads_ws => ThreadsWs,
     threads_quic => ThreadsQuic,
+    threads_server => ThreadsServer,
     polled => Polled,
 }

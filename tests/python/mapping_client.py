@@ -336,10 +336,14 @@ class QuicLink(Link):
         configuration.verify_mode = ssl.CERT_NONE
         self.alpn = None
         self.stream_id = None
+        # Wait for the handshake through our own future rather than aioquic's wait_connected(),
+        # whose shielded waiter would log "exception never retrieved" if the timeout cancels us.
+        self.handshake_done = asyncio.get_running_loop().create_future()
         self._stack = contextlib.AsyncExitStack()
         self.protocol = await self._stack.enter_async_context(connect(
             self.args.host, self.args.port, configuration=configuration,
-            create_protocol=partial(Protocol, link=self)))
+            create_protocol=partial(Protocol, link=self), wait_connected=False))
+        await self.handshake_done
         out("alpn", value=self.alpn)
         # The one MagicNet stream: open it and write an empty frame so the server learns of it.
         quic = self.protocol._quic
@@ -352,6 +356,8 @@ class QuicLink(Link):
 
         if isinstance(event, events.HandshakeCompleted):
             self.alpn = event.alpn_protocol
+            if not self.handshake_done.done():
+                self.handshake_done.set_result(None)
         elif isinstance(event, events.StreamDataReceived):
             if event.stream_id == self.stream_id:
                 self._push_stream_bytes(event.data)
@@ -373,6 +379,9 @@ class QuicLink(Link):
             else:
                 how = "transport_close"  # CONNECTION_CLOSE frame type 0x1c
             self._set_closed(how, event.error_code, event.reason_phrase)
+            if not self.handshake_done.done():
+                self.handshake_done.set_exception(ConnectionError(
+                    f"QUIC handshake failed: {how} code {event.error_code} {event.reason_phrase!r}"))
 
     @property
     def remote_max_datagram(self):

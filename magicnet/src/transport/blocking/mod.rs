@@ -58,6 +58,10 @@ pub struct BlockingNode {
 struct Shared {
     /// Writer threads, joined (up to the grace period) at shutdown so they flush.
     writers: Mutex<Vec<JoinHandle<()>>>,
+    /// Set when the node stops: listener threads then stop accepting.
+    stopped: AtomicBool,
+    /// Listening addresses, woken at shutdown so their accept threads see `stopped`.
+    listeners: Mutex<Vec<SocketAddr>>,
     /// The private runtime QUIC runs on, started on first use.
     #[cfg(feature = "quic")]
     quic: std::sync::OnceLock<Result<QuicRuntime, String>>,
@@ -117,6 +121,8 @@ pub fn spawn_with(node: Node, config: DriverConfig) -> (BlockingNode, Events) {
     let config = Arc::new(config);
     let shared = Arc::new(Shared {
         writers: Mutex::new(Vec::new()),
+        stopped: AtomicBool::new(false),
+        listeners: Mutex::new(Vec::new()),
         #[cfg(feature = "quic")]
         quic: std::sync::OnceLock::new(),
     });
@@ -190,6 +196,11 @@ impl Driver {
         self.node.shutdown();
         self.drive();
         self.links.close_all();
+        // Listener threads wait in accept(): a connection wakes each to see the flag.
+        self.shared.stopped.store(true, Ordering::Release);
+        for addr in self.shared.listeners.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            let _ = TcpStream::connect_timeout(&addr, Duration::from_millis(200));
+        }
         self.finish();
         if let Some(reply) = reply {
             reply();
@@ -309,6 +320,40 @@ impl BlockingNode {
         self.call(move |n| n.role_id(&owned))?.ok_or_else(|| TransportError::UnknownRole(name.to_owned()))
     }
 
+    /// The registration of a connection whose link `start` builds.
+    fn registration(
+        &self,
+        role: RoleId,
+        side: Side,
+        framing: Framing,
+        peer: Option<SocketAddr>,
+        start: impl FnOnce(ThreadCx) -> Box<dyn Link> + Send + 'static,
+    ) -> Register {
+        let cx_tx = self.tx.clone();
+        let (read_buffer, shared) = (self.config.read_buffer, self.shared.clone());
+        Register {
+            role,
+            side,
+            framing,
+            peer,
+            start: Box::new(move |conn| start(ThreadCx { conn, to_node: ToNode::Std(cx_tx), read_buffer, shared })),
+            reply: None,
+        }
+    }
+
+    /// Hands a connection to the node without waiting for its id.
+    fn submit(
+        &self,
+        role: RoleId,
+        side: Side,
+        framing: Framing,
+        peer: Option<SocketAddr>,
+        start: impl FnOnce(ThreadCx) -> Box<dyn Link> + Send + 'static,
+    ) -> Result<(), TransportError> {
+        let reg = self.registration(role, side, framing, peer, start);
+        self.tx.send(Command::Register(reg)).map_err(|_| TransportError::NodeStopped)
+    }
+
     /// Registers a connection whose link `start` builds, and waits for its id.
     fn register(
         &self,
@@ -319,20 +364,54 @@ impl BlockingNode {
         start: impl FnOnce(ThreadCx) -> Box<dyn Link> + Send + 'static,
     ) -> Result<ConnectionId, TransportError> {
         let (tx, rx) = mpsc::sync_channel(1);
-        let cx_tx = self.tx.clone();
-        let (read_buffer, shared) = (self.config.read_buffer, self.shared.clone());
-        let reg = Register {
-            role,
-            side,
-            framing,
-            peer,
-            start: Box::new(move |conn| start(ThreadCx { conn, to_node: ToNode::Std(cx_tx), read_buffer, shared })),
-            reply: Some(Box::new(move |conn| {
-                let _ = tx.send(conn);
-            })),
-        };
+        let mut reg = self.registration(role, side, framing, peer, start);
+        reg.reply = Some(Box::new(move |conn| {
+            let _ = tx.send(conn);
+        }));
         self.tx.send(Command::Register(reg)).map_err(|_| TransportError::NodeStopped)?;
         rx.recv().map_err(|_| TransportError::NodeStopped)
+    }
+
+    /// Listens for TCP connections of the remote role `role` (std sockets: an accept
+    /// thread, and a reader and a writer thread per connection). Returns the bound address.
+    /// The listener keeps the node running until [`shutdown`](Self::shutdown).
+    pub fn listen_tcp(&self, addr: impl ToSocketAddrs, role: &str) -> Result<SocketAddr, TransportError> {
+        let role = self.role(role)?;
+        let listener = std::net::TcpListener::bind(addr)?;
+        let local = listener.local_addr()?;
+        let wake = if local.ip().is_unspecified() {
+            SocketAddr::new(
+                if local.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() },
+                local.port(),
+            )
+        } else {
+            local
+        };
+        self.shared.listeners.lock().unwrap_or_else(|p| p.into_inner()).push(wake);
+        let this = self.clone();
+        std::thread::Builder::new().name(format!("magicnet-accept-{local}")).spawn(move || {
+            for stream in listener.incoming() {
+                if this.shared.stopped.load(Ordering::Acquire) {
+                    break;
+                }
+                let stream = match stream {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        std::thread::sleep(Duration::from_millis(50));
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let peer = stream.peer_addr().ok();
+                if this.submit(role, Side::Accepted, Framing::Stream, peer, move |cx| tcp_link(stream, cx)).is_err() {
+                    break;
+                }
+            }
+        })?;
+        tracing::info!(%local, "listening for TCP connections (threads)");
+        Ok(local)
     }
 
     /// Opens a TCP connection to a peer of the remote role `role` (std sockets, a reader
