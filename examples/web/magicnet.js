@@ -10,6 +10,10 @@
 // carries one payload, which is one or more MessagePack values back to back, each a message
 // `[type, params]`. No 2-byte length prefix. The client offers the subprotocol `magicnet.v3`.
 //
+// A text message from the server is refused: the mapping says to close with 1003, but browsers
+// only let scripts send 1000 or 3000-4999, so the client closes with 4003 (and 4002 for
+// undecodable payloads), the RFC code plus 3000.
+//
 // Note: browsers refuse to load ES modules from file:// pages unless started with
 // --allow-file-access-from-files (Chromium); serve the directory over HTTP otherwise.
 
@@ -397,10 +401,14 @@ export class MagicNetClient {
     this.queue = [];
   }
 
-  /** @private Closes with a protocol error. */
-  fail(code, reason, error) {
+  /**
+   * @private Closes with a protocol error. Browsers only let scripts send close code 1000 or
+   * 3000-4999, so the RFC 6455 code (1002 protocol error, 1003 unacceptable data) is sent as
+   * that code + 3000 (4002, 4003) and named in the reason.
+   */
+  fail(rfcCode, reason, error) {
     this.onError(error);
-    if (this.ws) this.ws.close(code, reason);
+    if (this.ws) this.ws.close(rfcCode + 3000, `${rfcCode}: ${reason}`);
   }
 
   /** @private Handles one WebSocket message. */
@@ -417,7 +425,7 @@ export class MagicNetClient {
       return;
     }
     for (const message of messages) {
-      if (!this.ws) return; // closed by an earlier message
+      if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return; // closed by an earlier message
       if (!Array.isArray(message) || message.length !== 2 || typeof message[0] !== "number" || !Array.isArray(message[1])) {
         this.fail(1002, "bad MagicNet message", new Error(`not a [type, params] message: ${JSON.stringify(message, jsonSafe)}`));
         return;
