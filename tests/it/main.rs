@@ -7,6 +7,7 @@ mod chat;
 mod stack;
 
 mod bad_input;
+mod browser;
 mod conformance;
 mod handshake;
 mod interop;

@@ -2,7 +2,6 @@
 //! (a player in-process, others over TCP, WebSocket and QUIC), the game-loop client, and
 //! `b_client` over each `--transport`, with and without `--threads`.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use magicnet::tls::{ClientTls, Identity};
@@ -65,35 +64,6 @@ async fn one_node_serves_a_local_player_and_tcp_ws_quic_players_at_once() {
     }
     server.shutdown().await;
     tokio::task::block_in_place(|| w.shutdown());
-}
-
-/// Reads lines of a child's stdout until one contains `want`; returns everything read.
-async fn read_until(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>, want: &str) -> String {
-    let mut seen = String::new();
-    let found = tokio::time::timeout(TIMEOUT, async {
-        while let Ok(Some(l)) = lines.next_line().await {
-            seen.push_str(&l);
-            seen.push('\n');
-            if l.contains(want) {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert!(matches!(found, Ok(true)), "never saw `{want}` in:\n{seen}");
-    seen
-}
-
-fn spawn_example(name: &str, args: &[String]) -> tokio::process::Child {
-    tokio::process::Command::new(example(name))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

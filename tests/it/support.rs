@@ -362,3 +362,36 @@ pub async fn retry<T, E: std::fmt::Debug, F: std::future::Future<Output = Result
         }
     }
 }
+
+/// Reads lines of a child's stdout until one contains `want`; returns everything read.
+pub async fn read_until(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    want: &str,
+) -> String {
+    let mut seen = String::new();
+    let found = tokio::time::timeout(TIMEOUT, async {
+        while let Ok(Some(l)) = lines.next_line().await {
+            seen.push_str(&l);
+            seen.push('\n');
+            if l.contains(want) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(matches!(found, Ok(true)), "never saw `{want}` in:\n{seen}");
+    seen
+}
+
+/// Starts an example with piped stdin and stdout (killed when dropped).
+pub fn spawn_example(name: &str, args: &[String]) -> tokio::process::Child {
+    tokio::process::Command::new(example(name))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}

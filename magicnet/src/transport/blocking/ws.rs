@@ -128,7 +128,8 @@ impl WsThread {
                     if close_deadline.is_none() {
                         let linger = Duration::from_secs(2);
                         close_deadline = Some(Instant::now() + linger);
-                        let _ = self.ws.close(None);
+                        let frame = CloseFrame { code: CloseCode::Normal, reason: "".into() };
+                        let _ = self.ws.close(Some(frame));
                     }
                     let _ = self.ws.flush();
                 }

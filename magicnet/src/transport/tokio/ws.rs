@@ -273,8 +273,11 @@ where
                 }
             }
         };
-        let frame = close.map(|(code, reason)| CloseFrame { code, reason: truncate(&reason, 120).into() });
-        let _ = sink.send(Message::Close(frame)).await;
+        // The node closed it (after DISCONNECT or SHUTDOWN): a normal closure, with a code so
+        // that browsers do not report 1005 ("no status").
+        let (code, reason) = close.unwrap_or((CloseCode::Normal, String::new()));
+        let frame = CloseFrame { code, reason: truncate(&reason, 120).into() };
+        let _ = sink.send(Message::Close(Some(frame))).await;
         let _ = sink.close().await;
     });
     Box::new(link.with_tasks([reader, writer]))
