@@ -984,7 +984,7 @@ impl Net {
 
     /// Gives `conn` an unreliable lane carrying payloads of up to `max_payload` bytes: from
     /// now on, messages sent with [`Delivery::Unreliable`] that fit come out of
-    /// [`Node::poll_output`] as [`Output::TransmitUnreliable`]. Transports call it (QUIC, when
+    /// [`poll_output`](Self::poll_output) as [`Output::TransmitUnreliable`]. Transports call it (QUIC, when
     /// the peer accepts datagrams); `None` removes the lane.
     pub fn enable_unreliable(&mut self, conn: ConnectionId, max_payload: Option<usize>) {
         if let Some(c) = self.conns.get_mut(conn) {

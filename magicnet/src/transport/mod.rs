@@ -72,7 +72,7 @@ mod driver_types {
         /// Largest read buffer per connection. Buffers start at 1 KiB and double, up to this, only
         /// while reads fill them, so idle connections stay small. Default 64 KiB.
         pub read_buffer: usize,
-        /// How long [`NodeHandle::shutdown`] waits for connections to flush. Default 5 s.
+        /// How long `shutdown` (tokio or threads) waits for connections to flush. Default 5 s.
         pub shutdown_grace: Duration,
         /// How long a closed connection may take to hand its last bytes to a peer that does not
         /// read them, before its socket is dropped. Default 5 s.
