@@ -343,6 +343,7 @@ class QuicLink(Link):
         self.protocol = await self._stack.enter_async_context(connect(
             self.args.host, self.args.port, configuration=configuration,
             create_protocol=partial(Protocol, link=self), wait_connected=False))
+        self.protocol.transmit()  # with wait_connected=False aioquic leaves the first flight to us
         await self.handshake_done
         out("alpn", value=self.alpn)
         # The one MagicNet stream: open it and write an empty frame so the server learns of it.
