@@ -12,6 +12,7 @@ mod conformance;
 mod handshake;
 mod interop;
 mod limits;
+mod mappings;
 mod messages;
 mod mixed;
 mod objects;
