@@ -133,3 +133,17 @@ async fn the_chat_examples_run_on_every_transport_and_driver() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_object_examples_run_over_websocket_and_quic_on_both_drivers() {
+    let (ws, quic) = (free_port(), free_port());
+    let mut server = spawn_example("c_server", &[s("--transport"), format!("ws={ws},quic={quic}")]);
+    let mut out = BufReader::new(server.stdout.take().unwrap()).lines();
+    read_until(&mut out, "(quic)").await;
+    let ws_args = [s("--port"), ws.to_string(), s("--transport"), s("ws"), s("--threads")];
+    let out = run_example("c_client", &ws_args, "NEW 5\nADD 0 10\n").await;
+    assert!(out.contains("Current values: [15]"), "{out}");
+    let quic_args = [s("--port"), quic.to_string(), s("--transport"), s("quic")];
+    let out = run_example("c_client", &quic_args, "ADD 0 1\n").await;
+    assert!(out.contains("Current values: [16]"), "the QUIC client sees the WebSocket client's number:\n{out}");
+}
