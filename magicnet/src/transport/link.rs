@@ -130,6 +130,35 @@ impl Links {
         node.handle_closed(conn, Some("aborted locally".into()));
     }
 
+    /// Applies one command to the node; returns the reply of a shutdown request (the
+    /// driver then stops).
+    pub(crate) fn apply(
+        &mut self,
+        node: &mut Node,
+        cmd: Command,
+        now: std::time::Instant,
+    ) -> Option<Box<dyn FnOnce() + Send>> {
+        match cmd {
+            Command::Input(conn, data) => match node.connection(conn).map(|c| c.framing()) {
+                Some(Framing::Datagram) => node.handle_datagram(conn, data, now),
+                _ => node.handle_input(conn, &data, now),
+            },
+            Command::Unreliable(conn, data) => node.handle_unreliable(conn, data, now),
+            Command::Closed(conn, error) => {
+                self.remove(conn);
+                node.handle_closed(conn, error);
+            }
+            Command::Call(f) => f(node),
+            Command::Abort(conn) => self.abort(conn, node),
+            Command::Register(reg) => {
+                let (conn, link) = reg.apply(node, now);
+                self.insert(conn, link);
+            }
+            Command::Shutdown(reply) => return Some(reply),
+        }
+        None
+    }
+
     /// Lets every link flush and close (shutdown).
     pub(crate) fn close_all(&mut self) {
         for (_, link) in self.map.drain() {

@@ -225,26 +225,7 @@ impl Driver {
     }
 
     fn handle(&mut self, cmd: Command) -> Option<Box<dyn FnOnce() + Send>> {
-        let now = Instant::now();
-        match cmd {
-            Command::Input(conn, data) => match self.node.connection(conn).map(|c| c.framing()) {
-                Some(Framing::Datagram) => self.node.handle_datagram(conn, data, now),
-                _ => self.node.handle_input(conn, &data, now),
-            },
-            Command::Unreliable(conn, data) => self.node.handle_unreliable(conn, data, now),
-            Command::Closed(conn, error) => {
-                self.links.remove(conn);
-                self.node.handle_closed(conn, error);
-            }
-            Command::Call(f) => f(&mut self.node),
-            Command::Abort(conn) => self.links.abort(conn, &mut self.node),
-            Command::Register(reg) => {
-                let (conn, link) = reg.apply(&mut self.node, now);
-                self.links.insert(conn, link);
-            }
-            Command::Shutdown(reply) => return Some(reply),
-        }
-        None
+        self.links.apply(&mut self.node, cmd, Instant::now())
     }
 
     fn drive(&mut self) {
@@ -342,33 +323,17 @@ impl BlockingNode {
     }
 
     /// Hands a connection to the node without waiting for its id.
-    fn submit(
-        &self,
-        role: RoleId,
-        side: Side,
-        framing: Framing,
-        peer: Option<SocketAddr>,
-        start: impl FnOnce(ThreadCx) -> Box<dyn Link> + Send + 'static,
-    ) -> Result<(), TransportError> {
-        let reg = self.registration(role, side, framing, peer, start);
+    fn submit(&self, reg: Register) -> Result<(), TransportError> {
         self.tx.send(Command::Register(reg)).map_err(|_| TransportError::NodeStopped)
     }
 
-    /// Registers a connection whose link `start` builds, and waits for its id.
-    fn register(
-        &self,
-        role: RoleId,
-        side: Side,
-        framing: Framing,
-        peer: Option<SocketAddr>,
-        start: impl FnOnce(ThreadCx) -> Box<dyn Link> + Send + 'static,
-    ) -> Result<ConnectionId, TransportError> {
+    /// Registers a connection and waits for its id.
+    fn register(&self, mut reg: Register) -> Result<ConnectionId, TransportError> {
         let (tx, rx) = mpsc::sync_channel(1);
-        let mut reg = self.registration(role, side, framing, peer, start);
         reg.reply = Some(Box::new(move |conn| {
             let _ = tx.send(conn);
         }));
-        self.tx.send(Command::Register(reg)).map_err(|_| TransportError::NodeStopped)?;
+        self.submit(reg)?;
         rx.recv().map_err(|_| TransportError::NodeStopped)
     }
 
@@ -405,7 +370,12 @@ impl BlockingNode {
                 };
                 let _ = stream.set_nodelay(true);
                 let peer = stream.peer_addr().ok();
-                if this.submit(role, Side::Accepted, Framing::Stream, peer, move |cx| tcp_link(stream, cx)).is_err() {
+                if this
+                    .submit(
+                        this.registration(role, Side::Accepted, Framing::Stream, peer, move |cx| tcp_link(stream, cx)),
+                    )
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -422,7 +392,7 @@ impl BlockingNode {
         let stream = TcpStream::connect(addr)?;
         let _ = stream.set_nodelay(true);
         let peer = stream.peer_addr().ok();
-        self.register(role, Side::Initiated, Framing::Stream, peer, move |cx| tcp_link(stream, cx))
+        self.register(self.registration(role, Side::Initiated, Framing::Stream, peer, move |cx| tcp_link(stream, cx)))
     }
 
     /// Opens a QUIC connection to `addr` (`host:port`) for the remote role `role`, checking
@@ -445,11 +415,12 @@ impl BlockingNode {
             .map_err(|_| TransportError::Timeout(timeout))??;
         let peer = conn.remote_address();
         let tasks = q.tasks.clone();
-        self.register(role, Side::Initiated, Framing::Stream, Some(peer), move |cx| {
+        let reg = self.registration(role, Side::Initiated, Framing::Stream, Some(peer), move |cx| {
             let _guard = tasks.runtime().enter();
             let lcx = super::tokio::LinkCx { conn: cx.conn, to_node: cx.to_node, read_buffer: cx.read_buffer, tasks };
             super::tokio::quic::quic_link(conn, send, recv, Some(endpoint), lcx)
-        })
+        });
+        self.register(reg)
     }
 
     #[cfg(feature = "quic")]

@@ -51,9 +51,10 @@ impl BlockingNode {
         let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
         let mut watched = mio::net::TcpStream::from_std(ws.get_ref().try_clone()?);
         poll.registry().register(&mut watched, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
-        self.register(role, Side::Initiated, Framing::Datagram, peer, move |cx| {
+        let reg = self.registration(role, Side::Initiated, Framing::Datagram, peer, move |cx| {
             ws_thread_link(ws, poll, watched, waker, cx)
-        })
+        });
+        self.register(reg)
     }
 }
 

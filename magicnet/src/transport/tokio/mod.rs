@@ -430,25 +430,7 @@ impl NodeTask {
 
     /// Handles one command; returns the reply when it asks the task to stop.
     fn handle(&mut self, cmd: Command) -> Option<Box<dyn FnOnce() + Send>> {
-        match cmd {
-            Command::Input(conn, data) => match self.node.connection(conn).map(|c| c.framing()) {
-                Some(Framing::Datagram) => self.node.handle_datagram(conn, data, now()),
-                _ => self.node.handle_input(conn, &data, now()),
-            },
-            Command::Unreliable(conn, data) => self.node.handle_unreliable(conn, data, now()),
-            Command::Closed(conn, error) => {
-                self.links.remove(conn);
-                self.node.handle_closed(conn, error);
-            }
-            Command::Call(f) => f(&mut self.node),
-            Command::Abort(conn) => self.links.abort(conn, &mut self.node),
-            Command::Register(reg) => {
-                let (conn, link) = reg.apply(&mut self.node, now());
-                self.links.insert(conn, link);
-            }
-            Command::Shutdown(reply) => return Some(reply),
-        }
-        None
+        self.links.apply(&mut self.node, cmd, now())
     }
 
     /// Hands every output to the links and every event to the application.
@@ -616,10 +598,27 @@ impl Listening {
         })
     }
 
-    /// Backs off after a failed accept (out of file descriptors and the like).
-    pub(crate) async fn accept_failed(&self, e: std::io::Error) {
-        tracing::warn!(error = %e, "accept failed");
-        ::tokio::time::sleep(Duration::from_millis(50)).await;
+    /// The next TCP connection and a handle to the node for it; `None` once the node
+    /// stopped. A failed accept (out of file descriptors and the like) is logged and retried
+    /// after a pause.
+    pub(crate) async fn accept_tcp(
+        &mut self,
+        listener: &::tokio::net::TcpListener,
+    ) -> Option<(NodeHandle, ::tokio::net::TcpStream, SocketAddr)> {
+        loop {
+            let accepted = self.until_stopped(listener.accept()).await?;
+            let handle = self.handle()?;
+            match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    return Some((handle, stream, peer));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    ::tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
     }
 }
 

@@ -20,16 +20,7 @@ impl NodeHandle {
         let local = listener.local_addr()?;
         let mut l = self.listening();
         ::tokio::spawn(async move {
-            while let Some(accepted) = l.until_stopped(listener.accept()).await {
-                let Some(handle) = l.handle() else { break };
-                let (stream, peer) = match accepted {
-                    Ok(v) => v,
-                    Err(e) => {
-                        l.accept_failed(e).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
+            while let Some((handle, stream, peer)) = l.accept_tcp(&listener).await {
                 let reg = handle
                     .registration(role, Side::Accepted, Framing::Stream, Some(peer), move |cx| tcp_link(stream, cx));
                 // No round trip: the listener goes straight back to accepting.

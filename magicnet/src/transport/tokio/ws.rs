@@ -83,16 +83,7 @@ impl NodeHandle {
         let timeout = self.config.transport_handshake_timeout;
         let mut l = self.listening();
         ::tokio::spawn(async move {
-            while let Some(accepted) = l.until_stopped(listener.accept()).await {
-                let Some(handle) = l.handle() else { break };
-                let (stream, peer) = match accepted {
-                    Ok(v) => v,
-                    Err(e) => {
-                        l.accept_failed(e).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
+            while let Some((handle, stream, peer)) = l.accept_tcp(&listener).await {
                 #[cfg(feature = "tls")]
                 let tls = tls.clone();
                 // The handshake runs on its own: a slow or hostile client holds up nobody.
