@@ -208,6 +208,7 @@ impl ChannelLink {
     }
 
     /// Runs `f` when the connection is aborted.
+    #[cfg_attr(not(feature = "quic"), allow(dead_code))]
     pub(crate) fn on_abort(mut self, f: impl FnOnce() + Send + 'static) -> Self {
         self.on_abort = Some(Box::new(f));
         self
