@@ -49,6 +49,9 @@ pub enum TlsError {
     /// No usable private key in the PEM input.
     #[error("no private key found in {0}: expected a PKCS#8, PKCS#1 or SEC1 `PRIVATE KEY` block")]
     NoKey(String),
+    /// The name to check the certificate against is not a DNS name or an IP address.
+    #[error("`{0}` is not a valid server name or IP address: give one with ClientTls::with_server_name")]
+    BadServerName(String),
     /// A certificate could not be added to the trusted roots.
     #[error("certificate not usable as a trust anchor: {0}")]
     BadRoot(String),
@@ -239,8 +242,7 @@ impl ClientTls {
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub(crate) fn name_for(&self, host: &str) -> Result<ServerName<'static>, TlsError> {
         let name = self.server_name.as_deref().unwrap_or(host);
-        ServerName::try_from(name.to_owned())
-            .map_err(|_| TlsError::BadRoot(format!("`{name}` is not a valid server name or IP address")))
+        ServerName::try_from(name.to_owned()).map_err(|_| TlsError::BadServerName(name.to_owned()))
     }
 
     /// A rustls client configuration: TLS 1.3, ALPN `magicnet/3`.

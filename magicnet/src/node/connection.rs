@@ -101,6 +101,8 @@ pub struct Connection {
     /// The unreliable lane, when the transport has one (QUIC datagrams).
     pub(crate) lane: Option<Lane>,
     pub(crate) stats: ConnectionStats,
+    /// Datagrams arrived without a lane (warned about once, then dropped quietly).
+    pub(crate) stray_datagrams: u64,
 }
 
 /// Traffic counters of a connection (what the node handed to, and got from, its transport).
@@ -175,6 +177,7 @@ impl Connection {
             flush_epoch: 0,
             lane: None,
             stats: ConnectionStats::default(),
+            stray_datagrams: 0,
         }
     }
 

@@ -268,8 +268,17 @@ impl Node {
             }
             Some(c) if c.state != ConnectionState::Closing && c.lane.is_some() => {}
             Some(c) if c.state != ConnectionState::Closing => {
-                let text = "unreliable payload on a connection without an unreliable lane".to_owned();
-                return self.net.warn(Some(conn), DiagnosticKind::Refused, None, text);
+                // Warned about once per connection: a peer could send thousands.
+                if let Some(c) = self.net.conns.get_mut(conn) {
+                    c.stray_datagrams += 1;
+                    if c.stray_datagrams == 1 {
+                        let text = "unreliable payload on a connection without an unreliable lane (further ones \
+                                    are dropped quietly)"
+                            .to_owned();
+                        self.net.warn(Some(conn), DiagnosticKind::Refused, None, text);
+                    }
+                }
+                return;
             }
             _ => return,
         }

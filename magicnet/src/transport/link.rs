@@ -117,9 +117,12 @@ impl Links {
         self.map.insert(conn, link);
     }
 
-    /// The transport reported the connection gone.
+    /// The transport reported the connection gone: its link still gets `linger` to finish
+    /// (a writer blocked on a peer that stopped reading is then dropped), never more.
     pub(crate) fn remove(&mut self, conn: ConnectionId) {
-        self.map.remove(&conn);
+        if let Some(link) = self.map.remove(&conn) {
+            link.close(self.linger);
+        }
     }
 
     /// Drops a connection at once (no flush, no goodbye) and tells the node.

@@ -38,6 +38,10 @@ use crate::node::{ConnectionId, Event, Framing, Node, Output};
 /// consumer (the peer stopped reading).
 const MAX_QUEUED: usize = 4 * 1024 * 1024;
 
+/// How long a closed connection may take to hand its last bytes to its peer and see the
+/// peer close in turn, before its socket is dropped.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A node driven by its owner's loop, with its TCP connections.
 pub struct PolledNode {
     node: Node,
@@ -49,8 +53,11 @@ struct Socket {
     stream: TcpStream,
     /// Bytes the socket did not take yet.
     out: BytesMut,
-    /// The node is done with it: close once `out` is written.
-    closing: bool,
+    /// The node is done with it (since then): write `out`, send FIN, wait for the peer's
+    /// close, at most [`LINGER`].
+    closing: Option<Instant>,
+    /// FIN sent.
+    shut: bool,
 }
 
 impl PolledNode {
@@ -74,7 +81,7 @@ impl PolledNode {
         if let Some(p) = peer {
             self.node.set_peer_addr(conn, p);
         }
-        self.conns.insert(conn, Socket { stream, out: BytesMut::new(), closing: false });
+        self.conns.insert(conn, Socket { stream, out: BytesMut::new(), closing: None, shut: false });
         Ok(conn)
     }
 
@@ -84,16 +91,22 @@ impl PolledNode {
         let now = Instant::now();
         let mut moved = 0;
         let mut gone: Vec<(ConnectionId, Option<String>)> = Vec::new();
+        let mut done = Vec::new();
         for (&conn, s) in &mut self.conns {
-            if s.closing {
-                continue;
-            }
             loop {
                 match s.stream.read(&mut self.buf) {
+                    // A closing connection ends when its peer closes too.
+                    Ok(0) if s.closing.is_some() => {
+                        done.push(conn);
+                        break;
+                    }
                     Ok(0) => {
                         gone.push((conn, None));
                         break;
                     }
+                    // Input after the node let go of a connection is read and dropped, so
+                    // that closing does not reset the connection under our last bytes.
+                    Ok(_) if s.closing.is_some() => {}
                     Ok(n) => {
                         moved += n;
                         self.node.handle_input(conn, &self.buf[..n], now);
@@ -130,7 +143,7 @@ impl PolledNode {
                     Output::TransmitUnreliable { .. } => {}
                     Output::Close { conn } => {
                         if let Some(s) = self.conns.get_mut(&conn) {
-                            s.closing = true;
+                            s.closing = Some(now);
                         }
                     }
                 }
@@ -143,7 +156,6 @@ impl PolledNode {
                 self.node.handle_closed(conn, why);
             }
         }
-        let mut done = Vec::new();
         for (&conn, s) in &mut self.conns {
             while !s.out.is_empty() {
                 match s.stream.write(&s.out) {
@@ -160,9 +172,14 @@ impl PolledNode {
                     }
                 }
             }
-            if s.closing && s.out.is_empty() {
-                let _ = s.stream.shutdown(std::net::Shutdown::Write);
-                done.push(conn);
+            if let Some(since) = s.closing {
+                if s.out.is_empty() && !s.shut {
+                    let _ = s.stream.shutdown(std::net::Shutdown::Write);
+                    s.shut = true;
+                }
+                if now.saturating_duration_since(since) > LINGER {
+                    done.push(conn);
+                }
             }
         }
         for conn in done {
@@ -193,8 +210,8 @@ impl PolledNode {
         self.conns.len()
     }
 
-    /// Shuts down: SHUTDOWN to every peer, then writes what it can of the last bytes
-    /// (without blocking) and closes every socket.
+    /// Shuts down: SHUTDOWN to every peer, then writes the last bytes (waiting at most
+    /// 200 ms per connection for a peer that does not read) and closes every socket.
     pub fn shutdown(&mut self) {
         self.node.shutdown();
         self.poll();

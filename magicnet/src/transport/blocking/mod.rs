@@ -62,6 +62,8 @@ struct Shared {
     stopped: AtomicBool,
     /// Listening addresses, woken at shutdown so their accept threads see `stopped`.
     listeners: Mutex<Vec<SocketAddr>>,
+    /// Shuts down the sockets of closed connections once their linger is over.
+    reaper: Reaper,
     /// The private runtime QUIC runs on, started on first use.
     #[cfg(feature = "quic")]
     quic: std::sync::OnceLock<Result<QuicRuntime, String>>,
@@ -123,6 +125,7 @@ pub fn spawn_with(node: Node, config: DriverConfig) -> (BlockingNode, Events) {
         writers: Mutex::new(Vec::new()),
         stopped: AtomicBool::new(false),
         listeners: Mutex::new(Vec::new()),
+        reaper: Reaper::default(),
         #[cfg(feature = "quic")]
         quic: std::sync::OnceLock::new(),
     });
@@ -156,6 +159,8 @@ struct Driver {
 impl Driver {
     fn run(mut self) {
         let mut reply = None;
+        #[cfg(feature = "quic")]
+        let mut rounds = 0usize;
         'outer: loop {
             let cmd = match self.node.poll_timeout() {
                 Some(t) => {
@@ -192,6 +197,15 @@ impl Driver {
                 }
             }
             self.drive();
+            #[cfg(feature = "quic")]
+            {
+                rounds += 1;
+                if rounds % 1024 == 0 {
+                    if let Some(Ok(q)) = self.shared.quic.get() {
+                        q.tasks.retire(&mut q.task_rx.lock().unwrap_or_else(|p| p.into_inner()));
+                    }
+                }
+            }
         }
         self.node.shutdown();
         self.drive();
@@ -311,13 +325,15 @@ impl BlockingNode {
         start: impl FnOnce(ThreadCx) -> Box<dyn Link> + Send + 'static,
     ) -> Register {
         let cx_tx = self.tx.clone();
-        let (read_buffer, shared) = (self.config.read_buffer, self.shared.clone());
+        let (read_buffer, linger, shared) = (self.config.read_buffer, self.config.close_linger, self.shared.clone());
         Register {
             role,
             side,
             framing,
             peer,
-            start: Box::new(move |conn| start(ThreadCx { conn, to_node: ToNode::Std(cx_tx), read_buffer, shared })),
+            start: Box::new(move |conn| {
+                start(ThreadCx { conn, to_node: ToNode::Std(cx_tx), read_buffer, linger, shared })
+            }),
             reply: None,
         }
     }
@@ -444,6 +460,8 @@ pub(crate) struct ThreadCx {
     pub(crate) conn: ConnectionId,
     pub(crate) to_node: ToNode,
     pub(crate) read_buffer: usize,
+    /// How long a closed connection may take to hand over its last bytes.
+    pub(crate) linger: Duration,
     shared: Arc<Shared>,
 }
 
@@ -463,11 +481,39 @@ pub(crate) struct ThreadLink {
     tx: Option<mpsc::Sender<Bytes>>,
     queued: Arc<AtomicUsize>,
     closing: Arc<AtomicBool>,
-    /// Shut down to stop the threads at once (abort), or given a read timeout at close.
+    /// Shut down to stop the threads: at once (abort), or once the linger is over (close).
     socket: Option<TcpStream>,
     /// Wakes a thread that waits for more than the channel (WebSocket).
     #[allow(clippy::type_complexity)]
     wake: Option<Box<dyn Fn() + Send>>,
+    shared: Arc<Shared>,
+    /// Why the connection could not start (its threads or sockets), if so.
+    failed: Option<String>,
+}
+
+impl ThreadLink {
+    fn new(cx: &ThreadCx, tx: mpsc::Sender<Bytes>, socket: Option<TcpStream>) -> Self {
+        Self {
+            tx: Some(tx),
+            queued: Arc::new(AtomicUsize::new(0)),
+            closing: Arc::new(AtomicBool::new(false)),
+            socket,
+            wake: None,
+            shared: cx.shared.clone(),
+            failed: None,
+        }
+    }
+
+    /// The connection could not start: the node learns it on its first send (this runs on
+    /// the node's thread, which must not wait on its own queue).
+    fn failed(mut self, why: impl Into<String>) -> Box<dyn Link> {
+        self.failed = Some(why.into());
+        self.tx = None;
+        if let Some(s) = &self.socket {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        Box::new(self)
+    }
 }
 
 impl Link for ThreadLink {
@@ -476,6 +522,9 @@ impl Link for ThreadLink {
     }
 
     fn send(&mut self, data: Bytes) -> Result<(), String> {
+        if let Some(why) = &self.failed {
+            return Err(why.clone());
+        }
         self.queued.fetch_add(data.len(), Ordering::AcqRel);
         let sent = self.tx.as_ref().is_some_and(|tx| tx.send(data).is_ok());
         if let Some(w) = &self.wake {
@@ -486,14 +535,14 @@ impl Link for ThreadLink {
 
     fn close(mut self: Box<Self>, linger: Duration) {
         self.closing.store(true, Ordering::Release);
-        // The writer flushes, then closes; the reader waits at most `linger` for the peer.
-        if let Some(s) = &self.socket {
-            let _ = s.set_read_timeout(Some(linger));
-            let _ = s.set_write_timeout(Some(linger));
-        }
+        // The writer flushes, then closes; whatever still blocks after `linger` (a peer that
+        // neither reads nor closes) is cut off by shutting the socket down.
         self.tx = None;
         if let Some(w) = &self.wake {
             w();
+        }
+        if let Some(s) = self.socket.take() {
+            self.shared.reaper.shut_down_at(Instant::now() + linger, s);
         }
     }
 
@@ -509,34 +558,87 @@ impl Link for ThreadLink {
     }
 }
 
+/// One thread that shuts down the sockets of closed connections when their linger is over
+/// (a socket timeout set while a thread already waits in `read` would not reach it).
+#[derive(Default)]
+struct Reaper {
+    tx: Mutex<Option<mpsc::Sender<(Instant, TcpStream)>>>,
+}
+
+impl Reaper {
+    fn shut_down_at(&self, at: Instant, socket: TcpStream) {
+        let mut tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        if tx.is_none() {
+            let (stx, rx) = mpsc::channel();
+            let started = std::thread::Builder::new().name("magicnet-linger".into()).spawn(move || reap(rx));
+            if started.is_err() {
+                // No thread to wait with: cut it off now rather than never.
+                let _ = socket.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+            *tx = Some(stx);
+        }
+        if let Some(Err(mpsc::SendError((_, s)))) = tx.as_ref().map(|t| t.send((at, socket))) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+fn reap(rx: mpsc::Receiver<(Instant, TcpStream)>) {
+    let mut due: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64)>> = Default::default();
+    let mut sockets: std::collections::HashMap<u64, TcpStream> = Default::default();
+    let mut next_id = 0u64;
+    loop {
+        let wait = due.peek().map(|std::cmp::Reverse((t, _))| t.saturating_duration_since(Instant::now()));
+        let got = match wait {
+            Some(w) => rx.recv_timeout(w),
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match got {
+            Ok((at, s)) => {
+                due.push(std::cmp::Reverse((at, next_id)));
+                sockets.insert(next_id, s);
+                next_id += 1;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            // The driver is gone: nothing lingers any more.
+            Err(RecvTimeoutError::Disconnected) => {
+                for (_, s) in sockets.drain() {
+                    let _ = s.shutdown(std::net::Shutdown::Both);
+                }
+                return;
+            }
+        }
+        while let Some(std::cmp::Reverse((t, id))) = due.peek().copied() {
+            if t > Instant::now() {
+                break;
+            }
+            due.pop();
+            if let Some(s) = sockets.remove(&id) {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
 /// Reader and writer threads for a TCP connection.
 fn tcp_link(stream: TcpStream, cx: ThreadCx) -> Box<dyn Link> {
     let (tx, rx) = mpsc::channel::<Bytes>();
-    let queued = Arc::new(AtomicUsize::new(0));
-    let closing = Arc::new(AtomicBool::new(false));
-    let link = ThreadLink {
-        tx: Some(tx),
-        queued: queued.clone(),
-        closing: closing.clone(),
-        socket: stream.try_clone().ok(),
-        wake: None,
-    };
+    let link = ThreadLink::new(&cx, tx, stream.try_clone().ok());
+    let (queued, closing) = (link.queued.clone(), link.closing.clone());
     let conn = cx.conn;
-    let (reader_stream, writer_stream) = match (stream.try_clone(), stream) {
-        (Ok(r), w) => (r, w),
-        (Err(e), _) => {
-            let _ = cx.to_node.send_blocking(Command::Closed(conn, Some(e.to_string())));
-            return Box::new(link);
-        }
+    let reader_stream = match stream.try_clone() {
+        Ok(r) => r,
+        Err(e) => return link.failed(format!("cannot use the socket: {e}")),
     };
+    let writer_stream = stream;
     let to_node = cx.to_node.clone();
     let read_buffer = cx.read_buffer;
     let reader = std::thread::Builder::new()
         .name(format!("magicnet-read-{conn}"))
         .spawn(move || read_loop(reader_stream, conn, &to_node, read_buffer, &closing));
     if let Err(e) = reader {
-        let _ = cx.to_node.send_blocking(Command::Closed(conn, Some(format!("cannot start a thread: {e}"))));
-        return Box::new(link);
+        return link.failed(format!("cannot start a thread: {e}"));
     }
     let to_node = cx.to_node.clone();
     let writer = cx.spawn_writer(&format!("magicnet-write-{conn}"), move || {
@@ -553,7 +655,7 @@ fn tcp_link(stream: TcpStream, cx: ThreadCx) -> Box<dyn Link> {
         let _ = w.shutdown(std::net::Shutdown::Write);
     });
     if let Err(e) = writer {
-        let _ = cx.to_node.send_blocking(Command::Closed(conn, Some(format!("cannot start a thread: {e}"))));
+        return link.failed(format!("cannot start a thread: {e}"));
     }
     Box::new(link)
 }
@@ -574,12 +676,8 @@ fn read_loop(mut s: TcpStream, conn: ConnectionId, to_node: &ToNode, max: usize,
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e)
-                if closing.load(Ordering::Acquire)
-                    && matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
-            {
-                return;
-            }
+            // Closed by this side (the linger is over): the node already knows.
+            Err(_) if closing.load(Ordering::Acquire) => return,
             Err(e) => {
                 to_node.send_blocking(Command::Closed(conn, Some(e.to_string())));
                 return;

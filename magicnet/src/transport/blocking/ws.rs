@@ -66,23 +66,18 @@ fn ws_thread_link(
     cx: ThreadCx,
 ) -> Box<dyn Link> {
     let (tx, rx) = mpsc::channel::<Bytes>();
-    let queued = Arc::new(AtomicUsize::new(0));
-    let closing = Arc::new(AtomicBool::new(false));
+    let mut link = ThreadLink::new(&cx, tx, ws.get_ref().try_clone().ok());
     let wake = waker.clone();
-    let link = ThreadLink {
-        tx: Some(tx),
-        queued: queued.clone(),
-        closing: closing.clone(),
-        socket: ws.get_ref().try_clone().ok(),
-        wake: Some(Box::new(move || {
-            let _ = wake.wake();
-        })),
-    };
+    link.wake = Some(Box::new(move || {
+        let _ = wake.wake();
+    }));
+    let (queued, closing) = (link.queued.clone(), link.closing.clone());
     let conn = cx.conn;
     let to_node = cx.to_node.clone();
-    let mut t = WsThread { ws, poll, _watched: watched, rx, queued, closing, conn, to_node, pending: None };
+    let linger = cx.linger;
+    let mut t = WsThread { ws, poll, _watched: watched, rx, queued, closing, conn, to_node, pending: None, linger };
     if let Err(e) = cx.spawn_writer(&format!("magicnet-ws-{conn}"), move || t.run()) {
-        let _ = cx.to_node.send_blocking(Command::Closed(conn, Some(format!("cannot start a thread: {e}"))));
+        return link.failed(format!("cannot start a thread: {e}"));
     }
     Box::new(link)
 }
@@ -98,6 +93,8 @@ struct WsThread {
     to_node: ToNode,
     /// A message tungstenite could not take yet (its write buffer was full).
     pending: Option<Bytes>,
+    /// How long the peer gets to answer our close.
+    linger: Duration,
 }
 
 /// How the thread's loop goes on.
@@ -127,8 +124,7 @@ impl WsThread {
                 // moment to answer, then stop.
                 Ok(false) => {
                     if close_deadline.is_none() {
-                        let linger = Duration::from_secs(2);
-                        close_deadline = Some(Instant::now() + linger);
+                        close_deadline = Some(Instant::now() + self.linger);
                         let frame = CloseFrame { code: CloseCode::Normal, reason: "".into() };
                         let _ = self.ws.close(Some(frame));
                     }
@@ -172,7 +168,9 @@ impl WsThread {
                 Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => return Step::End(None),
                 Err(e) => {
                     let (code, why) = ws_read_error(&e);
-                    self.close_with(code, &why);
+                    if let Some(code) = code {
+                        self.close_with(code, &why);
+                    }
                     return Step::End(Some(why));
                 }
             }

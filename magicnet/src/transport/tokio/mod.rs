@@ -114,6 +114,20 @@ impl TaskSink {
         a
     }
 
+    /// Forgets the finished tasks queued in `rx` (the rest go back), so the list does not
+    /// grow with every connection ever made.
+    pub(crate) fn retire(&self, rx: &mut mpsc::UnboundedReceiver<Task>) {
+        let mut keep = Vec::new();
+        while let Ok(t) = rx.try_recv() {
+            if !t.handle.is_finished() {
+                keep.push(t);
+            }
+        }
+        for t in keep {
+            let _ = self.tx.send(t);
+        }
+    }
+
     /// The runtime the tasks run on.
     pub(crate) fn runtime(&self) -> &::tokio::runtime::Handle {
         &self.rt
@@ -418,15 +432,7 @@ impl NodeTask {
     }
 
     fn retire_tasks(&mut self) {
-        let mut keep = Vec::new();
-        while let Ok(t) = self.task_rx.try_recv() {
-            if !t.handle.is_finished() {
-                keep.push(t);
-            }
-        }
-        for t in keep {
-            let _ = self.tasks.tx.send(t);
-        }
+        self.tasks.retire(&mut self.task_rx);
     }
 
     /// Handles one command; returns the reply when it asks the task to stop.

@@ -143,14 +143,16 @@ pub(crate) async fn quic_connect(
         .map_err(|_| TransportError::Quic("bad bind address".into()))?;
     let mut endpoint = Endpoint::client(bind)?;
     endpoint.set_default_client_config(config);
-    let conn = endpoint.connect(target, &name).map_err(|e| TransportError::Quic(e.to_string()))?.await.map_err(
-        |e| match e {
-            quinn::ConnectionError::TransportError(t) if t.to_string().contains("certificate") => {
-                TransportError::Tls(t.to_string())
-            }
-            e => TransportError::Quic(e.to_string()),
-        },
-    )?;
+    let connecting = endpoint.connect(target, &name).map_err(|e| match e {
+        quinn::ConnectError::InvalidServerName(n) => TransportError::from(crate::tls::TlsError::BadServerName(n)),
+        e => TransportError::Quic(e.to_string()),
+    })?;
+    let conn = connecting.await.map_err(|e| match e {
+        quinn::ConnectionError::TransportError(t) if t.to_string().contains("certificate") => {
+            TransportError::Tls(t.to_string())
+        }
+        e => TransportError::Quic(e.to_string()),
+    })?;
     let (mut send, recv) = conn.open_bi().await.map_err(|e| TransportError::Quic(e.to_string()))?;
     // A QUIC peer learns of a stream only when data arrives: the empty frame announces it.
     send.write_all(&[0, 0]).await.map_err(|e| TransportError::Quic(e.to_string()))?;
@@ -179,7 +181,11 @@ pub(crate) fn quic_link(
                     }
                 }
                 Ok(None) => break None,
-                Err(quinn::ReadError::ConnectionLost(quinn::ConnectionError::ApplicationClosed(_))) => break None,
+                Err(quinn::ReadError::ConnectionLost(quinn::ConnectionError::ApplicationClosed(c)))
+                    if c.error_code == VarInt::from_u32(code::DONE) =>
+                {
+                    break None;
+                }
                 Err(e) => break Some(e.to_string()),
             }
         };

@@ -96,7 +96,6 @@ where
     let (link, mut out) = ChannelLink::new(&cx);
     let LinkCx { conn, to_node, read_buffer, tasks } = cx;
     let reader = tasks.spawn(read_stream(rd, conn, to_node.clone(), read_buffer));
-    let reader_abort = reader.clone();
     let writer = tasks.spawn_writer(async move {
         while let Some(data) = out.rx.recv().await {
             if let Err(e) = wr.write_all(&data).await {
@@ -105,8 +104,10 @@ where
             }
             out.written(data.len());
         }
+        // Everything is written: close our side (TLS close_notify, then FIN) and let the
+        // reader see the peer's own close; stopping to read now could turn the close into a
+        // reset that destroys our last bytes on their way. The linger timer bounds the wait.
         let _ = wr.shutdown().await;
-        reader_abort.abort();
     });
     Box::new(link.with_tasks([reader, writer]))
 }

@@ -29,6 +29,9 @@ pub(crate) fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0)
+        // Bounded, so a peer that stops reading shows as backlog (the thread driver counts
+        // what tungstenite holds), never as unbounded memory.
+        .max_write_buffer_size(256 * 1024)
         .max_message_size(Some(MAX_FRAME_PAYLOAD))
         .max_frame_size(Some(MAX_FRAME_PAYLOAD))
 }
@@ -203,12 +206,14 @@ where
     handle.submit(reg).await.map_err(|e| e.to_string())
 }
 
-/// Why a WebSocket peer's input ends its connection, and the close code to send.
-pub(crate) fn ws_read_error(e: &WsError) -> (CloseCode, String) {
+/// Why a WebSocket peer's input ends its connection, and the close code to send (none when
+/// the connection itself failed: RFC 6455 forbids sending 1006).
+pub(crate) fn ws_read_error(e: &WsError) -> (Option<CloseCode>, String) {
     match e {
-        WsError::Capacity(c) => (CloseCode::Size, format!("message over the size limit: {c}")),
-        WsError::Protocol(p) => (CloseCode::Protocol, format!("WebSocket protocol error: {p}")),
-        e => (CloseCode::Abnormal, e.to_string()),
+        WsError::Capacity(c) => (Some(CloseCode::Size), format!("message over the size limit: {c}")),
+        WsError::Protocol(p) => (Some(CloseCode::Protocol), format!("WebSocket protocol error: {p}")),
+        WsError::Utf8(_) => (Some(CloseCode::Invalid), "invalid UTF-8 in a control frame".into()),
+        e => (None, e.to_string()),
     }
 }
 
@@ -220,8 +225,9 @@ where
     let (mut sink, mut stream) = ws.split();
     let (link, mut out) = ChannelLink::new(&cx);
     let LinkCx { conn, to_node, tasks, .. } = cx;
-    // The reader asks the writer to close the WebSocket with a code (a text message...).
-    let (close_tx, mut close_rx) = ::tokio::sync::mpsc::channel::<(CloseCode, String)>(1);
+    // The reader asks the writer to close the WebSocket with a code (a text message...), or
+    // without a frame when the connection itself failed.
+    let (close_tx, mut close_rx) = ::tokio::sync::mpsc::channel::<(Option<CloseCode>, String)>(1);
     let reader_tx = to_node.clone();
     let reader = tasks.spawn(async move {
         let error = loop {
@@ -233,7 +239,7 @@ where
                 }
                 Some(Ok(Message::Text(_))) => {
                     let why = "text message: MagicNet takes binary messages only".to_owned();
-                    let _ = close_tx.send((CloseCode::Unsupported, why.clone())).await;
+                    let _ = close_tx.send((Some(CloseCode::Unsupported), why.clone())).await;
                     break Some(why);
                 }
                 Some(Ok(Message::Close(_))) | None => break None,
@@ -266,9 +272,11 @@ where
         };
         // The node closed it (after DISCONNECT or SHUTDOWN): a normal closure, with a code so
         // that browsers do not report 1005 ("no status").
-        let (code, reason) = close.unwrap_or((CloseCode::Normal, String::new()));
-        let frame = CloseFrame { code, reason: truncate(&reason, 120).into() };
-        let _ = sink.send(Message::Close(Some(frame))).await;
+        let (code, reason) = close.unwrap_or((Some(CloseCode::Normal), String::new()));
+        if let Some(code) = code {
+            let frame = CloseFrame { code, reason: truncate(&reason, 120).into() };
+            let _ = sink.send(Message::Close(Some(frame))).await;
+        }
         let _ = sink.close().await;
     });
     Box::new(link.with_tasks([reader, writer]))
