@@ -235,7 +235,12 @@ async fn many_clients_chat_misbehave_and_leave_and_memory_returns_to_baseline() 
     let mut node = chat::server_node("soak").unwrap();
     node.limits_mut().max_connections_per_ip = 10_000;
     node.limits_mut().handshake_timeout = Duration::from_millis(500);
-    let (server, mut events) = spawn_with(node, DriverConfig::default());
+    // Sockets the server closed linger until the peer closes too (bad clients may never do);
+    // a short linger lets the test see the memory they held come back.
+    let linger = Duration::from_millis(200);
+    let mut config = DriverConfig::default();
+    config.close_linger = linger;
+    let (server, mut events) = spawn_with(node, config);
     tokio::spawn(async move { while events.recv().await.is_some() {} });
     let addr = server.listen_tcp("127.0.0.1:0", "client").await.unwrap();
     let (good, bad, n) = (60, 40, 20);
@@ -246,7 +251,7 @@ async fn many_clients_chat_misbehave_and_leave_and_memory_returns_to_baseline() 
             assert!(tokio::time::Instant::now() < deadline, "connections did not all close");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(linger + Duration::from_millis(400)).await;
     };
     // A first round grows the server's tables to their working size.
     storm(addr, good, bad, n).await;
@@ -262,6 +267,6 @@ async fn many_clients_chat_misbehave_and_leave_and_memory_returns_to_baseline() 
         good * n,
         started.elapsed()
     );
-    assert!((after - baseline).abs() < 256 * 1024, "memory did not return to its baseline: {baseline} -> {after}");
+    assert!((after - baseline).abs() < 64 * 1024, "memory did not return to its baseline: {baseline} -> {after}");
     server.shutdown().await;
 }

@@ -73,7 +73,6 @@ struct Shared {
 struct QuicRuntime {
     rt: ::tokio::runtime::Runtime,
     tasks: super::tokio::TaskSink,
-    task_rx: Mutex<::tokio::sync::mpsc::UnboundedReceiver<super::tokio::Task>>,
 }
 
 /// Events of a node on the thread driver. Dropping it discards later events.
@@ -159,8 +158,6 @@ struct Driver {
 impl Driver {
     fn run(mut self) {
         let mut reply = None;
-        #[cfg(feature = "quic")]
-        let mut rounds = 0usize;
         'outer: loop {
             let cmd = match self.node.poll_timeout() {
                 Some(t) => {
@@ -197,15 +194,6 @@ impl Driver {
                 }
             }
             self.drive();
-            #[cfg(feature = "quic")]
-            {
-                rounds += 1;
-                if rounds % 1024 == 0 {
-                    if let Some(Ok(q)) = self.shared.quic.get() {
-                        q.tasks.retire(&mut q.task_rx.lock().unwrap_or_else(|p| p.into_inner()));
-                    }
-                }
-            }
         }
         self.node.shutdown();
         self.drive();
@@ -232,9 +220,8 @@ impl Driver {
         }
         #[cfg(feature = "quic")]
         if let Some(Ok(q)) = self.shared.quic.get() {
-            let mut rx = q.task_rx.lock().unwrap_or_else(|p| p.into_inner());
             let left = deadline.saturating_duration_since(Instant::now());
-            q.rt.block_on(super::tokio::finish_tasks(&mut rx, left));
+            q.rt.block_on(q.tasks.finish(left));
         }
     }
 
@@ -448,8 +435,8 @@ impl BlockingNode {
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())?;
-            let (tasks, task_rx) = super::tokio::TaskSink::new(rt.handle().clone());
-            Ok(QuicRuntime { rt, tasks, task_rx: Mutex::new(task_rx) })
+            let tasks = super::tokio::TaskSink::new(rt.handle().clone());
+            Ok(QuicRuntime { rt, tasks })
         });
         q.as_ref().map_err(|e| TransportError::Quic(format!("cannot start the QUIC runtime: {e}")))
     }
@@ -461,6 +448,7 @@ pub(crate) struct ThreadCx {
     pub(crate) to_node: ToNode,
     pub(crate) read_buffer: usize,
     /// How long a closed connection may take to hand over its last bytes.
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
     pub(crate) linger: Duration,
     shared: Arc<Shared>,
 }

@@ -38,13 +38,14 @@
 //! exceed [`DriverConfig::max_queued_bytes`] the connection is dropped (the peer stopped
 //! reading), so one stalled client cannot grow the server's memory without bound.
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ::tokio::sync::{mpsc, oneshot, watch};
+use ::tokio::sync::{Notify, mpsc, oneshot, watch};
 use ::tokio::task::AbortHandle;
 use bytes::Bytes;
 
@@ -78,23 +79,58 @@ fn now() -> Instant {
     ::tokio::time::Instant::now().into_std()
 }
 
-/// A transport task: writers are waited for at shutdown (they flush), readers are not.
-pub(crate) struct Task {
-    writer: bool,
-    handle: ::tokio::task::JoinHandle<()>,
-}
-
 /// Where transports put their tasks so the node's loop can wait for them at shutdown.
+///
+/// A task leaves the set by itself when it ends (or is aborted), so the set holds only the
+/// live ones, however many connections came and went.
 #[derive(Clone)]
 pub(crate) struct TaskSink {
-    tx: mpsc::UnboundedSender<Task>,
+    set: Arc<TaskSet>,
     rt: ::tokio::runtime::Handle,
 }
 
+#[derive(Default)]
+struct TaskSet {
+    next: AtomicU64,
+    table: std::sync::Mutex<TaskTable>,
+    /// Woken whenever a task ends.
+    ended: Notify,
+}
+
+#[derive(Default)]
+struct TaskTable {
+    /// Live tasks: writers are waited for at shutdown (they flush), readers are not.
+    live: HashMap<u64, (bool, AbortHandle)>,
+    /// Tasks that ended before their spawner could list them.
+    ended_early: HashSet<u64>,
+}
+
+impl TaskSet {
+    fn table(&self) -> std::sync::MutexGuard<'_, TaskTable> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Takes its task out of the set when the task ends, however it ends.
+struct Unlist {
+    set: Arc<TaskSet>,
+    id: u64,
+}
+
+impl Drop for Unlist {
+    fn drop(&mut self) {
+        let mut t = self.set.table();
+        if t.live.remove(&self.id).is_none() {
+            t.ended_early.insert(self.id);
+        }
+        drop(t);
+        self.set.ended.notify_waiters();
+    }
+}
+
 impl TaskSink {
-    pub(crate) fn new(rt: ::tokio::runtime::Handle) -> (Self, mpsc::UnboundedReceiver<Task>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (Self { tx, rt }, rx)
+    pub(crate) fn new(rt: ::tokio::runtime::Handle) -> Self {
+        Self { set: Arc::default(), rt }
     }
 
     /// Spawns a task that only reads (aborted at shutdown once the writers are done).
@@ -108,50 +144,74 @@ impl TaskSink {
     }
 
     fn spawn_kind(&self, fut: impl Future<Output = ()> + Send + 'static, writer: bool) -> AbortHandle {
-        let handle = self.rt.spawn(fut);
-        let a = handle.abort_handle();
-        let _ = self.tx.send(Task { writer, handle });
-        a
+        let id = self.set.next.fetch_add(1, Ordering::Relaxed);
+        let unlist = Unlist { set: self.set.clone(), id };
+        // The lock is not held while spawning: a task dropped at once (runtime shutting
+        // down) unlists itself, which takes the lock.
+        let abort = self
+            .rt
+            .spawn(async move {
+                let _unlist = unlist;
+                fut.await;
+            })
+            .abort_handle();
+        let mut t = self.set.table();
+        if !t.ended_early.remove(&id) {
+            t.live.insert(id, (writer, abort.clone()));
+        }
+        abort
     }
 
-    /// Forgets the finished tasks queued in `rx` (the rest go back), so the list does not
-    /// grow with every connection ever made.
-    pub(crate) fn retire(&self, rx: &mut mpsc::UnboundedReceiver<Task>) {
-        let mut keep = Vec::new();
-        while let Ok(t) = rx.try_recv() {
-            if !t.handle.is_finished() {
-                keep.push(t);
+    /// How many tasks are running.
+    #[cfg(test)]
+    fn live(&self) -> usize {
+        self.set.table().live.len()
+    }
+
+    /// Waits until no listed task matches `pick` or `deadline` passes; true if none is left.
+    async fn wait_until_none(&self, pick: impl Fn(bool) -> bool, deadline: ::tokio::time::Instant) -> bool {
+        loop {
+            let ended = self.set.ended.notified();
+            ::tokio::pin!(ended);
+            ended.as_mut().enable();
+            if !self.set.table().live.values().any(|(w, _)| pick(*w)) {
+                return true;
+            }
+            if ::tokio::time::timeout_at(deadline, ended).await.is_err() {
+                return false;
             }
         }
-        for t in keep {
-            let _ = self.tx.send(t);
+    }
+
+    /// Aborts the listed tasks that match `pick`; returns how many.
+    fn abort_where(&self, pick: impl Fn(bool) -> bool) -> usize {
+        let t = self.set.table();
+        let mut n = 0;
+        for (w, a) in t.live.values() {
+            if pick(*w) {
+                a.abort();
+                n += 1;
+            }
         }
+        n
     }
 
     /// The runtime the tasks run on.
     pub(crate) fn runtime(&self) -> &::tokio::runtime::Handle {
         &self.rt
     }
-}
 
-/// Waits for writers to flush (up to `grace`), then gives readers a moment, then aborts
-/// what is left.
-pub(crate) async fn finish_tasks(rx: &mut mpsc::UnboundedReceiver<Task>, grace: Duration) {
-    let mut tasks = Vec::new();
-    while let Ok(t) = rx.try_recv() {
-        tasks.push(t);
-    }
-    let deadline = ::tokio::time::Instant::now() + grace;
-    for t in tasks.iter_mut().filter(|t| t.writer) {
-        if ::tokio::time::timeout_at(deadline, &mut t.handle).await.is_err() {
-            t.handle.abort();
-            tracing::warn!("a connection did not flush within {grace:?}; aborted it");
+    /// Waits for writers to flush (up to `grace`), then gives readers a moment, then aborts
+    /// what is left.
+    pub(crate) async fn finish(&self, grace: Duration) {
+        let deadline = ::tokio::time::Instant::now() + grace;
+        if !self.wait_until_none(|writer| writer, deadline).await {
+            let n = self.abort_where(|writer| writer);
+            tracing::warn!("{n} connection(s) did not flush within {grace:?}; aborted them");
         }
-    }
-    let drain = ::tokio::time::Instant::now() + Duration::from_millis(50);
-    for t in tasks.iter_mut().filter(|t| !t.writer) {
-        if ::tokio::time::timeout_at(drain.min(deadline), &mut t.handle).await.is_err() {
-            t.handle.abort();
+        let drain = (::tokio::time::Instant::now() + Duration::from_millis(50)).min(deadline);
+        if !self.wait_until_none(|_| true, drain).await {
+            self.abort_where(|_| true);
         }
     }
 }
@@ -352,7 +412,7 @@ pub fn spawn_with(node: Node, config: DriverConfig) -> (NodeHandle, EventStream)
     let (ev_tx, ev_rx) = mpsc::channel(config.event_capacity.max(1));
     let (stop_tx, stop_rx) = watch::channel(());
     let config = Arc::new(config);
-    let (tasks, task_rx) = TaskSink::new(::tokio::runtime::Handle::current());
+    let tasks = TaskSink::new(::tokio::runtime::Handle::current());
     let task = NodeTask {
         node,
         rx,
@@ -360,7 +420,6 @@ pub fn spawn_with(node: Node, config: DriverConfig) -> (NodeHandle, EventStream)
         dropped_events: 0,
         links: Links::new(config.max_queued_bytes, config.close_linger),
         config: config.clone(),
-        task_rx,
         tasks: tasks.clone(),
         _stopped: stop_tx,
     };
@@ -377,14 +436,12 @@ struct NodeTask {
     _stopped: watch::Sender<()>,
     links: Links,
     config: Arc<DriverConfig>,
-    task_rx: mpsc::UnboundedReceiver<Task>,
     tasks: TaskSink,
 }
 
 impl NodeTask {
     async fn run(mut self) {
         let mut shutdown_reply = None;
-        let mut retired = 0usize;
         loop {
             let deadline = self.node.poll_timeout();
             let cmd = ::tokio::select! {
@@ -415,24 +472,15 @@ impl NodeTask {
                 break;
             }
             self.drive();
-            // Finished tasks are forgotten now and then, so the list does not grow.
-            retired += 1;
-            if retired % 1024 == 0 {
-                self.retire_tasks();
-            }
         }
         self.node.shutdown();
         self.drive();
         self.links.close_all();
-        finish_tasks(&mut self.task_rx, self.config.shutdown_grace).await;
+        self.tasks.finish(self.config.shutdown_grace).await;
         // Last events (connection closed...) are already sent; dropping `events` ends the stream.
         if let Some(reply) = shutdown_reply {
             reply();
         }
-    }
-
-    fn retire_tasks(&mut self) {
-        self.tasks.retire(&mut self.task_rx);
     }
 
     /// Handles one command; returns the reply when it asks the task to stop.
@@ -636,5 +684,30 @@ mod tests {
         assert_eq!(super::host_of("localhost:5001"), "localhost");
         assert_eq!(super::host_of("[::1]:5001"), "::1");
         assert_eq!(super::host_of("example.org"), "example.org");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ended_tasks_leave_the_set_and_finish_aborts_the_stuck_ones() {
+        use std::time::Duration;
+        let tasks = super::TaskSink::new(tokio::runtime::Handle::current());
+        for _ in 0..1000 {
+            tasks.spawn(async {});
+            tasks.spawn_writer(async {});
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tasks.live() > 0 {
+            assert!(tokio::time::Instant::now() < deadline, "{} ended tasks still listed", tasks.live());
+            tokio::task::yield_now().await;
+        }
+        let stuck_writer = tasks.spawn_writer(std::future::pending());
+        let stuck_reader = tasks.spawn(std::future::pending());
+        let aborted = tasks.spawn(std::future::pending());
+        aborted.abort();
+        tokio::time::timeout(Duration::from_secs(5), tasks.finish(Duration::from_millis(100))).await.unwrap();
+        while tasks.live() > 0 {
+            assert!(tokio::time::Instant::now() < deadline, "aborted tasks still listed");
+            tokio::task::yield_now().await;
+        }
+        assert!(stuck_writer.is_finished() && stuck_reader.is_finished());
     }
 }
