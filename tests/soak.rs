@@ -257,16 +257,22 @@ async fn many_clients_chat_misbehave_and_leave_and_memory_returns_to_baseline() 
     storm(addr, good, bad, n).await;
     settle().await;
     let baseline = live();
-    // The measured round.
+    // Three measured rounds: a leak of even 1 KiB per connection would add up to 300 KiB,
+    // far above the allocator's and the runtime's own noise.
+    let rounds = 3;
+    let mut heaps = Vec::new();
     let started = std::time::Instant::now();
-    storm(addr, good, bad, n).await;
-    settle().await;
-    let after = live();
+    for _ in 0..rounds {
+        storm(addr, good, bad, n).await;
+        settle().await;
+        heaps.push(live());
+    }
     println!(
-        "soak: {good} good + {bad} bad clients, {} messages each way, in {:?}; live heap {baseline} -> {after} B",
+        "soak: {rounds} x ({good} good + {bad} bad clients, {} messages each way) in {:?}; live heap {baseline} -> {heaps:?} B",
         good * n,
         started.elapsed()
     );
-    assert!((after - baseline).abs() < 64 * 1024, "memory did not return to its baseline: {baseline} -> {after}");
+    let after = heaps[heaps.len() - 1];
+    assert!((after - baseline).abs() < 128 * 1024, "memory did not return to its baseline: {baseline} -> {heaps:?}");
     server.shutdown().await;
 }
