@@ -232,7 +232,7 @@ async fn storm(addr: std::net::SocketAddr, good: usize, bad: usize, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_clients_chat_misbehave_and_leave_and_memory_returns_to_baseline() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut node = chat::server_node("soak").unwrap();
+    let mut node = chat::quiet_server_node("soak").unwrap();
     node.limits_mut().max_connections_per_ip = 10_000;
     node.limits_mut().handshake_timeout = Duration::from_millis(500);
     // Sockets the server closed linger until the peer closes too (bad clients may never do);
@@ -262,9 +262,16 @@ async fn many_clients_chat_misbehave_and_leave_and_memory_returns_to_baseline() 
     let rounds = 3;
     let mut heaps = Vec::new();
     let started = std::time::Instant::now();
+    let tolerance = 128 * 1024;
     for _ in 0..rounds {
         storm(addr, good, bad, n).await;
         settle().await;
+        // Closed sockets may still be handing over their last bytes on a busy machine: give
+        // the heap a bounded time to come back (a leak never does).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while (live() - baseline).abs() >= tolerance && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         heaps.push(live());
     }
     println!(
@@ -273,6 +280,6 @@ async fn many_clients_chat_misbehave_and_leave_and_memory_returns_to_baseline() 
         started.elapsed()
     );
     let after = heaps[heaps.len() - 1];
-    assert!((after - baseline).abs() < 128 * 1024, "memory did not return to its baseline: {baseline} -> {heaps:?}");
+    assert!((after - baseline).abs() < tolerance, "memory did not return to its baseline: {baseline} -> {heaps:?}");
     server.shutdown().await;
 }

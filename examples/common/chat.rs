@@ -45,22 +45,36 @@ pub fn server_node(motd: &str) -> Result<Node, ConfigError> {
     server_builder(motd).build()
 }
 
+/// The server node without its console output (for load tests, where a test harness would
+/// keep every printed line in memory).
+pub fn quiet_server_node(motd: &str) -> Result<Node, ConfigError> {
+    builder(motd, false).build()
+}
+
 /// The server's builder, for a node that does more than chat.
 pub fn server_builder(motd: &str) -> NodeBuilder {
+    builder(motd, true)
+}
+
+fn builder(motd: &str, print: bool) -> NodeBuilder {
     Node::builder("server")
         .motd(motd)
         // "Everyone except the sender" is a destination filter fed by the message's routing data.
         .remote_role(RoleConfig::new("client").filter(ExceptFilter))
-        .on(|ctx, SetName(name): SetName| {
-            println!("Client {} set their username: {name}", ctx.sender());
+        .on(move |ctx, SetName(name): SetName| {
+            if print {
+                println!("Client {} set their username: {name}", ctx.sender());
+            }
             ctx.set_sender_context(Username(name.into_inner()));
         })
-        .on(|ctx, Custom(text): Custom| {
+        .on(move |ctx, Custom(text): Custom| {
             let Some(name) = ctx.sender_context::<Username>().map(|u| u.0.clone()) else {
                 ctx.disconnect_sender(NO_USERNAME, Some("MsgCustom requires a username!"));
                 return;
             };
-            println!("Client {name} sent: {text}");
+            if print {
+                println!("Client {name} sent: {text}");
+            }
             let reversed: String = text.chars().rev().collect();
             if let Err(e) = ctx.reply(&CustomResp(reversed.into())) {
                 eprintln!("cannot reply: {e}");

@@ -128,6 +128,24 @@ impl Drop for Unlist {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// A task's future and its [`Unlist`]. (An `async` block around the future would hold
+    /// it twice over: once captured, once awaited.)
+    struct Listed<F> {
+        #[pin]
+        fut: F,
+        _unlist: Unlist,
+    }
+}
+
+impl<F: Future<Output = ()>> Future for Listed<F> {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.project().fut.poll(cx)
+    }
+}
+
 impl TaskSink {
     pub(crate) fn new(rt: ::tokio::runtime::Handle) -> Self {
         Self { set: Arc::default(), rt }
@@ -148,13 +166,7 @@ impl TaskSink {
         let unlist = Unlist { set: self.set.clone(), id };
         // The lock is not held while spawning: a task dropped at once (runtime shutting
         // down) unlists itself, which takes the lock.
-        let abort = self
-            .rt
-            .spawn(async move {
-                let _unlist = unlist;
-                fut.await;
-            })
-            .abort_handle();
+        let abort = self.rt.spawn(Listed { fut, _unlist: unlist }).abort_handle();
         let mut t = self.set.table();
         if !t.ended_early.remove(&id) {
             t.live.insert(id, (writer, abort.clone()));
