@@ -809,4 +809,15 @@ fn the_create_limit_follows_the_address_across_reconnects() {
         h.node.handle_closed(c, None);
     }
     assert_eq!(created, 3);
+    // Once its objects are gone, the address's quota is free again.
+    for oid in h.node.object_ids() {
+        h.node.delete_object(oid).unwrap();
+    }
+    let c = h.node.accept_from(role, magicnet::Framing::Stream, Some(addr), h.now);
+    h.pump();
+    h.feed(c, &frame(&hello()));
+    for i in 1..=4u32 {
+        h.feed(c, &frame(&msg(6, &(i, 0u16, 0u32, 0u32, Vec::<Value>::new()))));
+    }
+    assert_eq!(h.node.object_ids().len(), 3, "three again, and no more");
 }

@@ -863,6 +863,10 @@ impl Net {
         if let Some(c) = e.creator {
             if let Some(n) = rt.created_by.get_mut(&c) {
                 *n = n.saturating_sub(1);
+                if *n == 0 {
+                    // no entry per address that ever created something
+                    rt.created_by.remove(&c);
+                }
             }
         }
         let class = rt.registry.class(e.class).map_or("?", |c| c.name);
