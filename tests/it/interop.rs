@@ -107,36 +107,18 @@ async fn python_clients_with_a_wrong_version_or_hash_are_disconnected_with_the_r
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rust_client_chats_with_a_python_server() {
     let port = free_port();
-    let server = tokio::process::Command::new(python())
-        .arg(python_dir().join("chat_server.py"))
-        .arg(port.to_string())
-        .current_dir(python_dir())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let server = start(
+        python(),
+        &[python_dir().join("chat_server.py").display().to_string(), port.to_string()],
+        Some(python_dir()),
+    );
 
     let rx = Received::default();
     let (client, mut events) = spawn(chat::client_node(rx.clone()).unwrap());
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    let conn = loop {
-        match client.connect_tcp(("127.0.0.1", port), "server").await {
-            Ok(c) => break c,
-            Err(_) if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
-            Err(e) => panic!("the Python server did not come up: {e}"),
-        }
-    };
+    let conn = retry(|| client.connect_tcp(("127.0.0.1", port), "server")).await;
     let motd = events.wait_for(TIMEOUT, |e| matches!(e, Event::MotdReceived { .. })).await;
     assert_eq!(motd, Some(Event::MotdReceived { conn, motd: "Python MagicNet server".into() }));
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    let rp = loop {
-        if let Some(rp) = client.call(move |n| n.repository(conn)).await.unwrap() {
-            break rp;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no rp from the Python server");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let rp = retry(|| async { client.call(move |n| n.repository(conn)).await.unwrap().ok_or("no rp") }).await;
     assert_eq!(rp, 128);
     client.send_to(conn, SetName("rusty".into())).await.unwrap();
     client.send_to(conn, Custom("hello python".into())).await.unwrap();
@@ -175,15 +157,11 @@ async fn a_rust_client_chats_with_a_python_server() {
 async fn a_rust_client_reads_the_python_reply_text() {
     // Same as above but checks the reversed text itself through a recording client.
     let port = free_port();
-    let _server = tokio::process::Command::new(python())
-        .arg(python_dir().join("chat_server.py"))
-        .arg(port.to_string())
-        .current_dir(python_dir())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let _server = start(
+        python(),
+        &[python_dir().join("chat_server.py").display().to_string(), port.to_string()],
+        Some(python_dir()),
+    );
     let got = Arc::new(std::sync::Mutex::new(Vec::new()));
     let g = got.clone();
     let node = Node::builder("client")
@@ -192,14 +170,7 @@ async fn a_rust_client_reads_the_python_reply_text() {
         .build()
         .unwrap();
     let (client, mut events) = spawn(node);
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    let conn = loop {
-        match client.connect_tcp(("127.0.0.1", port), "server").await {
-            Ok(c) => break c,
-            Err(_) if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
-            Err(e) => panic!("the Python server did not come up: {e}"),
-        }
-    };
+    let conn = retry(|| client.connect_tcp(("127.0.0.1", port), "server")).await;
     events.wait_for(TIMEOUT, |e| matches!(e, Event::ConnectionActivated { .. })).await.unwrap();
     client.send_to(conn, SetName("rusty".into())).await.unwrap();
     client.send_to(conn, Custom("ünïcode → ok".into())).await.unwrap();
