@@ -12,6 +12,7 @@ use bytes::Bytes;
 use common::{BenchClientFields, BenchServer, Ping, Pos};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use magicnet::object::{CreateOptions, ZoneId};
+use magicnet::prelude::*;
 use magicnet::wire::{self, NetType, PayloadItem, PayloadIter};
 use magicnet::{Framing, NetMessage, Output};
 
@@ -80,9 +81,9 @@ fn dispatch(c: &mut Criterion) {
     // 1000 pings in one payload through a live server node: decode, validate (u32 range),
     // dispatch to the processor.
     let mut node = common::server(false);
-    let role = node.role_id("client").unwrap();
+    let role = node.role("client").unwrap();
     let now = Instant::now();
-    let conn = node.accept(role, Framing::Datagram, now);
+    let conn = node.accept(role, Framing::Datagram, None, now).unwrap();
     let mut hello = Vec::new();
     wire::encode_message(
         2,
@@ -108,7 +109,7 @@ fn fanout(c: &mut Criterion) {
     let mut g = c.benchmark_group("fan-out");
     for viewers in [10usize, 100, 1000] {
         let mut node = common::server(true);
-        let role = node.role_id("client").unwrap();
+        let role = node.role("client").unwrap();
         let now = Instant::now();
         let mut hello = Vec::new();
         wire::encode_message(
@@ -117,13 +118,13 @@ fn fanout(c: &mut Criterion) {
             &mut hello,
         );
         for _ in 0..viewers {
-            let conn = node.accept(role, Framing::Stream, now);
+            let conn = node.accept(role, Framing::Stream, None, now).unwrap();
             let mut f = (hello.len() as u16).to_be_bytes().to_vec();
             f.extend_from_slice(&hello);
             node.handle_input(conn, &f, now);
             node.set_visible_zones(conn, &[ZoneId(1)]).unwrap();
         }
-        let oid = node.create_object(BenchServer::default(), CreateOptions::zone(1), |_, _| {}).unwrap();
+        let oid = node.create_object(BenchServer::default(), CreateOptions::zone(ZoneId(1)), |_, _| {}).unwrap();
         while node.poll_output().is_some() {}
         g.throughput(Throughput::Elements(100 * viewers as u64));
         g.bench_function(format!("100 field updates to {viewers} viewers, then one drain"), |b| {
@@ -155,7 +156,6 @@ fn fanout(c: &mut Criterion) {
                 },
                 |i| {
                     node.with_object(oid, |o: &mut BenchServer, ctx| o.send_moved(ctx, Pos { x: i, y: 0, z: 0 }))
-                        .unwrap()
                         .unwrap();
                     let mut bytes = 0;
                     while let Some(out) = node.poll_output() {

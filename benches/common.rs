@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use magicnet::object::{ObjectConfig, ObjectContext};
 use magicnet::{Message, NetStruct, NetworkObject, Node, RoleConfig, network_fields, network_interface};
+use magicnet::{ObjectRole, Repository};
 
 /// A custom message with one int.
 #[derive(Message, Debug, Clone, Copy)]
@@ -84,7 +85,12 @@ pub fn server(zone_routing: bool) -> Node {
         .on(|_, Ping(n): Ping| {
             std::hint::black_box(n);
         })
-        .objects(ObjectConfig::authority(1).classes(&["bench-object"]).role(1).zone_routing(zone_routing))
+        .objects(
+            ObjectConfig::authority(Repository(1))
+                .classes(&["bench-object"])
+                .role(ObjectRole(1))
+                .zone_routing(zone_routing),
+        )
         .limits(magicnet::Limits::unlimited())
         .build()
         .expect("server")
@@ -94,7 +100,7 @@ pub fn client() -> Node {
     Node::builder("client")
         .remote_role(RoleConfig::new("server"))
         .declare::<Ping>()
-        .objects(ObjectConfig::client().classes(&["bench-object"]).role(0))
+        .objects(ObjectConfig::client().classes(&["bench-object"]).role(ObjectRole(0)))
         .build()
         .expect("client")
 }

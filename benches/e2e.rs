@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use common::{BenchClient, BenchClientFields, BenchServer, BenchServerFields, LAST_PONG, Ping, Pos};
 use magicnet::object::{CreateOptions, ZoneId};
+use magicnet::prelude::*;
+use magicnet::transport::Endpoint;
 use magicnet::transport::tokio::{DriverConfig, NodeHandle, spawn_with};
 use magicnet::wire::{self, PayloadItem, PayloadIter};
 use magicnet::{Event, Framing, Output};
@@ -76,7 +78,8 @@ fn unlimited() -> DriverConfig {
 async fn start_server(zones: bool) -> (NodeHandle, std::net::SocketAddr) {
     let (h, mut ev) = spawn_with(common::server(zones), unlimited());
     tokio::spawn(async move { while ev.recv().await.is_some() {} });
-    let addr = h.listen_tcp("127.0.0.1:0", "client").await.unwrap();
+    let addr =
+        h.listen(Endpoint::tcp("127.0.0.1:0"), h.call(|n| n.role("client")).await.unwrap().unwrap()).await.unwrap();
     (h, addr)
 }
 
@@ -118,7 +121,10 @@ async fn one_way_server(n: usize) -> f64 {
     PINGS.store(0, Ordering::SeqCst);
     let (server, mut ev) = spawn_with(counting_server(), unlimited());
     tokio::spawn(async move { while ev.recv().await.is_some() {} });
-    let addr = server.listen_tcp("127.0.0.1:0", "client").await.unwrap();
+    let addr = server
+        .listen(Endpoint::tcp("127.0.0.1:0"), server.call(|n| n.role("client")).await.unwrap().unwrap())
+        .await
+        .unwrap();
     let load = ping_frames(n);
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(&hello_frame()).await.unwrap();
@@ -144,9 +150,13 @@ async fn one_way(n: usize) -> f64 {
     PINGS.store(0, Ordering::SeqCst);
     let (server, mut ev) = spawn_with(counting_server(), unlimited());
     tokio::spawn(async move { while ev.recv().await.is_some() {} });
-    let addr = server.listen_tcp("127.0.0.1:0", "client").await.unwrap();
+    let addr = server
+        .listen(Endpoint::tcp("127.0.0.1:0"), server.call(|n| n.role("client")).await.unwrap().unwrap())
+        .await
+        .unwrap();
     let (client, mut cev) = spawn_with(common::client(), unlimited());
-    let conn = client.connect_tcp(addr, "server").await.unwrap();
+    let conn =
+        client.connect(Endpoint::tcp(addr), client.call(|n| n.role("server")).await.unwrap().unwrap()).await.unwrap();
     cev.wait_for(Duration::from_secs(5), |e| matches!(e, Event::ConnectionActivated { .. })).await.unwrap();
     tokio::spawn(async move { while cev.recv().await.is_some() {} });
     let start = Instant::now();
@@ -220,7 +230,7 @@ async fn fanout_tcp(viewers: usize, deliveries: usize) -> f64 {
         readers.push(tokio::spawn(counting_reader(s, count.clone())));
     }
     let oid = server
-        .call(|n| n.create_object(BenchServer::default(), CreateOptions::zone(1), |_, _| {}))
+        .call(|n| n.create_object(BenchServer::default(), CreateOptions::zone(ZoneId(1)), |_, _| {}))
         .await
         .unwrap()
         .unwrap();
@@ -275,21 +285,19 @@ async fn fanout_tcp(viewers: usize, deliveries: usize) -> f64 {
 /// and hand the bytes out. Nanoseconds per delivery.
 fn fanout_cpu(viewers: usize, updates: usize) -> f64 {
     let mut node = common::server(true);
-    let role = node.role_id("client").unwrap();
+    let role = node.role("client").unwrap();
     let now = Instant::now();
     for _ in 0..viewers {
-        let c = node.accept(role, Framing::Stream, now);
+        let c = node.accept(role, Framing::Stream, None, now).unwrap();
         node.handle_input(c, &hello_frame(), now);
         node.set_visible_zones(c, &[ZoneId(1)]).unwrap();
     }
-    let oid = node.create_object(BenchServer::default(), CreateOptions::zone(1), |_, _| {}).unwrap();
+    let oid = node.create_object(BenchServer::default(), CreateOptions::zone(ZoneId(1)), |_, _| {}).unwrap();
     while node.poll_output().is_some() {}
     let start = Instant::now();
     let mut bytes = 0usize;
     for i in 0..updates {
-        node.with_object(oid, |o: &mut BenchServer, ctx| o.send_moved(ctx, Pos { x: i as i32, y: 1, z: 2 }))
-            .unwrap()
-            .unwrap();
+        node.with_object(oid, |o: &mut BenchServer, ctx| o.send_moved(ctx, Pos { x: i as i32, y: 1, z: 2 })).unwrap();
         while let Some(out) = node.poll_output() {
             if let Output::Transmit { data, .. } = out {
                 bytes += data.len();
@@ -304,12 +312,13 @@ fn fanout_cpu(viewers: usize, updates: usize) -> f64 {
 async fn latency(samples: usize) -> (f64, f64) {
     let (server, addr) = start_server(false).await;
     let oid = server
-        .call(|n| n.create_object(BenchServer::default(), CreateOptions::zone(0), |_, _| {}))
+        .call(|n| n.create_object(BenchServer::default(), CreateOptions::zone(ZoneId(0)), |_, _| {}))
         .await
         .unwrap()
         .unwrap();
     let (client, mut ev) = spawn_with(common::client(), unlimited());
-    let conn = client.connect_tcp(addr, "server").await.unwrap();
+    let conn =
+        client.connect(Endpoint::tcp(addr), client.call(|n| n.role("server")).await.unwrap().unwrap()).await.unwrap();
     ev.wait_for(Duration::from_secs(5), |e| matches!(e, Event::ConnectionActivated { .. })).await.unwrap();
     client.call(move |n| n.request_visible_objects(conn)).await.unwrap().unwrap();
     while !client.call(move |n| n.object::<BenchClient>(oid).is_some()).await.unwrap() {
@@ -321,7 +330,7 @@ async fn latency(samples: usize) -> (f64, f64) {
         let t = Instant::now();
         client
             .post(move |n| {
-                n.with_object(oid, |o: &mut BenchClient, ctx| o.send_ping(ctx, seq)).unwrap().unwrap();
+                n.with_object(oid, |o: &mut BenchClient, ctx| o.send_ping(ctx, seq)).unwrap();
             })
             .await
             .unwrap();
@@ -341,11 +350,11 @@ async fn latency(samples: usize) -> (f64, f64) {
 /// Heap bytes per idle (handshaken) connection in the sans-IO node alone.
 fn memory_per_connection_node(n: usize) -> f64 {
     let mut node = common::server(true);
-    let role = node.role_id("client").unwrap();
+    let role = node.role("client").unwrap();
     let now = Instant::now();
     let hello = Bytes::from(hello_frame()[2..].to_vec());
     // warm up the tables so that growth of shared structures is not charged to connections
-    let warm: Vec<_> = (0..n).map(|_| node.accept(role, Framing::Datagram, now)).collect();
+    let warm: Vec<_> = (0..n).map(|_| node.accept(role, Framing::Datagram, None, now).unwrap()).collect();
     for c in &warm {
         node.handle_datagram(*c, hello.clone(), now);
     }
@@ -356,7 +365,7 @@ fn memory_per_connection_node(n: usize) -> f64 {
     while node.poll_output().is_some() {}
     while node.poll_event().is_some() {}
     let before = heap();
-    let conns: Vec<_> = (0..n).map(|_| node.accept(role, Framing::Datagram, now)).collect();
+    let conns: Vec<_> = (0..n).map(|_| node.accept(role, Framing::Datagram, None, now).unwrap()).collect();
     for c in &conns {
         node.handle_datagram(*c, hello.clone(), now);
     }
@@ -398,11 +407,11 @@ async fn memory_per_connection_tcp(n: usize) -> f64 {
 fn memory_per_object(n: usize) -> f64 {
     let mut node = common::server(true);
     for _ in 0..n {
-        node.create_object(BenchServer::default(), CreateOptions::zone(1), |_, _| {}).unwrap();
+        node.create_object(BenchServer::default(), CreateOptions::zone(ZoneId(1)), |_, _| {}).unwrap();
     }
     let before = heap();
     for i in 0..n {
-        node.create_object(BenchServer::default(), CreateOptions::zone((i % 100) as u32), |o, ctx| {
+        node.create_object(BenchServer::default(), CreateOptions::zone(ZoneId((i % 100) as u32)), |o, ctx| {
             o.send_moved(ctx, Pos { x: 1, y: 2, z: 3 }).unwrap()
         })
         .unwrap();

@@ -6,21 +6,23 @@
 #[path = "common/chat.rs"]
 mod chat;
 
-use chat::{Custom, Received, SetName};
-use magicnet::Event;
+use chat::{Custom, SetName};
+use magicnet::prelude::*;
 use magicnet::transport::memory::MemoryNetwork;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     chat::init_logging();
     let mut net = MemoryNetwork::new();
-    let server = net.add(chat::server_node("An example native host")?);
-    let alice_rx = Received::default();
-    let alice = net.add(chat::client_node(alice_rx.clone())?);
-    let bob = net.add(chat::client_node(Received::default())?);
+    let (server_node, clients) = chat::server_node("An example native host")?;
+    let server = net.add(server_node);
+    let (alice_node, alice_server, alice_rx) = chat::client_node()?;
+    let alice = net.add(alice_node);
+    let (bob_node, bob_server, _) = chat::client_node()?;
+    let bob = net.add(bob_node);
 
     // The only transport-specific lines: two in-memory links.
-    let (alice_conn, _) = net.connect(alice, "server", server, "client")?;
-    let (bob_conn, _) = net.connect(bob, "server", server, "client")?;
+    let (alice_conn, _) = net.connect(alice, alice_server, server, clients)?;
+    let (bob_conn, _) = net.connect(bob, bob_server, server, clients)?;
     net.run();
 
     for e in net.events(alice) {
@@ -37,17 +39,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     net.node_mut(bob).send_to(bob_conn, &SetName("bob".into()))?;
     net.node_mut(alice).send_to(alice_conn, &Custom("Hello from the same process!".into()))?;
     net.run();
-    assert_eq!(alice_rx.replies(), 1, "alice should have her reply");
+    assert_eq!(alice_rx.print(), 1, "alice should have her reply");
 
     // A client that skips SET_NAME is disconnected with reason 10, as in the seed.
-    let carol = net.add(chat::client_node(Received::default())?);
-    let (carol_conn, _) = net.connect(carol, "server", server, "client")?;
+    let (carol_node, carol_server, _) = chat::client_node()?;
+    let carol = net.add(carol_node);
+    let (carol_conn, _) = net.connect(carol, carol_server, server, clients)?;
     net.run();
     net.node_mut(carol).send_to(carol_conn, &Custom("no name yet".into()))?;
     net.run();
     for e in net.events(carol) {
         if let Event::Disconnected { reason, description, .. } = e {
-            println!("carol was disconnected (reason {reason}): {description}");
+            println!("carol was disconnected ({reason}): {description}");
         }
     }
 

@@ -15,14 +15,14 @@ mod stack;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-use chat::{Custom, Received, SetName};
+use chat::{Custom, SetName};
 use magicnet::Event;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     chat::init_logging();
     let options = stack::options(5000, false);
-    let received = Received::default();
-    let (mut client, server) = stack::Client::connect(chat::client_node(received.clone())?, "server", &options)?;
+    let (node, server_role, inboxes) = chat::client_node()?;
+    let (mut client, server) = stack::Client::connect(node, server_role, &options)?;
 
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -40,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("Enter your username: ");
 
     let lines = stack::stdin_lines();
-    let (mut sent, mut named, mut disconnected) = (0usize, false, false);
+    let (mut sent, mut replies, mut named, mut disconnected) = (0usize, 0usize, false, false);
     while !disconnected {
         match lines.recv_timeout(Duration::from_millis(10)) {
             Ok(line) => {
@@ -57,6 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
+        replies += inboxes.print();
         while let Some(event) = client.next_event(Duration::ZERO) {
             match event {
                 Event::Disconnected { description, .. } => {
@@ -72,11 +73,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !disconnected {
         // End of input: give the replies still due a moment to arrive.
         let deadline = Instant::now() + Duration::from_secs(3);
-        while received.replies() < sent && Instant::now() < deadline {
+        while replies < sent && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
+            replies += inboxes.print();
         }
         // Broadcasts from others may still be in flight: a short grace period.
         std::thread::sleep(Duration::from_millis(100));
+        inboxes.print();
     }
     client.shutdown();
     Ok(())

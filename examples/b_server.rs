@@ -17,8 +17,9 @@ use magicnet::transport::tokio::spawn;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     chat::init_logging();
     let options = stack::options(5000, true);
-    let (handle, mut events) = spawn(chat::server_node("An example native host")?);
-    stack::serve(&handle, "client", &options).await?;
+    let (node, clients) = chat::server_node("An example native host")?;
+    let (handle, mut events) = spawn(node);
+    stack::serve(&handle, clients, &options).await?;
 
     loop {
         tokio::select! {

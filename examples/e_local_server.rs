@@ -16,7 +16,7 @@ mod stack;
 
 use std::time::Duration;
 
-use chat::{Custom, Received, SetName};
+use chat::{Custom, SetName};
 use magicnet::Event;
 use magicnet::transport::tokio::{connect_local, spawn};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -25,12 +25,14 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     chat::init_logging();
     let options = stack::options_with(5000, true, "tcp,ws,quic");
-    let (server, mut server_events) = spawn(chat::server_node("A local game server")?);
-    stack::serve(&server, "client", &options).await?;
+    let (server_node, clients) = chat::server_node("A local game server")?;
+    let (server, mut server_events) = spawn(server_node);
+    stack::serve(&server, clients, &options).await?;
 
     // The host: a client node in this very process, linked to the server without a socket.
-    let (host, mut host_events) = spawn(chat::client_node(Received::default())?);
-    let (to_server, _) = connect_local(&host, "server", &server, "client").await?;
+    let (host_node, server_role, host_inboxes) = chat::client_node()?;
+    let (host, mut host_events) = spawn(host_node);
+    let (to_server, _) = connect_local(&host, server_role, &server, clients).await?;
     if host_events.wait_for(Duration::from_secs(5), |e| matches!(e, Event::ConnectionActivated { .. })).await.is_none()
     {
         return Err("the host could not join its own server".into());
@@ -40,6 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
+        host_inboxes.print();
         tokio::select! {
             line = lines.next_line() => match line? {
                 Some(line) if !line.trim().is_empty() => host.send_to(to_server, Custom(line.trim().into())).await?,
@@ -52,6 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Some(_) => {}
                 None => break,
             },
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
         }
     }
     host.shutdown().await;

@@ -11,17 +11,17 @@ use magicnet::{Framing, Message, Node, RoleConfig};
 struct Ping(u32);
 
 fn main() {
-    let mut node = Node::builder("server")
-        .remote_role(RoleConfig::new("client"))
+    let mut builder = Node::builder("server");
+    let role = builder.add_remote_role(RoleConfig::new("client"));
+    let mut node = builder
         .on(|_, Ping(n): Ping| {
             std::hint::black_box(n);
         })
         .limits(magicnet::Limits::unlimited())
         .build()
         .unwrap();
-    let role = node.role_id("client").unwrap();
     let now = Instant::now();
-    let conn = node.accept(role, Framing::Stream, now);
+    let conn = node.accept(role, Framing::Stream, None, now).unwrap();
     let mut hello = Vec::new();
     wire::encode_message(
         2,

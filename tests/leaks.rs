@@ -9,12 +9,15 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use magicnet::prelude::*;
 use magicnet::transport::DriverConfig;
+use magicnet::transport::Endpoint;
 use magicnet::{Node, RoleConfig};
 
-fn server_node() -> Node {
-    Node::builder("server")
-        .remote_role(RoleConfig::new("client"))
+fn server_node() -> (Node, RoleId) {
+    let mut b = Node::builder("server");
+    let clients = b.add_remote_role(RoleConfig::new("client"));
+    let node = b
         .configure_limits(|l| {
             l.handshake_timeout = Duration::from_millis(200);
             l.max_queued_bytes = 256 * 1024 * 1024;
@@ -22,7 +25,8 @@ fn server_node() -> Node {
             l.message_rate = None;
         })
         .build()
-        .unwrap()
+        .unwrap();
+    (node, clients)
 }
 
 fn fds() -> usize {
@@ -65,8 +69,9 @@ fn closed_connections_release_their_resources_within_the_linger() {
 /// closes it, and after the linger its reader thread is gone although the peer still holds
 /// the socket open.
 fn thread_driver_reader_of_a_silent_peer() {
-    let (server, _events) = magicnet::transport::blocking::spawn_with(server_node(), config());
-    let addr = server.listen_tcp("127.0.0.1:0", "client").unwrap();
+    let (node, clients) = server_node();
+    let (server, _events) = magicnet::transport::blocking::spawn_with(node, config());
+    let addr = server.listen(Endpoint::tcp("127.0.0.1:0"), clients).unwrap();
     let before = threads_named("magicnet-read");
     let silent = TcpStream::connect(addr).unwrap();
     eventually("the reader thread starts", || threads_named("magicnet-read") > before);
@@ -82,23 +87,24 @@ fn thread_driver_reader_of_a_silent_peer() {
 /// writer that can never finish).
 fn tokio_socket_of_a_peer_that_half_closes_without_reading() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (node, clients) = server_node();
     let (server, _events) = {
         let _in = rt.enter();
-        magicnet::transport::tokio::spawn_with(server_node(), config())
+        magicnet::transport::tokio::spawn_with(node, config())
     };
-    let addr = rt.block_on(server.listen_tcp("127.0.0.1:0", "client")).unwrap();
+    let addr = rt.block_on(server.listen(Endpoint::tcp("127.0.0.1:0"), clients)).unwrap();
     let before = fds();
     let mut peer = TcpStream::connect(addr).unwrap();
     let mut motd = [0u8; 64];
     let _ = peer.read(&mut motd).unwrap();
     peer.write_all(&HELLO).unwrap();
     eventually("the handshake", || {
-        rt.block_on(server.call(|n| n.active_connections(n.role_id("client").unwrap()).len())).unwrap() == 1
+        rt.block_on(server.call(|n| n.active_connections(n.role("client").unwrap()).len())).unwrap() == 1
     });
     // 16 MB for a peer that reads nothing: most of it waits in the server's writer.
     let big = "z".repeat(4000);
     rt.block_on(server.call(move |n| {
-        let conn = n.active_connections(n.role_id("client").unwrap())[0];
+        let conn = n.active_connections(n.role("client").unwrap())[0];
         for _ in 0..4000 {
             n.send_message(magicnet::NetMessage::new(70, &(big.clone(),)).unwrap().to(conn)).unwrap();
         }

@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use magicnet::prelude::*;
+use magicnet::transport::Endpoint;
 use magicnet::transport::tokio::{DriverConfig, spawn_with};
 use magicnet::{CloseReason, Event, Message, Node, RoleConfig};
 use support::*;
@@ -73,12 +75,14 @@ async fn reader(addr: std::net::SocketAddr, count: Arc<AtomicUsize>, stop: Arc<A
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_client_is_dropped_and_memory_stays_flat() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let node = Node::builder("server").remote_role(RoleConfig::new("client")).declare::<Blob>().build().unwrap();
+    let mut b = Node::builder("server").declare::<Blob>();
+    let clients = b.add_remote_role(RoleConfig::new("client"));
+    let node = b.build().unwrap();
     let mut config = DriverConfig::default();
     config.max_queued_bytes = 1024 * 1024;
 
     let (server, mut events) = spawn_with(node, config);
-    let addr = server.listen_tcp("127.0.0.1:0", "client").await.unwrap();
+    let addr = server.listen(Endpoint::tcp("127.0.0.1:0"), clients).await.unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
     let counts: Vec<Arc<AtomicUsize>> = (0..2).map(|_| Arc::new(AtomicUsize::new(0))).collect();
@@ -232,9 +236,9 @@ async fn storm(addr: std::net::SocketAddr, good: usize, bad: usize, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_clients_chat_misbehave_and_leave_and_memory_returns_to_baseline() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut node = chat::quiet_server_node("soak").unwrap();
-    node.limits_mut().max_connections_per_ip = 10_000;
-    node.limits_mut().handshake_timeout = Duration::from_millis(500);
+    let (mut node, clients) = chat::quiet_server_node("soak").unwrap();
+    node.configure_limits(|l| l.max_connections_per_ip = 10_000);
+    node.configure_limits(|l| l.handshake_timeout = Duration::from_millis(500));
     // Sockets the server closed linger until the peer closes too (bad clients may never do);
     // a short linger lets the test see the memory they held come back.
     let linger = Duration::from_millis(200);
@@ -242,7 +246,7 @@ async fn many_clients_chat_misbehave_and_leave_and_memory_returns_to_baseline() 
     config.close_linger = linger;
     let (server, mut events) = spawn_with(node, config);
     tokio::spawn(async move { while events.recv().await.is_some() {} });
-    let addr = server.listen_tcp("127.0.0.1:0", "client").await.unwrap();
+    let addr = server.listen(Endpoint::tcp("127.0.0.1:0"), clients).await.unwrap();
     let (good, bad, n) = (60, 40, 20);
 
     let settle = || async {

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use client_side::{NumberClient, UPDATES, client_node};
 use common::NumberServerFields;
-use magicnet::Event;
-use magicnet::object::{CreateOptions, ObjectEvent, ObjectId};
+use magicnet::object::{CreateOptions, ObjectEvent};
+use magicnet::prelude::*;
 
 /// What the events told us: the objects in creation order, and whether we are still
 /// connected.
@@ -47,7 +47,8 @@ impl View {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     chat::init_logging();
     let options = stack::options(5001, false);
-    let (mut client, server) = stack::Client::connect(client_node()?, "server", &options)?;
+    let (node, server_role) = client_node()?;
+    let (mut client, server) = stack::Client::connect(node, server_role, &options)?;
     // Wait for the handshake and our repository number (needed to create objects).
     let deadline = Instant::now() + Duration::from_secs(10);
     while client.call(move |n| n.repository(server))?.is_none() {
@@ -104,8 +105,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     continue;
                 };
                 let v = *v as i32;
-                client
-                    .call(move |n| n.with_object(oid, |obj: &mut NumberClient, ctx| obj.send_add_value(ctx, v)))???;
+                client.with_object(oid, move |obj: &mut NumberClient, ctx| obj.send_add_value(ctx, v))?;
                 expected = expected.max(UPDATES.load(Ordering::SeqCst)) + 1;
             }
             _ => println!("Unknown operation"),

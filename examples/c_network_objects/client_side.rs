@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use magicnet::object::{ObjectConfig, ObjectContext};
-use magicnet::{NetworkObject, Node, RoleConfig, network_fields};
+use magicnet::{NetworkObject, Node, ObjectRole, RoleConfig, RoleId, network_fields};
 
 use crate::common::NumberServerFields;
 
@@ -30,10 +30,10 @@ impl NumberClient {
     }
 }
 
-/// A client node that knows "one-number" (role 0).
-pub fn client_node() -> Result<Node, magicnet::ConfigError> {
-    Node::builder("client")
-        .remote_role(RoleConfig::new("server"))
-        .objects(ObjectConfig::client().classes(&["one-number"]))
-        .build()
+/// A client node that knows "one-number" (role 0), and the role its server is in.
+pub fn client_node() -> Result<(Node, RoleId), magicnet::ConfigError> {
+    let objects = ObjectConfig::client().classes(&["one-number"]).role(ObjectRole(0));
+    let mut b = Node::builder("client").objects(objects);
+    let server = b.add_remote_role(RoleConfig::new("server"));
+    Ok((b.build()?, server))
 }

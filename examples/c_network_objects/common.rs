@@ -7,7 +7,7 @@
 
 #![allow(dead_code)]
 
-use magicnet::network_interface;
+use magicnet::{Repository, network_interface};
 
 /// Role 1 (the server's view): what clients may call.
 #[network_interface(name = "one-number", role = 1)]
@@ -26,4 +26,4 @@ pub trait NumberClientFields {
 }
 
 /// The server's fixed repository number.
-pub const SERVER_REPOSITORY: u32 = 1;
+pub const SERVER_REPOSITORY: Repository = Repository(1);

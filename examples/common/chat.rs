@@ -8,9 +8,6 @@
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use magicnet::prelude::*;
 use magicnet::{ConfigError, ExceptFilter, NodeBuilder};
 
@@ -35,32 +32,35 @@ pub struct CustomResp(pub S256);
 pub struct Broadcast(pub S16, pub S256);
 
 /// Reason code the server uses for "CUSTOM before SET_NAME" (as in the seed).
-pub const NO_USERNAME: u8 = 10;
+pub const NO_USERNAME: DisconnectReason = DisconnectReason::application(10);
 
 /// The username a client chose, kept in its connection's context.
 pub struct Username(pub String);
 
-/// The server node: stores names, answers CUSTOM to the sender and broadcasts it to the others.
-pub fn server_node(motd: &str) -> Result<Node, ConfigError> {
-    server_builder(motd).build()
+/// The server node and the role its clients connect as: stores names, answers CUSTOM to the
+/// sender and broadcasts it to the others.
+pub fn server_node(motd: &str) -> Result<(Node, RoleId), ConfigError> {
+    let (b, clients) = server_builder(motd);
+    Ok((b.build()?, clients))
 }
 
 /// The server node without its console output (for load tests, where a test harness would
 /// keep every printed line in memory).
-pub fn quiet_server_node(motd: &str) -> Result<Node, ConfigError> {
-    builder(motd, false).build()
+pub fn quiet_server_node(motd: &str) -> Result<(Node, RoleId), ConfigError> {
+    let (b, clients) = builder(motd, false);
+    Ok((b.build()?, clients))
 }
 
-/// The server's builder, for a node that does more than chat.
-pub fn server_builder(motd: &str) -> NodeBuilder {
+/// The server's builder, for a node that does more than chat, and its clients' role.
+pub fn server_builder(motd: &str) -> (NodeBuilder, RoleId) {
     builder(motd, true)
 }
 
-fn builder(motd: &str, print: bool) -> NodeBuilder {
-    Node::builder("server")
-        .motd(motd)
-        // "Everyone except the sender" is a destination filter fed by the message's routing data.
-        .remote_role(RoleConfig::new("client").filter(ExceptFilter))
+fn builder(motd: &str, print: bool) -> (NodeBuilder, RoleId) {
+    let mut b = Node::builder("server").motd(motd);
+    // "Everyone except the sender" is a destination filter fed by the message's routing data.
+    let clients = b.add_remote_role(RoleConfig::new("client").filter(ExceptFilter));
+    let b = b
         .on(move |ctx, SetName(name): SetName| {
             if print {
                 println!("Client {} set their username: {name}", ctx.sender());
@@ -92,42 +92,47 @@ fn builder(motd: &str, print: bool) -> NodeBuilder {
             }
         })
         .declare::<CustomResp>()
-        .declare::<Broadcast>()
+        .declare::<Broadcast>();
+    (b, clients)
 }
 
-/// Counts what a client received, so a scripted client knows when its replies are in.
-#[derive(Default, Clone)]
-pub struct Received {
-    pub replies: Arc<AtomicUsize>,
-    pub broadcasts: Arc<AtomicUsize>,
+/// What a chat client receives, waiting in inboxes until it takes it (a frame loop, a
+/// script, a test: no callbacks, no shared counters).
+#[derive(Clone, Debug)]
+pub struct Inboxes {
+    /// The server's answers to this client's lines.
+    pub replies: Inbox<CustomResp>,
+    /// What the other clients said.
+    pub broadcasts: Inbox<Broadcast>,
 }
 
-impl Received {
-    pub fn replies(&self) -> usize {
-        self.replies.load(Ordering::SeqCst)
+impl Inboxes {
+    /// Prints what arrived since the last call; returns how many replies were among it.
+    pub fn print(&self) -> usize {
+        let replies = self.replies.drain();
+        for (_, CustomResp(text)) in &replies {
+            println!("Reversed message: {text}");
+        }
+        for (_, Broadcast(name, text)) in self.broadcasts.drain() {
+            println!("{name} said: {text}");
+        }
+        replies.len()
     }
 }
 
-/// The client node: prints what the server sends.
-pub fn client_node(received: Received) -> Result<Node, ConfigError> {
-    client_builder(received).build()
+/// The client node, the role its server is in, and its inboxes.
+pub fn client_node() -> Result<(Node, RoleId, Inboxes), ConfigError> {
+    let (b, server, inboxes) = client_builder();
+    Ok((b.build()?, server, inboxes))
 }
 
-/// The client's builder, for a node that does more than chat.
-pub fn client_builder(received: Received) -> NodeBuilder {
-    let (replies, broadcasts) = (received.replies, received.broadcasts);
-    Node::builder("client")
-        .remote_role(RoleConfig::new("server"))
-        .declare::<SetName>()
-        .declare::<Custom>()
-        .on(move |_, CustomResp(text): CustomResp| {
-            println!("Reversed message: {text}");
-            replies.fetch_add(1, Ordering::SeqCst);
-        })
-        .on(move |_, Broadcast(name, text): Broadcast| {
-            println!("{name} said: {text}");
-            broadcasts.fetch_add(1, Ordering::SeqCst);
-        })
+/// The client's builder, for a node that does more than chat, with its server's role and
+/// its inboxes.
+pub fn client_builder() -> (NodeBuilder, RoleId, Inboxes) {
+    let mut b = Node::builder("client").declare::<SetName>().declare::<Custom>();
+    let server = b.add_remote_role(RoleConfig::new("server"));
+    let inboxes = Inboxes { replies: b.inbox::<CustomResp>(), broadcasts: b.inbox::<Broadcast>() };
+    (b, server, inboxes)
 }
 
 /// Logs to stderr; `RUST_LOG` selects the level (default `info`).

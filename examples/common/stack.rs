@@ -5,10 +5,10 @@
 //! `--cert FILE --key FILE` give TLS/QUIC a certificate; without them the server generates a
 //! self-signed development certificate.
 //!
-//! Clients: `--transport tcp|tls|ws|quic` (default tcp), `--threads` for the thread driver
-//! (no async runtime), `--host`, `--port`, and `--ca FILE` to verify the server's
-//! certificate. Without `--ca`, TLS and QUIC clients run in development mode and accept the
-//! server's certificate unverified (and say so).
+//! Clients: `--transport tcp|tls|ws|wss|quic` (default tcp), `--threads` for the thread
+//! driver (no async runtime), `--host`, `--port`, and `--ca FILE` to verify the server's
+//! certificate. Without `--ca`, TLS, wss and QUIC clients run in development mode and accept
+//! the server's certificate unverified (and say so).
 
 #![allow(dead_code)]
 
@@ -17,11 +17,12 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use magicnet::object::{IntoObjectResult, NetworkObject, ObjectContext};
+use magicnet::prelude::*;
 use magicnet::tls::{ClientTls, Identity};
-use magicnet::transport::TransportError;
 use magicnet::transport::blocking::{self, BlockingNode, Events};
 use magicnet::transport::tokio::{EventStream, NodeHandle, spawn};
-use magicnet::{ConnectionId, Event, Message, Node};
+use magicnet::transport::{Endpoint, TransportError};
 
 /// A network stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,7 @@ pub enum Transport {
     Tcp,
     Tls,
     Ws,
+    Wss,
     Quic,
 }
 
@@ -38,8 +40,9 @@ impl Transport {
             "tcp" => Ok(Self::Tcp),
             "tls" => Ok(Self::Tls),
             "ws" => Ok(Self::Ws),
+            "wss" => Ok(Self::Wss),
             "quic" => Ok(Self::Quic),
-            other => Err(format!("unknown transport `{other}`: expected tcp, tls, ws or quic")),
+            other => Err(format!("unknown transport `{other}`: expected tcp, tls, ws, wss or quic")),
         }
     }
 }
@@ -50,6 +53,7 @@ impl std::fmt::Display for Transport {
             Self::Tcp => "tcp",
             Self::Tls => "tls",
             Self::Ws => "ws",
+            Self::Wss => "wss",
             Self::Quic => "quic",
         })
     }
@@ -78,13 +82,13 @@ impl Options {
 fn usage(program: &str, server: bool, default_port: u16) -> String {
     if server {
         format!(
-            "usage: {program} [--port PORT] [--host HOST] [--transport tcp,tls,ws,quic | tcp=PORT,ws=PORT...] \
+            "usage: {program} [--port PORT] [--host HOST] [--transport tcp,tls,ws,wss,quic | tcp=PORT,ws=PORT...] \
              [--cert FILE --key FILE]\n  default: tcp on 127.0.0.1:{default_port}; several transports take \
              consecutive ports from --port"
         )
     } else {
         format!(
-            "usage: {program} [--port PORT] [--host HOST] [--transport tcp|tls|ws|quic] [--threads] [--ca FILE]\n  \
+            "usage: {program} [--port PORT] [--host HOST] [--transport tcp|tls|ws|wss|quic] [--threads] [--ca FILE]\n  \
              default: tcp to 127.0.0.1:{default_port}"
         )
     }
@@ -156,10 +160,25 @@ fn parse_with(args: Vec<String>, default_port: u16, server: bool, transports: &s
     Ok(o)
 }
 
-/// Starts a listener for every transport the options name.
-pub async fn serve(handle: &NodeHandle, role: &str, o: &Options) -> Result<(), Box<dyn Error>> {
-    let secure = o.listen.iter().any(|(t, _)| matches!(t, Transport::Tls | Transport::Quic));
-    let identity = match (&o.cert, &o.key, secure) {
+/// Where `t` listens or connects at `addr`, with the TLS material secure transports need.
+fn endpoint(t: Transport, addr: String, tls: Option<magicnet::transport::TlsConfig>) -> Endpoint {
+    let tls = || tls.clone().expect("secure transports are given their TLS material");
+    match t {
+        Transport::Tcp => Endpoint::tcp(addr),
+        Transport::Ws => Endpoint::ws(addr),
+        Transport::Tls => Endpoint::tls(addr, tls()),
+        Transport::Wss => Endpoint::wss(addr, tls()),
+        Transport::Quic => Endpoint::quic(addr, tls()),
+    }
+}
+
+fn secure(t: Transport) -> bool {
+    matches!(t, Transport::Tls | Transport::Wss | Transport::Quic)
+}
+
+/// Starts a listener for every transport the options name, for the remote role `role`.
+pub async fn serve(handle: &NodeHandle, role: RoleId, o: &Options) -> Result<(), Box<dyn Error>> {
+    let identity = match (&o.cert, &o.key, o.listen.iter().any(|(t, _)| secure(*t))) {
         (_, _, false) => None,
         (Some(c), Some(k), true) => Some(Identity::from_pem_files(c, k)?),
         (None, None, true) => {
@@ -171,13 +190,7 @@ pub async fn serve(handle: &NodeHandle, role: &str, o: &Options) -> Result<(), B
     };
     for &(t, port) in &o.listen {
         let addr = format!("{}:{port}", o.host);
-        let bound = match (t, &identity) {
-            (Transport::Tcp, _) => handle.listen_tcp(&addr, role).await?,
-            (Transport::Ws, _) => handle.listen_ws(&addr, role).await?,
-            (Transport::Tls, Some(id)) => handle.listen_tls(&addr, role, id).await?,
-            (Transport::Quic, Some(id)) => handle.listen_quic(addr.parse()?, role, id).await?,
-            _ => unreachable!("secure transports have an identity"),
-        };
+        let bound = handle.listen(endpoint(t, addr, identity.clone().map(Into::into)), role).await?;
         println!("listening on {bound} ({t})");
     }
     Ok(())
@@ -193,27 +206,20 @@ pub enum Client {
 impl Client {
     /// Starts `node` and connects it to the server the options name, as its remote role
     /// `role`.
-    pub fn connect(node: Node, role: &str, o: &Options) -> Result<(Self, ConnectionId), Box<dyn Error>> {
+    pub fn connect(node: Node, role: RoleId, o: &Options) -> Result<(Self, ConnectionId), Box<dyn Error>> {
         let addr = format!("{}:{}", o.host, o.port);
-        let tls = || -> Result<ClientTls, Box<dyn Error>> {
-            match &o.ca {
-                Some(ca) => Ok(ClientTls::trusting_pem_file(ca)?),
-                None => {
-                    eprintln!(
-                        "development mode: the server's certificate is NOT verified (give --ca FILE to verify it)"
-                    );
-                    Ok(ClientTls::danger_accept_any_certificate())
-                }
+        let tls = match (&o.ca, secure(o.transport())) {
+            (_, false) => None,
+            (Some(ca), true) => Some(ClientTls::trusting_pem_file(ca)?),
+            (None, true) => {
+                eprintln!("development mode: the server's certificate is NOT verified (give --ca FILE to verify it)");
+                Some(ClientTls::danger_accept_any_certificate())
             }
         };
+        let to = endpoint(o.transport(), addr, tls.map(Into::into));
         if o.threads {
             let (node, events) = blocking::spawn(node);
-            let conn = match o.transport() {
-                Transport::Tcp => node.connect_tcp(&addr, role)?,
-                Transport::Ws => node.connect_ws(&format!("ws://{addr}/"), role)?,
-                Transport::Quic => node.connect_quic(&addr, role, &tls()?)?,
-                Transport::Tls => return Err("tls is not available with --threads: use tcp, ws or quic".into()),
-            };
+            let conn = node.connect(to, role)?;
             return Ok((Self::Threads { node, events }, conn));
         }
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
@@ -221,18 +227,7 @@ impl Client {
             let _in_runtime = rt.enter();
             spawn(node)
         };
-        let conn = rt.block_on(async {
-            match o.transport() {
-                Transport::Tcp => handle.connect_tcp(&addr, role).await,
-                Transport::Ws => handle.connect_ws(&format!("ws://{addr}/"), role).await,
-                Transport::Tls => {
-                    handle.connect_tls(&addr, role, &tls().map_err(|e| TransportError::Tls(e.to_string()))?).await
-                }
-                Transport::Quic => {
-                    handle.connect_quic(&addr, role, &tls().map_err(|e| TransportError::Quic(e.to_string()))?).await
-                }
-            }
-        })?;
+        let conn = rt.block_on(handle.connect(to, role))?;
         Ok((Self::Tokio { rt, handle, events }, conn))
     }
 
@@ -249,7 +244,27 @@ impl Client {
 
     /// Sends a typed message to one connection.
     pub fn send_to<M: Message + Send>(&self, conn: ConnectionId, msg: M) -> Result<(), TransportError> {
-        self.call(move |n| n.send_to(conn, &msg))?.map_err(Into::into)
+        match self {
+            Self::Tokio { rt, handle, .. } => rt.block_on(handle.send_to(conn, msg)),
+            Self::Threads { node, .. } => node.send_to(conn, msg),
+        }
+    }
+
+    /// Runs `f` on an object of the node, with a context to send its fields.
+    pub fn with_object<T, R>(
+        &self,
+        oid: ObjectId,
+        f: impl FnOnce(&mut T, &mut ObjectContext<'_, T>) -> R + Send + 'static,
+    ) -> Result<R::Value, TransportError>
+    where
+        T: NetworkObject,
+        R: IntoObjectResult,
+        R::Value: Send + 'static,
+    {
+        match self {
+            Self::Tokio { rt, handle, .. } => rt.block_on(handle.with_object(oid, f)),
+            Self::Threads { node, .. } => node.with_object(oid, f),
+        }
     }
 
     /// The next event, waiting at most `timeout`.
@@ -296,8 +311,9 @@ mod tests {
 
     #[test]
     fn servers_take_consecutive_or_explicit_ports() {
-        let o = parse(args(&["--port", "6000", "--transport", "tcp,ws,quic"]), 5000, true).unwrap();
-        assert_eq!(o.listen, vec![(Transport::Tcp, 6000), (Transport::Ws, 6001), (Transport::Quic, 6002)]);
+        let o = parse(args(&["--port", "6000", "--transport", "tcp,ws,quic,wss"]), 5000, true).unwrap();
+        let expected = [(Transport::Tcp, 6000), (Transport::Ws, 6001), (Transport::Quic, 6002), (Transport::Wss, 6003)];
+        assert_eq!(o.listen, expected);
         let o = parse(args(&["--transport", "tcp=7000,tls=7443"]), 5000, true).unwrap();
         assert_eq!(o.listen, vec![(Transport::Tcp, 7000), (Transport::Tls, 7443)]);
         assert!(parse(args(&["--transport", "udp"]), 5000, true).is_err());

@@ -354,7 +354,7 @@ impl Field {
                 let mut __w = ::std::vec::Vec::with_capacity(16);
                 #p::write_array_len(&mut __w, #len);
                 #(#encodes)*
-                to.__call_field(#role, #index, __w)
+                #p::call_field(to, #role, #index, __w)
             }
         }
     }

@@ -92,7 +92,7 @@ pub(crate) fn derive_network_object(input: &DeriveInput) -> syn::Result<TokenStr
             quote! {
                 impl ::magicnet::object::NetworkObject for #ident {
                     const NAME: &'static str = "";
-                    const ROLE: u8 = 0;
+                    const ROLE: ::magicnet::__private::ObjectRole = ::magicnet::__private::ObjectRole(0);
                 }
             }
         });
@@ -112,7 +112,7 @@ pub(crate) fn derive_network_object(input: &DeriveInput) -> syn::Result<TokenStr
         #[automatically_derived]
         impl ::magicnet::object::NetworkObject for #ident {
             const NAME: &'static str = #name;
-            const ROLE: u8 = #role;
+            const ROLE: #p::ObjectRole = #p::ObjectRole(#role);
         }
         #(#calls)*
         #[allow(non_upper_case_globals, clippy::all)]
@@ -120,7 +120,7 @@ pub(crate) fn derive_network_object(input: &DeriveInput) -> syn::Result<TokenStr
             #p::inventory::submit! {
                 #p::ClassRegistration {
                     name: #name,
-                    role: #role,
+                    role: #p::ObjectRole(#role),
                     fields: <#ident as ::magicnet::object::NetworkFields>::FIELDS,
                     source: ::core::concat!(::core::module_path!(), "::", #source),
                     validate: #p::validate::<#ident>,
@@ -245,11 +245,11 @@ pub(crate) fn network_fields(attr: TokenStream, mut item: ItemImpl) -> syn::Resu
         let name = f.name.to_string();
         quote! {
             #i8 => {
-                let mut __r = ctx.__reader(args);
+                let mut __r = #p::field_reader(ctx, args);
                 let (#(#vars,)*) = Self::#dec(&mut __r)?;
-                ctx.__persist(args);
+                #p::remember(ctx, args);
                 let __ret = self.#method(#ctx_arg #(#vars),*);
-                ctx.__report(#name, #p::FieldReturn::into_error(__ret));
+                #p::report(ctx, #name, #p::FieldReturn::into_error(__ret));
                 ::core::result::Result::Ok(())
             }
         }
@@ -374,7 +374,7 @@ pub(crate) fn network_interface(attr: TokenStream, mut item: ItemTrait) -> syn::
     let vis = &item.vis;
     let ident = &item.ident;
     let attrs: Vec<_> = item.attrs.iter().filter(|a| a.path().is_ident("doc")).collect();
-    let role_tokens = quote!(#role);
+    let role_tokens = quote!(::magicnet::__private::ObjectRole(#role));
     let check = quote! {
         const {
             ::core::assert!(
@@ -418,7 +418,7 @@ pub(crate) fn network_interface(attr: TokenStream, mut item: ItemTrait) -> syn::
             #p::inventory::submit! {
                 #p::ClassRegistration {
                     name: #name,
-                    role: #role,
+                    role: #p::ObjectRole(#role),
                     fields: &[#(#descs),*],
                     source: ::core::concat!(::core::module_path!(), "::", #source),
                     validate: __validate,

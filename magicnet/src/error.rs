@@ -3,7 +3,7 @@
 //! Decode errors happen on the hot path for every byte a peer sends, so [`DecodeError`] is a
 //! small `Copy` enum; the others carry enough context to tell the user what to change.
 
-use crate::ConnectionId;
+use crate::ids::{ConnectionId, ObjectId, ObjectRole, RoleId};
 
 /// Why bytes from the network could not be decoded into a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -150,14 +150,14 @@ pub enum SendError {
     ObjectsDisabled,
     /// The object does not exist (any more).
     #[error("unknown object {0}")]
-    UnknownObject(crate::object::ObjectId),
+    UnknownObject(ObjectId),
     /// The field does not exist in the object's class.
-    #[error("object {oid} has no field {field} in role {role}")]
+    #[error("object {oid} has no field {field} in {role}")]
     UnknownField {
         /// The object.
-        oid: crate::object::ObjectId,
+        oid: ObjectId,
         /// Role.
-        role: u8,
+        role: ObjectRole,
         /// Field index.
         field: u8,
     },
@@ -192,19 +192,86 @@ pub enum ConfigError {
     /// A remote role was declared twice.
     #[error("remote role `{0}` is declared twice")]
     DuplicateRole(String),
-    /// A role name was used that the node does not know.
-    #[error("unknown remote role `{0}`: declare it with NodeBuilder::remote_role")]
-    UnknownRole(String),
+    /// A role id that is not one of this node's remote roles.
+    #[error(
+        "{0} is not a remote role of this node: use the RoleId that this node's builder handed out \
+         (NodeBuilder::add_remote_role)"
+    )]
+    ForeignRole(RoleId),
     /// The node has no remote role at all.
-    #[error("the node has no remote role: add one with NodeBuilder::remote_role")]
+    #[error("the node has no remote role: add one with NodeBuilder::add_remote_role")]
     NoRoles,
     /// An authority repository outside 1..=127.
     #[error("repository {0} is invalid: authorities use fixed repositories 1..=127")]
     InvalidRepository(u32),
     /// The object registry is inconsistent.
     #[error(transparent)]
-    Registry(#[from] crate::object::RegistryError),
+    Registry(#[from] RegistryError),
     /// A frame payload limit outside what the framing can carry.
     #[error("max payload {0} is invalid: use 16..=65535 bytes")]
     InvalidMaxPayload(usize),
+}
+
+/// Why the registry cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// Two Rust types implement the same role of the same class.
+    #[error(
+        "`{first}` and `{second}` both implement {role} of network object `{name}`; \
+         keep one, or give the nodes disjoint class lists with ObjectConfig::classes"
+    )]
+    DuplicateImplementation {
+        /// Network name.
+        name: &'static str,
+        /// Role.
+        role: ObjectRole,
+        /// One implementing type.
+        first: &'static str,
+        /// The other.
+        second: &'static str,
+    },
+    /// Two declarations of the same role disagree about its fields.
+    #[error(
+        "{role} of network object `{name}` is declared differently by `{first}` and `{second}`:\n  {first_sig}\n  {second_sig}\nmake the declarations identical (field order, argument types and options)"
+    )]
+    ConflictingSignatures {
+        /// Network name.
+        name: &'static str,
+        /// Role.
+        role: ObjectRole,
+        /// First declaration.
+        first: &'static str,
+        /// Second declaration.
+        second: &'static str,
+        /// First field list.
+        first_sig: String,
+        /// Second field list.
+        second_sig: String,
+    },
+    /// More network names than type ids.
+    #[error("{0} network object classes; the protocol allows at most 65536")]
+    TooManyClasses(usize),
+    /// A class named in a configuration is not in the binary.
+    #[error("no network object class named `{0}` is registered in this binary")]
+    UnknownClass(String),
+    /// A node must instantiate one role per class, and several implementations exist.
+    #[error(
+        "network object `{name}` is implemented for roles {roles:?} in this binary; choose the one this node \
+         instantiates with ObjectConfig::role or ObjectConfig::role_for"
+    )]
+    AmbiguousRole {
+        /// Network name.
+        name: &'static str,
+        /// The implemented roles.
+        roles: Vec<ObjectRole>,
+    },
+    /// The chosen role has no implementation.
+    #[error("network object `{name}` has no implementation for {role} in this binary")]
+    NoImplementation {
+        /// Network name.
+        name: &'static str,
+        /// The requested role.
+        role: ObjectRole,
+    },
 }

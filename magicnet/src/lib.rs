@@ -8,16 +8,18 @@
 //! ## Design overview
 //!
 //! ```text
-//!  application code   processors, #[derive(NetworkObject)] structs, zone policy
-//!         |  typed calls / events
-//!  Node / Net         sans-IO core: handshake, dispatch, middlewares, queueing, limits
+//!  application code   processors, inboxes, #[derive(NetworkObject)] structs, zone policy
+//!         |  NetApi / ObjectApi (on a Node, a context, a polled node)
+//!  Node               Net (the protocol core) + processors + the object runtime
 //!         |  handle_input(conn, bytes, now)  ->  poll_output() / poll_event() / poll_timeout()
-//!  transport          memory (always) | tokio TCP (feature "tokio") | your own loop
+//!  transport          one driver core; memory | tokio | threads | your own loop
 //! ```
 //!
 //! The core does no I/O and reads no clock: every input carries its bytes and the time, and
 //! every output is plain data. That is what lets the same application run in memory, over
-//! tokio, or inside a game engine's frame loop, changing only the transport line.
+//! tokio, on plain threads, or inside a game engine's frame loop, changing only the transport
+//! line. `docs/architecture.md` in the repository names the parts and follows a message
+//! through them.
 //!
 //! ## Quick start (in memory)
 //!
@@ -33,41 +35,39 @@
 //! #[message(id = 66)]
 //! struct Reversed(S256);
 //!
-//! let server = Node::builder("server")
-//!     .motd("hello")
-//!     .remote_role(RoleConfig::new("client"))
-//!     .on(|ctx, Custom(text): Custom| {
-//!         let reversed: String = text.chars().rev().collect();
-//!         ctx.reply(&Reversed(reversed.into())).unwrap();
-//!     })
-//!     .build()
-//!     .unwrap();
-//! let client = Node::builder("client")
-//!     .remote_role(RoleConfig::new("server"))
-//!     .declare::<Custom>()
-//!     .on(|_, Reversed(text): Reversed| assert_eq!(text, "olleh"))
-//!     .build()
-//!     .unwrap();
+//! let mut server = Node::builder("server").motd("hello").on(|ctx, Custom(text): Custom| {
+//!     let reversed: String = text.chars().rev().collect();
+//!     ctx.reply(&Reversed(reversed.into())).unwrap();
+//! });
+//! let clients = server.add_remote_role(RoleConfig::new("client"));
+//! let mut client = Node::builder("client").declare::<Custom>();
+//! let servers = client.add_remote_role(RoleConfig::new("server"));
+//! let replies = client.inbox::<Reversed>(); // typed messages, taken when you are ready
 //!
 //! let mut net = MemoryNetwork::new();
-//! let (s, c) = (net.add(server), net.add(client));
-//! let (to_server, _) = net.connect(c, "server", s, "client").unwrap();
+//! let (s, c) = (net.add(server.build().unwrap()), net.add(client.build().unwrap()));
+//! let (to_server, _) = net.connect(c, servers, s, clients).unwrap();
 //! net.run(); // MOTD, HELLO, rp
 //! net.node_mut(c).send_to(to_server, &Custom("hello".into())).unwrap();
 //! net.run();
-//! assert_eq!(net.node(c).repository(to_server), Some(128));
+//! assert_eq!(net.node(c).repository(to_server), Some(Repository(128)));
+//! let (from, Reversed(text)) = replies.try_recv().unwrap();
+//! assert_eq!((from, text.as_str()), (to_server, "olleh"));
 //! ```
 //!
 //! Over TCP the application code is the same; only the transport changes
 //! (see [`transport::tokio`], feature `tokio`).
 //!
 //! ## Crate map
-//! - [`Node`], [`NodeBuilder`], [`Net`]: the engine and its API.
-//! - [`message`]: the Message API ([`Message`] derive, [`NetMessage`], processors).
+//! - [`Node`], [`NodeBuilder`]: the engine, built with its roles, processors and inboxes.
+//! - [`NetApi`] and [`ObjectApi`]: what application code can do, wherever it runs.
+//! - [`net`]: the protocol core ([`Net`]): connections, handshake, framing, routing, limits.
+//! - [`message`]: the Message API ([`Message`] derive, [`NetMessage`]); [`Inbox`].
+//! - [`object`]: the Object API (network objects, zones, registry).
 //! - [`wire`]: values, bounded types ([`S16`], [`Bs64`], [`Int`]...), MessagePack and JSON.
 //! - [`middleware`]: message and byte middlewares, destination filters.
-//! - [`transport`]: in-memory and tokio drivers.
-//! - [`protocol`]: protocol constants and disconnect reasons.
+//! - [`transport`]: the driver core, endpoints, and the drivers (memory, tokio, threads, polled).
+//! - [`event`], [`error`], [`protocol`]: events, error types, protocol constants.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -75,9 +75,12 @@
 extern crate self as magicnet;
 
 pub mod error;
+pub mod event;
+mod ids;
 pub mod message;
 pub mod middleware;
-pub mod node;
+pub mod net;
+mod node;
 pub mod object;
 pub mod protocol;
 #[cfg(feature = "tls-core")]
@@ -85,14 +88,17 @@ pub mod tls;
 pub mod transport;
 pub mod wire;
 
-pub use error::{ConfigError, DecodeError, EncodeError, SendError};
-pub use message::{Delivery, Message, MessageContext, NetMessage};
+pub use error::{ConfigError, DecodeError, EncodeError, RegistryError, SendError};
+pub use event::{CloseReason, Diagnostic, DiagnosticKind, Event};
+pub use ids::{ClassId, ConnectionId, DisconnectReason, ObjectId, ObjectRole, Repository, RoleId, ZoneId};
+pub use message::{Delivery, Message, NetMessage};
 pub use middleware::{ByteMiddleware, DefaultFilter, DestinationFilter, ExceptFilter, Flow, MessageMiddleware};
-pub use node::{
-    CloseReason, Connection, ConnectionId, ConnectionState, ConnectionStats, Diagnostic, DiagnosticKind, Event,
-    Extensions, Framing, Limits, Net, Node, NodeBuilder, Output, Rate, RatePolicy, RoleConfig, RoleId,
-    SharedParameterError, Side,
+pub use net::{
+    Connection, ConnectionState, ConnectionStats, Extensions, Framing, Limits, Net, NetApi, Output, Rate, RatePolicy,
+    RoleConfig, SharedParameterError, Side,
 };
+pub use node::{Inbox, MessageContext, Node, NodeBuilder, Recv};
+pub use object::{NetworkObject, ObjectApi};
 pub use wire::{Bin, Bs16, Bs64, Bs256, Bs4096, Encoding, Int, NetType, S16, S64, S256, S4096, Serde, Str, Value};
 
 /// Derives [`Message`](trait@Message) (and [`NetType`]) for a struct whose fields are the
@@ -106,16 +112,6 @@ pub use magicnet_derive::Message;
 /// dataclasses). Trailing fields marked `#[net(default)]` may be missing on the wire.
 pub use magicnet_derive::NetStruct;
 
-/// The names most applications need.
-pub mod prelude {
-    pub use crate::object::{CreateOptions, ObjectConfig, ObjectContext, ObjectId, ZoneId};
-    pub use crate::{
-        Bin, Bs16, Bs64, Bs256, Bs4096, CloseReason, ConnectionId, Event, Framing, Int, Message, MessageContext, Net,
-        NetMessage, NetStruct, NetType, NetworkObject, Node, RoleConfig, RoleId, S16, S64, S256, S4096, Str, Value,
-        network_fields, network_interface,
-    };
-}
-
 /// Derives [`NetworkObject`](trait@object::NetworkObject) for a struct:
 /// `#[derive(NetworkObject, Default)] #[network_object(name = "one-number", role = 1)]`.
 /// Add `calls(Interface, ...)` to get the typed send methods of other roles' fields.
@@ -128,14 +124,23 @@ pub use magicnet_derive::network_fields;
 /// Declares one role's fields for code that calls them without implementing them.
 pub use magicnet_derive::network_interface;
 
-pub use object::NetworkObject;
+/// The names most applications need, the two API traits among them.
+pub mod prelude {
+    pub use crate::object::{CreateOptions, ObjectConfig, ObjectContext};
+    pub use crate::{
+        Bin, Bs16, Bs64, Bs256, Bs4096, CloseReason, ConnectionId, DisconnectReason, Event, Framing, Inbox, Int,
+        Message, MessageContext, NetApi, NetMessage, NetStruct, NetType, NetworkObject, Node, ObjectApi, ObjectId,
+        ObjectRole, Repository, RoleConfig, RoleId, S16, S64, S256, S4096, Str, Value, ZoneId, network_fields,
+        network_interface,
+    };
+}
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::error::{DecodeError, EncodeError};
-    pub use crate::object::context_private::{implementation, validate};
-    pub use crate::object::registry_private::{ArgDesc, ClassRegistration, FieldDesc};
-    pub use crate::object::{CallError, FieldReturn};
+    pub use crate::error::{DecodeError, EncodeError, SendError};
+    pub use crate::ids::ObjectRole;
+    pub use crate::object::private::*;
+    pub use crate::object::{CallError, FieldReturn, FieldTarget, NetworkFields, NetworkObject, ObjectContext};
     pub use crate::wire::msgpack::{ReadLimits, Reader, write_array_len};
     pub use crate::wire::{NetType, Schema};
     pub use inventory;

@@ -15,7 +15,8 @@
 //! pub struct Broadcast { pub name: S16, pub text: S256 }
 //! ```
 //!
-//! Register processors on the node builder with [`NodeBuilder::on`](crate::NodeBuilder::on).
+//! Register processors on the node builder with [`NodeBuilder::on`](crate::NodeBuilder::on), or
+//! collect the messages of a type in an [`Inbox`](crate::Inbox) that a frame loop drains.
 //! Incoming arguments are decoded and validated before the processor runs; a message whose
 //! arguments do not match is dropped with a [`DiagnosticKind::InvalidArguments`] warning.
 //! Sending checks the bounds too and returns the error to the caller.
@@ -25,14 +26,12 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
-use std::marker::PhantomData;
-use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::error::{DecodeError, EncodeError};
-use crate::node::{ConnectionId, Net, RoleId};
+use crate::ids::{ConnectionId, RoleId};
 use crate::wire::{NetType, ReadLimits, Reader, Schema, Value};
 
 /// A message type with typed arguments. Implemented by `#[derive(Message)]`.
@@ -178,111 +177,30 @@ impl NetMessage {
     }
 }
 
-/// What a processor can do while it handles a message: everything [`Net`] offers (through
-/// `Deref`), plus shortcuts about the sender.
-pub struct MessageContext<'a> {
-    pub(crate) net: &'a mut Net,
-    pub(crate) sender: ConnectionId,
-}
-
-impl MessageContext<'_> {
-    /// The connection the message came from.
-    pub fn sender(&self) -> ConnectionId {
-        self.sender
-    }
-
-    /// Sends a message to the sender only.
-    pub fn reply<M: Message>(&mut self, msg: &M) -> Result<(), crate::SendError> {
-        let to = self.sender;
-        self.net.send_to(to, msg)
-    }
-
-    /// Disconnects the sender with a reason code and an optional detail (at most 64
-    /// characters; longer details are cut).
-    pub fn disconnect_sender(&mut self, reason: u8, detail: Option<&str>) {
-        let to = self.sender;
-        self.net.disconnect(to, reason, detail);
-    }
-
-    /// The sender's application context of type `T`, if set.
-    pub fn sender_context<T: Any + Send>(&mut self) -> Option<&mut T> {
-        let to = self.sender;
-        self.net.context_mut::<T>(to)
-    }
-
-    /// Sets the sender's application context of type `T`.
-    pub fn set_sender_context<T: Any + Send>(&mut self, value: T) {
-        let to = self.sender;
-        self.net.set_context(to, value);
-    }
-}
-
-impl Deref for MessageContext<'_> {
-    type Target = Net;
-    fn deref(&self) -> &Net {
-        self.net
-    }
-}
-
-impl DerefMut for MessageContext<'_> {
-    fn deref_mut(&mut self) -> &mut Net {
-        self.net
-    }
-}
-
-pub(crate) trait ErasedProcessor: Send {
-    /// Decodes the parameters at `r` and runs the processor. With `exact`, the reader must
-    /// hold nothing else (checked before the processor runs).
-    fn call(&mut self, ctx: &mut MessageContext<'_>, r: &mut Reader<'_>, exact: bool) -> Result<(), DecodeError>;
-}
-
-struct Typed<M, F> {
-    f: F,
-    _m: PhantomData<fn(M)>,
-}
-
-impl<M, F> ErasedProcessor for Typed<M, F>
-where
-    M: Message,
-    F: FnMut(&mut MessageContext<'_>, M) + Send,
-{
-    #[inline]
-    fn call(&mut self, ctx: &mut MessageContext<'_>, r: &mut Reader<'_>, exact: bool) -> Result<(), DecodeError> {
-        let msg = M::decode(r)?;
-        if exact {
-            r.finish()?;
-        }
-        (self.f)(ctx, msg);
-        Ok(())
-    }
-}
-
-/// A declared message type: its name, signature and validator, with or without a processor.
-pub(crate) struct Declared {
+/// A declared message type's signature: its name, its schema, and the check of encoded
+/// parameters against it (with the reader's limits).
+#[derive(Clone, Copy)]
+pub(crate) struct Signature {
     pub(crate) name: &'static str,
     pub(crate) schema: fn() -> Schema,
     pub(crate) validate: fn(&[u8], ReadLimits) -> Result<(), DecodeError>,
-    pub(crate) processor: Option<Box<dyn ErasedProcessor>>,
+}
+
+impl Signature {
+    pub(crate) fn of<M: Message>() -> Self {
+        Self { name: M::NAME, schema: M::schema, validate: validate::<M> }
+    }
+
+    /// True when both describe the same message (same name and schema).
+    pub(crate) fn same_as(&self, other: &Signature) -> bool {
+        self.name == other.name && (self.schema)() == (other.schema)()
+    }
 }
 
 fn validate<M: Message>(params: &[u8], limits: ReadLimits) -> Result<(), DecodeError> {
     let mut r = Reader::with_limits(params, limits);
     M::decode(&mut r)?;
     r.finish()
-}
-
-impl Declared {
-    pub(crate) fn of<M: Message>() -> Self {
-        Self { name: M::NAME, schema: M::schema, validate: validate::<M>, processor: None }
-    }
-
-    pub(crate) fn with_processor<M, F>(f: F) -> Self
-    where
-        M: Message,
-        F: FnMut(&mut MessageContext<'_>, M) + Send + 'static,
-    {
-        Self { processor: Some(Box::new(Typed { f, _m: PhantomData })), ..Self::of::<M>() }
-    }
 }
 
 /// Hashes message ids by identity: they are small distinct integers.

@@ -11,8 +11,8 @@
 //!   rewrite or drop it: checksums, compression, encryption.
 //! - A [`DestinationFilter`] picks the connections of a role a message goes to.
 
+use crate::ids::ConnectionId;
 use crate::message::NetMessage;
-use crate::node::ConnectionId;
 
 /// What a middleware decided about a message or payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

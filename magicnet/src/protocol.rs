@@ -12,9 +12,6 @@ pub const MAX_FRAME_PAYLOAD: usize = u16::MAX as usize;
 /// The first message id available to applications; 0-63 belong to the protocol.
 pub const FIRST_APPLICATION_MESSAGE: u64 = 64;
 
-/// The first repository number a server hands to a client; 1..=127 are for authorities.
-pub const FIRST_CLIENT_REPOSITORY: u32 = 128;
-
 /// The longest MOTD, in characters.
 pub const MAX_MOTD_LEN: usize = 64;
 
@@ -68,61 +65,6 @@ pub mod message {
             REQUEST_VISIBLE_OBJECTS => "REQUEST_VISIBLE_OBJECTS",
             0..=63 => "reserved",
             _ => "application",
-        }
-    }
-}
-
-/// DISCONNECT reason codes.
-///
-/// 1-6 are the protocol's. MagicNet for Rust adds its own in the 200s so that they cannot
-/// collide with the small codes applications choose (the seed example uses 10); a Python peer
-/// shows them as "Unknown disconnection reason" followed by the detail text.
-pub mod reason {
-    /// HELLO sent twice.
-    pub const HELLO_TWICE: u8 = 1;
-    /// Wrong protocol version.
-    pub const WRONG_PROTOCOL_VERSION: u8 = 2;
-    /// Network hash mismatch.
-    pub const HASH_MISMATCH: u8 = 3;
-    /// A message other than MOTD/HELLO/DISCONNECT/SHUTDOWN/SHARED_PARAMETER before the handshake.
-    pub const MESSAGE_BEFORE_HELLO: u8 = 4;
-    /// A broken invariant (e.g. a required shared parameter missing).
-    pub const BROKEN_INVARIANT: u8 = 5;
-    /// Unknown object type.
-    pub const UNKNOWN_OBJECT_TYPE: u8 = 6;
-
-    /// (Rust extension) The peer did not complete the handshake, or was idle, for too long.
-    pub const TIMEOUT: u8 = 200;
-    /// (Rust extension) The peer sent bytes that are not a valid payload or frame.
-    pub const MALFORMED: u8 = 201;
-    /// (Rust extension) The peer sent more messages or bytes per second than allowed.
-    pub const RATE_LIMITED: u8 = 202;
-    /// (Rust extension) The peer did not read what it was sent, and its queue filled up.
-    pub const SLOW_CONSUMER: u8 = 203;
-    /// (Rust extension) The server is full (in total or for the peer's address).
-    pub const SERVER_FULL: u8 = 204;
-    /// (Rust extension) The peer went over a resource limit (objects, zones...).
-    pub const LIMIT_EXCEEDED: u8 = 205;
-    /// (Rust extension) The peer sent a message it is not allowed to send.
-    pub const FORBIDDEN: u8 = 206;
-
-    /// A description of a reason code, matching the Python package's texts for 1-4.
-    pub fn describe(reason: u8) -> &'static str {
-        match reason {
-            HELLO_TWICE => "HELLO message sent multiple times!",
-            WRONG_PROTOCOL_VERSION => "The server version does not match!",
-            HASH_MISMATCH => "The server hash does not match!",
-            MESSAGE_BEFORE_HELLO => "A different message sent before HELLO!",
-            BROKEN_INVARIANT => "A protocol invariant is broken!",
-            UNKNOWN_OBJECT_TYPE => "Unknown network object type!",
-            TIMEOUT => "Timed out!",
-            MALFORMED => "Malformed data received!",
-            RATE_LIMITED => "Too many messages!",
-            SLOW_CONSUMER => "Too slow to receive!",
-            SERVER_FULL => "The server is full!",
-            LIMIT_EXCEEDED => "A resource limit was exceeded!",
-            FORBIDDEN => "A forbidden message was sent!",
-            _ => "Unknown disconnection reason",
         }
     }
 }

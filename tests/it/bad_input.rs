@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use magicnet::protocol::reason;
+use magicnet::prelude::*;
+use magicnet::transport::Endpoint;
 use magicnet::transport::tokio::spawn;
 use magicnet::{CloseReason, ConnectionId, DiagnosticKind, Event, Framing, Node, Value};
 
@@ -16,7 +17,7 @@ enum Outcome {
     /// The message is dropped with this warning; the connection stays usable.
     Dropped(DiagnosticKind),
     /// DISCONNECT with this reason, then close.
-    Disconnect(u8),
+    Disconnect(DisconnectReason),
     /// The peer went away; the node just forgets it.
     Closed,
 }
@@ -44,25 +45,25 @@ fn cases() -> Vec<Case> {
             name: "random bytes in a frame",
             before_hello: false,
             act: Act::Send(frame(&[0xc1, 0xff, 0x00, 0x13])),
-            outcome: Disconnect(reason::MALFORMED),
+            outcome: Disconnect(DisconnectReason::MALFORMED),
         },
         Case {
             name: "garbage stream",
             before_hello: false,
             act: Act::Send(vec![0x00, 0x05, 0xde, 0xad, 0xbe, 0xef, 0x00]),
-            outcome: Disconnect(reason::MALFORMED),
+            outcome: Disconnect(DisconnectReason::MALFORMED),
         },
         Case {
             name: "array claiming 4 billion items",
             before_hello: false,
             act: Act::Send(frame(&[0x92, 65, 0xdd, 0xff, 0xff, 0xff, 0xff])),
-            outcome: Disconnect(reason::MALFORMED),
+            outcome: Disconnect(DisconnectReason::MALFORMED),
         },
         Case {
             name: "nesting 1000 deep",
             before_hello: false,
             act: Act::Send(frame(&deep)),
-            outcome: Disconnect(reason::MALFORMED),
+            outcome: Disconnect(DisconnectReason::MALFORMED),
         },
         Case {
             name: "a string, not [int, array]",
@@ -122,31 +123,31 @@ fn cases() -> Vec<Case> {
             name: "HELLO twice",
             before_hello: false,
             act: Act::Send(frame(&hello())),
-            outcome: Disconnect(reason::HELLO_TWICE),
+            outcome: Disconnect(DisconnectReason::HELLO_TWICE),
         },
         Case {
             name: "HELLO with a 100-byte hash",
             before_hello: true,
             act: Act::Send(frame(&msg(2, &(3u16, Value::Bin(vec![0x12; 100]))))),
-            outcome: Disconnect(reason::HASH_MISMATCH),
+            outcome: Disconnect(DisconnectReason::HASH_MISMATCH),
         },
         Case {
             name: "HELLO with a string version",
             before_hello: true,
             act: Act::Send(frame(&msg(2, &(s("3"), Value::Bin(vec![0x12, 0x34, 0x56, 0x78]))))),
-            outcome: Disconnect(reason::WRONG_PROTOCOL_VERSION),
+            outcome: Disconnect(DisconnectReason::WRONG_PROTOCOL_VERSION),
         },
         Case {
             name: "message before HELLO",
             before_hello: true,
             act: Act::Send(frame(&msg(65, &(s("early"),)))),
-            outcome: Disconnect(reason::MESSAGE_BEFORE_HELLO),
+            outcome: Disconnect(DisconnectReason::MESSAGE_BEFORE_HELLO),
         },
         Case {
             name: "connects and sends nothing",
             before_hello: true,
             act: Act::Silence,
-            outcome: Disconnect(reason::TIMEOUT),
+            outcome: Disconnect(DisconnectReason::TIMEOUT),
         },
         Case {
             name: "truncated frame, then gone",
@@ -170,7 +171,7 @@ fn cases() -> Vec<Case> {
 }
 
 fn server() -> Node {
-    chat::server_node("bad input host").unwrap()
+    chat::server_node("bad input host").unwrap().0
 }
 
 fn reply_texts(msgs: &[magicnet::wire::RawMessage]) -> Vec<String> {
@@ -228,7 +229,7 @@ fn hostile_input_in_memory() {
                 let msgs = h.take(bad);
                 let last = msgs.last().unwrap_or_else(|| panic!("{}: nothing sent", case.name));
                 assert_eq!(last.kind, 3, "{}: {msgs:?}", case.name);
-                assert_eq!(decode::<(u8, Option<String>)>(last).0, r, "{}", case.name);
+                assert_eq!(decode::<(u8, Option<String>)>(last).0, r.code(), "{}", case.name);
                 assert!(h.closed.contains(&bad), "{}: closed after DISCONNECT", case.name);
             }
             Outcome::Closed => {
@@ -261,9 +262,9 @@ async fn wait_warning(
 async fn hostile_input_over_tcp() {
     for case in cases() {
         let mut node = server();
-        node.limits_mut().handshake_timeout = Duration::from_millis(300);
+        node.configure_limits(|l| l.handshake_timeout = Duration::from_millis(300));
         let (handle, mut events) = spawn(node);
-        let addr = handle.listen_tcp("127.0.0.1:0", "client").await.unwrap();
+        let addr = handle.listen(Endpoint::tcp("127.0.0.1:0"), role_of(&handle, "client").await).await.unwrap();
 
         let (mut good, _) = RawClient::active(addr).await;
         good.send_raw(&set_name("good")).await;

@@ -1,9 +1,10 @@
 //! The transport conformance suite: one application (the chat, "one-number" objects in
 //! zones, large batches, unreliable messages) and one set of checks, run on every stack:
 //! in-memory, in-process, tokio TCP, TLS, WebSocket (`ws://`, `wss://`), QUIC, the thread
-//! driver's TCP, WebSocket and QUIC, a server on the thread driver, and a client polled from
-//! its own loop. The server is the tokio driver unless the stack says otherwise (the
-//! in-memory network for the in-memory stack).
+//! driver's TCP, TLS, WebSocket, `wss://` and QUIC, servers on the thread driver (TCP,
+//! WebSocket, TLS, QUIC), clients polled from their own loop (TCP, WebSocket), and servers
+//! polled from a frame loop (TCP, WebSocket). The server is the tokio driver unless the
+//! stack says otherwise (the in-memory network for the in-memory stack).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -13,17 +14,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use magicnet::object::{CreateOptions, ObjectConfig, ObjectEvent, ZoneId};
+use magicnet::prelude::*;
 use magicnet::tls::{ClientTls, Identity};
 use magicnet::transport::DriverConfig;
+use magicnet::transport::Endpoint;
 use magicnet::transport::blocking::{self, BlockingNode, Events};
 use magicnet::transport::memory::{MemoryNetwork, NodeKey};
 use magicnet::transport::polled::PolledNode;
 use magicnet::transport::tokio::{EventStream, NodeHandle, connect_local, spawn, spawn_with};
 use magicnet::{CloseReason, ConnectionId, Event, Message, Node, S4096};
 
-use crate::chat::{self, Custom, Received, SetName};
+use crate::chat::{self, Custom, Inboxes, SetName};
 use crate::objects::{NumberClient, NumberClientFields, NumberServer, NumberServerFields};
-use crate::support::TIMEOUT;
+use crate::support::{TIMEOUT, blocking_role_of, role_of};
 
 /// A network stack under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,17 +39,59 @@ pub enum Stack {
     Wss,
     Quic,
     ThreadsTcp,
+    ThreadsTls,
     ThreadsWs,
+    ThreadsWss,
     ThreadsQuic,
     /// A server on the thread driver too (std TCP both ends).
     ThreadsServer,
+    /// A server on the thread driver over WebSocket (both ends threads).
+    ThreadsServerWs,
+    /// A server on the thread driver over TLS (both ends threads).
+    ThreadsServerTls,
+    /// A server on the thread driver over QUIC (both ends threads).
+    ThreadsServerQuic,
+    /// A client polled from its own loop, over TCP.
     Polled,
+    /// A client polled from its own loop, over WebSocket.
+    PolledWs,
+    /// A server polled from a frame loop, over TCP (tokio clients).
+    PolledServer,
+    /// A server polled from a frame loop, over WebSocket (polled clients).
+    PolledServerWs,
 }
 
 impl Stack {
     /// Stacks whose connections have an unreliable lane.
     fn has_unreliable_lane(self) -> bool {
-        matches!(self, Stack::Memory | Stack::Quic | Stack::ThreadsQuic)
+        matches!(self, Stack::Memory | Stack::Quic | Stack::ThreadsQuic | Stack::ThreadsServerQuic)
+    }
+
+    /// Servers on the thread driver.
+    fn threads_server(self) -> bool {
+        matches!(
+            self,
+            Stack::ThreadsServer | Stack::ThreadsServerWs | Stack::ThreadsServerTls | Stack::ThreadsServerQuic
+        )
+    }
+
+    /// Servers polled from a frame loop.
+    fn polled_server(self) -> bool {
+        matches!(self, Stack::PolledServer | Stack::PolledServerWs)
+    }
+
+    /// The transport between client and server.
+    fn endpoint(self, addr: &str, tls: Option<magicnet::transport::TlsConfig>) -> Endpoint {
+        let tls = move || tls.clone().expect("TLS material for a secure stack");
+        match self {
+            Stack::Tls | Stack::ThreadsTls | Stack::ThreadsServerTls => Endpoint::tls(addr, tls()),
+            Stack::Ws | Stack::ThreadsWs | Stack::ThreadsServerWs | Stack::PolledWs | Stack::PolledServerWs => {
+                Endpoint::ws(addr)
+            }
+            Stack::Wss | Stack::ThreadsWss => Endpoint::wss(addr, tls()),
+            Stack::Quic | Stack::ThreadsQuic | Stack::ThreadsServerQuic => Endpoint::quic(addr, tls()),
+            _ => Endpoint::tcp(addr),
+        }
     }
 }
 
@@ -75,24 +120,78 @@ impl Log {
 
 pub fn server_node(log: &Log) -> Node {
     let seq = log.seq.clone();
+    let objects = ObjectConfig::authority(Repository(1)).classes(&["one-number"]).role(ObjectRole(1));
     chat::server_builder("conformance")
-        .objects(ObjectConfig::authority(1).classes(&["one-number"]).role(1).zone_routing(true))
+        .0
+        .objects(objects.zone_routing(true))
         .on(move |_, Seq(i, _): Seq| seq.lock().unwrap().push(i))
         .declare::<Position>()
         .build()
         .unwrap()
 }
 
-pub fn client_node(received: Received, log: &Log) -> Node {
+/// A client node, with the inboxes where its chat replies and broadcasts wait.
+pub fn client_node(log: &Log) -> (Node, Inboxes) {
     let (seq, positions) = (log.seq.clone(), log.positions.clone());
-    chat::client_builder(received)
-        .objects(ObjectConfig::client().classes(&["one-number"]).role(0))
+    let (builder, _, inboxes) = chat::client_builder();
+    let node = builder
+        .objects(ObjectConfig::client().classes(&["one-number"]).role(ObjectRole(0)))
         .on(move |_, Seq(i, _): Seq| seq.lock().unwrap().push(i))
         .on(move |_, _: Position| {
             positions.fetch_add(1, Ordering::SeqCst);
         })
         .build()
-        .unwrap()
+        .unwrap();
+    (node, inboxes)
+}
+
+/// Something to run on a frame loop's node between two frames.
+type LoopCall = Box<dyn FnOnce(&mut PolledNode) + Send>;
+
+/// A node in a frame loop on its own thread (a game server's tick), reached by calls.
+pub struct FrameLoop {
+    calls: std::sync::mpsc::Sender<LoopCall>,
+    events: std::sync::mpsc::Receiver<Event>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FrameLoop {
+    fn start(mut net: PolledNode) -> Self {
+        let (calls, rx) = std::sync::mpsc::channel::<LoopCall>();
+        let (ev_tx, events) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            loop {
+                net.poll();
+                while let Some(e) = net.poll_event() {
+                    let _ = ev_tx.send(e);
+                }
+                match rx.recv_timeout(Duration::from_millis(1)) {
+                    Ok(call) => call(&mut net),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            net.shutdown();
+            while let Some(e) = net.poll_event() {
+                let _ = ev_tx.send(e);
+            }
+        });
+        Self { calls, events, thread: Some(thread) }
+    }
+
+    fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut PolledNode) -> R + Send + 'static) -> R {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.calls.send(Box::new(move |n| drop(tx.send(f(n))))).expect("frame loop running");
+        rx.recv_timeout(TIMEOUT).expect("frame loop answers")
+    }
+
+    fn stop(&mut self) {
+        let (calls, _) = std::sync::mpsc::channel();
+        drop(std::mem::replace(&mut self.calls, calls));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// A node under test, whatever drives it.
@@ -101,6 +200,7 @@ pub enum Peer {
     Threads { node: BlockingNode, events: Events },
     Memory { net: Rc<RefCell<MemoryNetwork>>, key: NodeKey, queue: VecDeque<Event> },
     Polled { net: Box<PolledNode> },
+    Loop(FrameLoop),
 }
 
 impl Peer {
@@ -116,10 +216,11 @@ impl Peer {
                 r
             }
             Peer::Polled { net } => {
-                let r = f(net);
+                let r = f(net.node());
                 net.poll();
                 r
             }
+            Peer::Loop(l) => l.call(move |n| f(n.node())),
         }
     }
 
@@ -147,6 +248,17 @@ impl Peer {
                         break None;
                     }
                     std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            Peer::Loop(l) => {
+                let deadline = Instant::now() + TIMEOUT;
+                loop {
+                    let Some(left) = deadline.checked_duration_since(Instant::now()) else { break None };
+                    match l.events.recv_timeout(left) {
+                        Ok(e) if pred(&e) => break Some(e),
+                        Ok(_) => {}
+                        Err(_) => break None,
+                    }
                 }
             }
         };
@@ -179,6 +291,7 @@ impl Peer {
                 net.run();
             }
             Peer::Polled { net } => net.shutdown(),
+            Peer::Loop(l) => l.stop(),
         }
     }
 
@@ -189,6 +302,7 @@ impl Peer {
             Peer::Threads { node, .. } => node.abort(conn).unwrap(),
             Peer::Memory { net, key, .. } => net.borrow_mut().sever(*key, conn),
             Peer::Polled { net } => net.abort(conn),
+            Peer::Loop(l) => l.call(move |n| n.abort(conn)),
         }
     }
 }
@@ -211,10 +325,22 @@ impl World {
         // A QUIC peer that vanishes may not get to send its CONNECTION_CLOSE (it is blocked
         // behind a full congestion window, say): the server notices by the idle timeout.
         config.quic_idle_timeout = Duration::from_secs(3);
-        if stack == Stack::ThreadsServer {
+        // A development certificate, which the clients trust explicitly (verification on).
+        let identity = Identity::self_signed(&["localhost", "127.0.0.1"]).unwrap();
+        let trust = Some(ClientTls::trusting_der(identity.certificate_der()).unwrap());
+        let any = "127.0.0.1:0";
+        if stack.threads_server() {
             let (node, events) = blocking::spawn_with(server, config);
-            let addr = node.listen_tcp("127.0.0.1:0", "client").expect("listen").to_string();
+            let clients = blocking_role_of(&node, "client");
+            let addr = node.listen(stack.endpoint(any, Some(identity.into())), clients).expect("listen").to_string();
             let peer = Peer::Threads { node, events };
+            return Self { stack, rt, server: peer, mem: None, server_handle: None, addr, trust };
+        }
+        if stack.polled_server() {
+            let mut net = PolledNode::with_config(server, config);
+            let clients = net.role("client").unwrap();
+            let addr = net.listen(stack.endpoint(any, None), clients).expect("listen").to_string();
+            let peer = Peer::Loop(FrameLoop::start(net));
             return Self { stack, rt, server: peer, mem: None, server_handle: None, addr, trust: None };
         }
         if stack == Stack::Memory {
@@ -235,20 +361,11 @@ impl World {
             let _in_runtime = rt.enter();
             spawn_with(server, config)
         };
-        // A development certificate, which the clients trust explicitly (verification on).
-        let identity = Identity::self_signed(&["localhost", "127.0.0.1"]).unwrap();
-        let trust = Some(ClientTls::trusting_der(identity.certificate_der()).unwrap());
         let bound = rt.block_on(async {
-            let any = "127.0.0.1:0";
+            let clients = role_of(&handle, "client").await;
             match stack {
-                Stack::Tcp | Stack::ThreadsTcp | Stack::Polled => Some(handle.listen_tcp(any, "client").await),
-                Stack::Tls => Some(handle.listen_tls(any, "client", &identity).await),
-                Stack::Ws | Stack::ThreadsWs => Some(handle.listen_ws(any, "client").await),
-                Stack::Wss => Some(handle.listen_wss(any, "client", &identity).await),
-                Stack::Quic | Stack::ThreadsQuic => {
-                    Some(handle.listen_quic(any.parse().unwrap(), "client", &identity).await)
-                }
-                Stack::Local | Stack::Memory | Stack::ThreadsServer => None,
+                Stack::Local => None,
+                _ => Some(handle.listen(stack.endpoint(any, Some(identity.into())), clients).await),
             }
         });
         let addr = bound.map(|b| b.expect("listen").to_string()).unwrap_or_default();
@@ -270,29 +387,36 @@ impl World {
     }
 
     fn connect(&mut self, node: Node) -> (Peer, ConnectionId) {
-        let addr = self.addr.clone();
-        let trust = self.trust.clone();
-        let tls = move || trust.clone().expect("a certificate");
-        match self.stack {
+        let stack = self.stack;
+        let to = match stack {
+            // A path, which the server ignores.
+            Stack::ThreadsWs => Endpoint::ws(format!("ws://{}/game", self.addr)),
+            _ => stack.endpoint(&self.addr, self.trust.clone().map(Into::into)),
+        };
+        match stack {
             Stack::Memory => {
                 let (net, server) = self.mem.clone().expect("memory world");
                 let key = net.borrow_mut().add(node);
-                let (conn, _) = net.borrow_mut().connect(key, "server", server, "client").unwrap();
+                let (conn, _) = crate::support::connect_named(&mut net.borrow_mut(), key, "server", server, "client");
                 (Peer::Memory { net, key, queue: VecDeque::new() }, conn)
             }
-            Stack::ThreadsTcp | Stack::ThreadsWs | Stack::ThreadsQuic | Stack::ThreadsServer => {
+            Stack::ThreadsTcp
+            | Stack::ThreadsTls
+            | Stack::ThreadsWs
+            | Stack::ThreadsWss
+            | Stack::ThreadsQuic
+            | Stack::ThreadsServer
+            | Stack::ThreadsServerWs
+            | Stack::ThreadsServerTls
+            | Stack::ThreadsServerQuic => {
                 let (n, events) = blocking::spawn(node);
-                let conn = match self.stack {
-                    Stack::ThreadsTcp | Stack::ThreadsServer => n.connect_tcp(&addr, "server"),
-                    Stack::ThreadsWs => n.connect_ws(&format!("ws://{addr}/game"), "server"),
-                    _ => n.connect_quic(&addr, "server", &tls()),
-                }
-                .expect("connect");
+                let conn = n.connect(to, blocking_role_of(&n, "server")).expect("connect");
                 (Peer::Threads { node: n, events }, conn)
             }
-            Stack::Polled => {
+            Stack::Polled | Stack::PolledWs | Stack::PolledServerWs => {
                 let mut net = Box::new(PolledNode::new(node));
-                let conn = net.connect_tcp(&addr, "server").expect("connect");
+                let servers = net.role("server").unwrap();
+                let conn = net.connect(to, servers).expect("connect");
                 (Peer::Polled { net }, conn)
             }
             stack => {
@@ -304,16 +428,14 @@ impl World {
                 let conn = self
                     .rt
                     .block_on(async {
+                        let servers = role_of(&handle, "server").await;
                         match stack {
                             Stack::Local => {
                                 let server = server.expect("a tokio server");
-                                connect_local(&handle, "server", &server, "client").await.map(|(c, _)| c)
+                                let clients = role_of(&server, "client").await;
+                                connect_local(&handle, servers, &server, clients).await.map(|(c, _)| c)
                             }
-                            Stack::Tcp => handle.connect_tcp(&addr, "server").await,
-                            Stack::Tls => handle.connect_tls(&addr, "server", &tls()).await,
-                            Stack::Ws => handle.connect_ws(&format!("ws://{addr}/"), "server").await,
-                            Stack::Wss => handle.connect_wss(&format!("wss://{addr}/"), "server", &tls()).await,
-                            _ => handle.connect_quic(&addr, "server", &tls()).await,
+                            _ => handle.connect(to, servers).await,
                         }
                     })
                     .expect("connect");
@@ -325,7 +447,7 @@ impl World {
     /// Waits until the server has `n` active clients.
     fn until_clients(&mut self, n: usize) {
         self.server.until(&format!("{n} active clients"), move |node| {
-            let role = node.role_id("client").unwrap();
+            let role = node.role("client").unwrap();
             node.active_connections(role).len() == n
         });
     }
@@ -335,12 +457,15 @@ impl World {
 
 pub fn handshake_and_repository(stack: Stack) {
     let mut w = World::new(stack, server_node(&Log::default()));
-    let (mut c, conn) = w.client(client_node(Received::default(), &Log::default()));
+    let (mut c, conn) = w.client(client_node(&Log::default()).0);
     w.server.wait("the server's side of the handshake", |e| matches!(e, Event::ConnectionActivated { .. }));
     // The server sends `rp` right after it accepts HELLO.
     c.until("the repository number", move |n| n.repository(conn).is_some());
     let rp = c.call(move |n| n.repository(conn));
-    assert!(matches!(rp, Some(r) if r >= 128), "{stack:?}: the client reads its repository number, got {rp:?}");
+    assert!(
+        matches!(rp, Some(r) if r >= Repository(128)),
+        "{stack:?}: the client reads its repository number, got {rp:?}"
+    );
     assert_eq!(w.server.call(|n| n.connection_count()), 1);
 }
 
@@ -348,8 +473,8 @@ pub fn chat_both_ways_and_broadcast(stack: Stack) {
     let mut w = World::new(stack, server_node(&Log::default()));
     let mut clients = Vec::new();
     for _ in 0..3 {
-        let rx = Received::default();
-        let (peer, conn) = w.client(client_node(rx.clone(), &Log::default()));
+        let (node, rx) = client_node(&Log::default());
+        let (peer, conn) = w.client(node);
         clients.push((peer, conn, rx));
     }
     w.until_clients(3);
@@ -365,15 +490,13 @@ pub fn chat_both_ways_and_broadcast(stack: Stack) {
     }
     for (peer, _, rx) in &mut clients {
         let rx = rx.clone();
-        peer.until("every reply and broadcast", move |_| {
-            rx.replies() == lines && rx.broadcasts.load(Ordering::SeqCst) == 2 * lines
-        });
+        peer.until("every reply and broadcast", move |_| rx.replies.len() == lines && rx.broadcasts.len() == 2 * lines);
     }
 }
 
 pub fn disconnect_reason_reaches_the_client(stack: Stack) {
     let mut w = World::new(stack, server_node(&Log::default()));
-    let (mut c, conn) = w.client(client_node(Received::default(), &Log::default()));
+    let (mut c, conn) = w.client(client_node(&Log::default()).0);
     c.call(move |n| n.send_to(conn, &Custom("no name yet".into())).unwrap());
     let e = c.wait("DISCONNECT", |e| matches!(e, Event::Disconnected { .. }));
     let Event::Disconnected { reason, description, .. } = e else { unreachable!() };
@@ -385,7 +508,7 @@ pub fn disconnect_reason_reaches_the_client(stack: Stack) {
 pub fn large_batches_split_across_frames(stack: Stack) {
     let (server_log, client_log) = (Log::default(), Log::default());
     let mut w = World::new(stack, server_node(&server_log));
-    let (mut c, conn) = w.client(client_node(Received::default(), &client_log));
+    let (mut c, conn) = w.client(client_node(&client_log).0);
     w.until_clients(1);
     // 3000 messages of ~210 bytes: about 10 full frames each way, sent in one go.
     let n = 3000u32;
@@ -394,7 +517,7 @@ pub fn large_batches_split_across_frames(stack: Stack) {
     c.call(move |node| (0..n).for_each(|i| node.send_to(conn, &Seq(i, t.clone())).unwrap()));
     let t = text.clone();
     w.server.call(move |node| {
-        let role = node.role_id("client").unwrap();
+        let role = node.role("client").unwrap();
         let to = node.active_connections(role)[0];
         (0..n).for_each(|i| node.send_to(to, &Seq(i, t.clone())).unwrap());
     });
@@ -409,10 +532,10 @@ pub fn large_batches_split_across_frames(stack: Stack) {
 
 pub fn objects_and_zones(stack: Stack) {
     let mut w = World::new(stack, server_node(&Log::default()));
-    let (mut c, conn) = w.client(client_node(Received::default(), &Log::default()));
+    let (mut c, conn) = w.client(client_node(&Log::default()).0);
     w.until_clients(1);
     let oid = w.server.call(|n| {
-        n.create_object(NumberServer::default(), CreateOptions::zone(1), |obj, ctx| {
+        n.create_object(NumberServer::default(), CreateOptions::zone(ZoneId(1)), |obj, ctx| {
             obj.value = 7;
             obj.send_set_current_value(ctx, 7).unwrap();
         })
@@ -426,7 +549,7 @@ pub fn objects_and_zones(stack: Stack) {
     };
     c.until("the value 7", move |n| value(n) == Some(7));
     // A field call from the client changes the server's object, and the client sees it.
-    c.call(move |n| n.with_object(oid, |obj: &mut NumberClient, ctx| obj.send_add_value(ctx, 5)).unwrap().unwrap());
+    c.call(move |n| n.with_object(oid, |obj: &mut NumberClient, ctx| obj.send_add_value(ctx, 5)).unwrap());
     c.until("the value 12", move |n| value(n) == Some(12));
     w.server.until("the server's value 12", move |n| n.object::<NumberServer>(oid).is_some_and(|o| o.value == 12));
     // Looking away drops the object.
@@ -438,11 +561,11 @@ pub fn objects_and_zones(stack: Stack) {
 pub fn unreliable_messages(stack: Stack) {
     let log = Log::default();
     let mut w = World::new(stack, server_node(&Log::default()));
-    let (mut c, conn) = w.client(client_node(Received::default(), &log));
+    let (mut c, conn) = w.client(client_node(&log).0);
     w.until_clients(1);
     let n = 50;
     w.server.call(move |node| {
-        let role = node.role_id("client").unwrap();
+        let role = node.role("client").unwrap();
         let to = node.active_connections(role)[0];
         (0..n).for_each(|i| node.send_to(to, &Position(i, 1, 2)).unwrap());
     });
@@ -467,9 +590,9 @@ pub fn unreliable_messages(stack: Stack) {
 pub fn peer_vanishing_mid_stream(stack: Stack) {
     let log = Log::default();
     let mut w = World::new(stack, server_node(&log));
-    let (mut gone, gone_conn) = w.client(client_node(Received::default(), &Log::default()));
-    let rx = Received::default();
-    let (mut stays, stays_conn) = w.client(client_node(rx.clone(), &Log::default()));
+    let (mut gone, gone_conn) = w.client(client_node(&Log::default()).0);
+    let (stays_node, rx) = client_node(&Log::default());
+    let (mut stays, stays_conn) = w.client(stays_node);
     w.until_clients(2);
     // Half a batch on its way, then the peer vanishes without a word.
     let text: S4096 = "y".repeat(200).into();
@@ -485,14 +608,13 @@ pub fn peer_vanishing_mid_stream(stack: Stack) {
         n.send_to(stays_conn, &SetName("stays".into())).unwrap();
         n.send_to(stays_conn, &Custom("still here".into())).unwrap();
     });
-    stays.until("the reply", move |_| rx.replies() == 1);
+    stays.until("the reply", move |_| rx.replies.len() == 1);
     w.until_clients(1);
 }
 
 pub fn server_shutdown_reaches_clients(stack: Stack) {
     let mut w = World::new(stack, server_node(&Log::default()));
-    let mut clients: Vec<Peer> =
-        (0..2).map(|_| w.client(client_node(Received::default(), &Log::default())).0).collect();
+    let mut clients: Vec<Peer> = (0..2).map(|_| w.client(client_node(&Log::default()).0).0).collect();
     w.until_clients(2);
     w.server.shutdown();
     for c in &mut clients {
@@ -525,8 +647,16 @@ suite! {
     wss => Wss,
     quic => Quic,
     threads_tcp => ThreadsTcp,
+    threads_tls => ThreadsTls,
     threads_ws => ThreadsWs,
+    threads_wss => ThreadsWss,
     threads_quic => ThreadsQuic,
     threads_server => ThreadsServer,
+    threads_server_ws => ThreadsServerWs,
+    threads_server_tls => ThreadsServerTls,
+    threads_server_quic => ThreadsServerQuic,
     polled => Polled,
+    polled_ws => PolledWs,
+    polled_server => PolledServer,
+    polled_server_ws => PolledServerWs,
 }

@@ -2,18 +2,19 @@
 
 use std::time::Duration;
 
+use magicnet::prelude::*;
 use magicnet::transport::memory::MemoryNetwork;
 use magicnet::{CloseReason, DiagnosticKind, Event, Framing, Node, RoleConfig, SharedParameterError, Value};
 
-use crate::chat::{self, Received};
+use crate::chat;
 use crate::support::*;
 
 fn server() -> Node {
-    chat::server_node("test host").unwrap()
+    chat::server_node("test host").unwrap().0
 }
 
 fn client() -> Node {
-    chat::client_node(Received::default()).unwrap()
+    chat::client_node().unwrap().0
 }
 
 #[test]
@@ -21,10 +22,10 @@ fn handshake_assigns_repositories_in_order_and_reports_events() {
     let mut net = MemoryNetwork::new();
     let s = net.add(server());
     let clients: Vec<_> = (0..3).map(|_| net.add(client())).collect();
-    let conns: Vec<_> = clients.iter().map(|&c| net.connect(c, "server", s, "client").unwrap()).collect();
+    let conns: Vec<_> = clients.iter().map(|&c| connect_named(&mut net, c, "server", s, "client")).collect();
     net.run();
     for (i, (&c, &(to_server, _))) in clients.iter().zip(&conns).enumerate() {
-        assert_eq!(net.node(c).repository(to_server), Some(128 + i as u32));
+        assert_eq!(net.node(c).repository(to_server), Some(Repository(128 + i as u32)));
         let events = net.events(c);
         assert!(events.contains(&Event::MotdReceived { conn: to_server, motd: "test host".into() }), "{events:?}");
         assert!(events.iter().any(|e| matches!(e, Event::ConnectionActivated { conn, .. } if *conn == to_server)));
@@ -32,7 +33,7 @@ fn handshake_assigns_repositories_in_order_and_reports_events() {
     let server_events = net.events(s);
     let activated = server_events.iter().filter(|e| matches!(e, Event::ConnectionActivated { .. })).count();
     assert_eq!(activated, 3);
-    let role = net.node(s).role_id("client").unwrap();
+    let role = net.node(s).role("client").unwrap();
     assert_eq!(net.node(s).active_connections(role).len(), 3);
 }
 
@@ -53,8 +54,8 @@ fn motd_from_a_client_is_ignored_with_a_warning() {
 #[test]
 fn a_second_motd_is_ignored_by_the_client() {
     let mut h = Harness::new(client());
-    let role = h.node.role_id("server").unwrap();
-    let c = h.node.connect(role, Framing::Stream, h.now);
+    let role = h.node.role("server").unwrap();
+    let c = h.node.connect(role, Framing::Stream, None, h.now).unwrap();
     h.feed(c, &frame(&msg(1, &(s("first"),))));
     let sent = h.take(c);
     assert_eq!(sent.len(), 1);
@@ -68,12 +69,12 @@ fn a_second_motd_is_ignored_by_the_client() {
     assert_eq!(ev.iter().filter(|e| matches!(e, Event::MotdReceived { .. })).count(), 1);
 }
 
-fn expect_disconnect(h: &mut Harness, c: magicnet::ConnectionId, reason: u8) -> Option<String> {
+fn expect_disconnect(h: &mut Harness, c: magicnet::ConnectionId, reason: DisconnectReason) -> Option<String> {
     let msgs = h.take(c);
     let last = msgs.last().unwrap_or_else(|| panic!("nothing sent to {c}"));
     assert_eq!(last.kind, 3, "expected DISCONNECT, got {msgs:?}");
     let (r, detail): (u8, Option<String>) = decode(last);
-    assert_eq!(r, reason, "detail: {detail:?}");
+    assert_eq!(r, reason.code(), "detail: {detail:?}");
     assert!(h.closed.contains(&c), "the connection must be closed after DISCONNECT");
     assert!(h.node.connection(c).is_none());
     let ev = h.events();
@@ -89,7 +90,7 @@ fn hello_twice_is_reason_1() {
     let mut h = Harness::new(server());
     let (c, _) = h.active_peer("client");
     h.feed(c, &frame(&hello()));
-    expect_disconnect(&mut h, c, 1);
+    expect_disconnect(&mut h, c, DisconnectReason::HELLO_TWICE);
 }
 
 #[test]
@@ -99,7 +100,7 @@ fn wrong_protocol_version_is_reason_2() {
         let c = h.accept("client", Framing::Stream);
         h.take(c);
         h.feed(c, &frame(&msg(2, &(version, magicnet::Bs64::from(&[0x12u8, 0x34, 0x56, 0x78][..])))));
-        let detail = expect_disconnect(&mut h, c, 2);
+        let detail = expect_disconnect(&mut h, c, DisconnectReason::WRONG_PROTOCOL_VERSION);
         assert_eq!(detail.as_deref(), Some("server speaks version 3"));
     }
 }
@@ -110,7 +111,7 @@ fn wrong_network_hash_is_reason_3() {
     let c = h.accept("client", Framing::Stream);
     h.take(c);
     h.feed(c, &frame(&msg(2, &(3u16, magicnet::Bs64::from(&b"nope"[..])))));
-    expect_disconnect(&mut h, c, 3);
+    expect_disconnect(&mut h, c, DisconnectReason::HASH_MISMATCH);
 }
 
 #[test]
@@ -124,7 +125,7 @@ fn a_custom_hash_is_enforced() {
     let c = h.accept("client", Framing::Stream);
     h.take(c);
     h.feed(c, &frame(&hello())); // the Python default hash
-    expect_disconnect(&mut h, c, 3);
+    expect_disconnect(&mut h, c, DisconnectReason::HASH_MISMATCH);
 }
 
 #[test]
@@ -136,7 +137,7 @@ fn a_message_before_hello_is_reason_4_but_shared_parameters_are_allowed() {
     assert!(h.take(c).is_empty());
     assert_eq!(h.node.shared_parameter::<Vec<u32>>(c, "vz").unwrap(), vec![1]);
     h.feed(c, &frame(&msg(65, &(s("hi"),))));
-    expect_disconnect(&mut h, c, 4);
+    expect_disconnect(&mut h, c, DisconnectReason::MESSAGE_BEFORE_HELLO);
 }
 
 #[test]
@@ -147,7 +148,7 @@ fn a_silent_peer_times_out_with_reason_200() {
     h.advance(Duration::from_secs(9));
     assert!(h.node.connection(c).is_some(), "not before the timeout");
     h.advance(Duration::from_secs(2));
-    let detail = expect_disconnect(&mut h, c, magicnet::protocol::reason::TIMEOUT);
+    let detail = expect_disconnect(&mut h, c, DisconnectReason::TIMEOUT);
     assert!(detail.unwrap().contains("handshake"));
 }
 
@@ -165,7 +166,7 @@ fn shared_parameters_travel_both_ways_with_typed_reads() {
     let mut net = MemoryNetwork::new();
     let s = net.add(server());
     let c = net.add(client());
-    let (to_server, to_client) = net.connect(c, "server", s, "client").unwrap();
+    let (to_server, to_client) = connect_named(&mut net, c, "server", s, "client");
     net.run();
     net.events(s);
     net.node_mut(c).set_shared_parameter(to_server, "vz", &vec![1u32, 2, 3]).unwrap();
@@ -190,7 +191,10 @@ fn shared_parameters_travel_both_ways_with_typed_reads() {
     assert_eq!(net.node_mut(s).require_shared_parameter::<u32>(to_client, "nope"), None);
     net.run();
     let ev = net.events(c);
-    assert!(ev.iter().any(|e| matches!(e, Event::Disconnected { reason: 5, .. })), "{ev:?}");
+    assert!(
+        ev.iter().any(|e| matches!(e, Event::Disconnected { reason: DisconnectReason::BROKEN_INVARIANT, .. })),
+        "{ev:?}"
+    );
 }
 
 #[test]
@@ -198,21 +202,24 @@ fn disconnect_events_describe_the_reason_like_python() {
     let mut net = MemoryNetwork::new();
     let s = net.add(server());
     let c = net.add(client());
-    let (to_server, to_client) = net.connect(c, "server", s, "client").unwrap();
+    let (to_server, to_client) = connect_named(&mut net, c, "server", s, "client");
     net.run();
-    net.node_mut(s).disconnect(to_client, 3, Some("rebuild your client"));
+    net.node_mut(s).disconnect(to_client, DisconnectReason::HASH_MISMATCH, Some("rebuild your client"));
     net.run();
     let ev = net.events(c);
     assert!(ev.contains(&Event::Disconnected {
         conn: to_server,
-        reason: 3,
+        reason: DisconnectReason::HASH_MISMATCH,
         detail: Some("rebuild your client".into()),
         description: "The server hash does not match!: rebuild your client".into(),
     }));
-    assert!(
-        ev.iter()
-            .any(|e| matches!(e, Event::ConnectionClosed { reason: CloseReason::PeerDisconnected { reason: 3 }, .. }))
-    );
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::ConnectionClosed {
+            reason: CloseReason::PeerDisconnected { reason: DisconnectReason::HASH_MISMATCH },
+            ..
+        }
+    )));
     assert_eq!(net.node(c).connection_count(), 0);
     assert_eq!(net.node(s).connection_count(), 0);
 }
@@ -223,7 +230,7 @@ fn shutdown_reaches_every_peer() {
     let s = net.add(server());
     let clients: Vec<_> = (0..3).map(|_| net.add(client())).collect();
     for &c in &clients {
-        net.connect(c, "server", s, "client").unwrap();
+        connect_named(&mut net, c, "server", s, "client");
     }
     net.run();
     net.node_mut(s).shutdown();

@@ -1,13 +1,14 @@
 //! Interop with the real Python MagicNet (PyPI `magicnet==0.0.7`), run by `scripts/test`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use magicnet::prelude::*;
+use magicnet::transport::Endpoint;
 use magicnet::transport::tokio::spawn;
 use magicnet::wire::{self, Value};
 use magicnet::{Bs64, CloseReason, Event, NetMessage, NetType, Node, RoleConfig, S256};
 
-use crate::chat::{self, Custom, Received, SetName};
+use crate::chat::{self, Custom, SetName};
 use crate::support::*;
 
 fn texts(lines: &[serde_json::Value], event: &str) -> Vec<String> {
@@ -16,8 +17,8 @@ fn texts(lines: &[serde_json::Value], event: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_clients_chat_with_a_rust_server() {
-    let (handle, mut events) = spawn(chat::server_node("An example native host").unwrap());
-    let addr = handle.listen_tcp("127.0.0.1:0", "client").await.unwrap();
+    let (handle, mut events) = spawn(chat::server_node("An example native host").unwrap().0);
+    let addr = handle.listen(Endpoint::tcp("127.0.0.1:0"), role_of(&handle, "client").await).await.unwrap();
     let port = addr.port().to_string();
 
     // The listener waits for one broadcast; it must be named before the speaker speaks.
@@ -70,8 +71,8 @@ async fn run_python_owned(script: &'static str, args: Vec<String>) -> (Vec<serde
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_clients_with_a_wrong_version_or_hash_are_disconnected_with_the_right_reason() {
-    let (handle, mut events) = spawn(chat::server_node("host").unwrap());
-    let addr = handle.listen_tcp("127.0.0.1:0", "client").await.unwrap();
+    let (handle, mut events) = spawn(chat::server_node("host").unwrap().0);
+    let addr = handle.listen(Endpoint::tcp("127.0.0.1:0"), role_of(&handle, "client").await).await.unwrap();
     let port = addr.port().to_string();
     for (args, reason, text) in [
         (vec!["--hello-version", "2"], 2u8, "The server version does not match!: server speaks version 3"),
@@ -89,7 +90,7 @@ async fn python_clients_with_a_wrong_version_or_hash_are_disconnected_with_the_r
             })
             .await;
         assert!(
-            matches!(e, Some(Event::ConnectionClosed { reason: CloseReason::Disconnected { reason: r, .. }, .. }) if r == reason),
+            matches!(e, Some(Event::ConnectionClosed { reason: CloseReason::Disconnected { reason: r, .. }, .. }) if r.code() == reason),
             "{e:?}"
         );
     }
@@ -113,29 +114,27 @@ async fn a_rust_client_chats_with_a_python_server() {
         Some(python_dir()),
     );
 
-    let rx = Received::default();
-    let (client, mut events) = spawn(chat::client_node(rx.clone()).unwrap());
-    let conn = retry(|| client.connect_tcp(("127.0.0.1", port), "server")).await;
+    let (node, server_role, rx) = chat::client_node().unwrap();
+    let (client, mut events) = spawn(node);
+    let conn = retry(|| client.connect(Endpoint::tcp(format!("127.0.0.1:{port}")), server_role)).await;
     let motd = events.wait_for(TIMEOUT, |e| matches!(e, Event::MotdReceived { .. })).await;
     assert_eq!(motd, Some(Event::MotdReceived { conn, motd: "Python MagicNet server".into() }));
     let rp = retry(|| async { client.call(move |n| n.repository(conn)).await.unwrap().ok_or("no rp") }).await;
-    assert_eq!(rp, 128);
+    assert_eq!(rp, Repository(128));
     client.send_to(conn, SetName("rusty".into())).await.unwrap();
     client.send_to(conn, Custom("hello python".into())).await.unwrap();
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    while rx.replies() < 1 {
-        assert!(tokio::time::Instant::now() < deadline, "no reply from the Python server");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let reply = tokio::time::timeout(TIMEOUT, rx.replies.recv()).await.expect("a reply from the Python server");
+    assert_eq!(reply.1.0, "nohtyp olleh");
     // The reply's content, read back through a second client that skipped SET_NAME:
     // the Python server disconnects it with reason 10 and its detail.
-    let (client2, mut events2) = spawn(chat::client_node(Received::default()).unwrap());
-    let c2 = client2.connect_tcp(("127.0.0.1", port), "server").await.unwrap();
+    let (client2, mut events2) = spawn(chat::client_node().unwrap().0);
+    let c2 =
+        client2.connect(Endpoint::tcp(format!("127.0.0.1:{port}")), role_of(&client2, "server").await).await.unwrap();
     events2.wait_for(TIMEOUT, |e| matches!(e, Event::ConnectionActivated { .. })).await.unwrap();
     client2.send_to(c2, Custom("no name".into())).await.unwrap();
     let e = events2.wait_for(TIMEOUT, |e| matches!(e, Event::Disconnected { .. })).await;
     assert!(
-        matches!(&e, Some(Event::Disconnected { reason: 10, detail: Some(d), .. }) if d == "MsgCustom requires a username!"),
+        matches!(&e, Some(Event::Disconnected { reason, detail: Some(d), .. }) if *reason == chat::NO_USERNAME && d == "MsgCustom requires a username!"),
         "{e:?}"
     );
     client.shutdown().await;
@@ -162,24 +161,18 @@ async fn a_rust_client_reads_the_python_reply_text() {
         &[python_dir().join("chat_server.py").display().to_string(), port.to_string()],
         Some(python_dir()),
     );
-    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let g = got.clone();
-    let node = Node::builder("client")
-        .remote_role(RoleConfig::new("server"))
-        .on(move |_, chat::CustomResp(t): chat::CustomResp| g.lock().unwrap().push(t.into_inner()))
-        .build()
-        .unwrap();
-    let (client, mut events) = spawn(node);
-    let conn = retry(|| client.connect_tcp(("127.0.0.1", port), "server")).await;
+    // Replies wait in an inbox: the test takes them when it is ready, no callback.
+    let mut builder = Node::builder("client");
+    let server_role = builder.add_remote_role(RoleConfig::new("server"));
+    let replies = builder.inbox::<chat::CustomResp>();
+    let (client, mut events) = spawn(builder.build().unwrap());
+    let conn = retry(|| client.connect(Endpoint::tcp(format!("127.0.0.1:{port}")), server_role)).await;
     events.wait_for(TIMEOUT, |e| matches!(e, Event::ConnectionActivated { .. })).await.unwrap();
     client.send_to(conn, SetName("rusty".into())).await.unwrap();
     client.send_to(conn, Custom("ünïcode → ok".into())).await.unwrap();
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    while got.lock().unwrap().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(*got.lock().unwrap(), vec!["ko → edocïnü".to_owned()]);
+    let (from, chat::CustomResp(text)) = tokio::time::timeout(TIMEOUT, replies.recv()).await.expect("a reply");
+    assert_eq!((from, text.as_str()), (conn, "ko → edocïnü"));
+    assert!(replies.is_empty(), "one reply only");
     client.shutdown().await;
 }
 
@@ -249,11 +242,12 @@ async fn a_rust_client_joins_a_python_server_that_has_no_motd() {
         &[python_dir().join("chat_server.py").display().to_string(), port.to_string(), "--no-motd".into()],
         Some(python_dir()),
     );
-    let (client, mut events) = spawn(chat::client_node(Received::default()).unwrap());
-    let conn = retry(|| client.connect_tcp(("127.0.0.1", port), "server")).await;
+    let (client, mut events) = spawn(chat::client_node().unwrap().0);
+    let server_role = role_of(&client, "server").await;
+    let conn = retry(|| client.connect(Endpoint::tcp(format!("127.0.0.1:{port}")), server_role)).await;
     let motd = events.wait_for(TIMEOUT, |e| matches!(e, Event::MotdReceived { .. })).await;
     assert_eq!(motd, Some(Event::MotdReceived { conn, motd: String::new() }), "Python's default MOTD is None");
     let rp = retry(|| async { client.call(move |n| n.repository(conn)).await.unwrap().ok_or("no rp") }).await;
-    assert_eq!(rp, 128, "the handshake completed");
+    assert_eq!(rp, Repository(128), "the handshake completed");
     client.shutdown().await;
 }

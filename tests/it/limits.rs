@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use magicnet::protocol::reason;
+use magicnet::prelude::*;
+use magicnet::transport::Endpoint;
 use magicnet::transport::tokio::{EventStream, NodeHandle, spawn};
 use magicnet::{CloseReason, DiagnosticKind, Event, Limits, Message, Node, Rate, RatePolicy, RoleConfig};
 
@@ -10,10 +11,10 @@ use crate::chat;
 use crate::support::*;
 
 async fn server_with(f: impl FnOnce(&mut Limits)) -> (NodeHandle, EventStream, std::net::SocketAddr) {
-    let mut node = chat::server_node("limits").unwrap();
-    f(node.limits_mut());
+    let mut node = chat::server_node("limits").unwrap().0;
+    node.configure_limits(f);
     let (h, ev) = spawn(node);
-    let addr = h.listen_tcp("127.0.0.1:0", "client").await.unwrap();
+    let addr = h.listen(Endpoint::tcp("127.0.0.1:0"), role_of(&h, "client").await).await.unwrap();
     (h, ev, addr)
 }
 
@@ -43,7 +44,7 @@ async fn max_frame_size() {
     assert_eq!(ok.read_messages(1).await[0].kind, 66, "a 200-byte frame is fine");
     let mut big = named(addr, "big").await;
     big.send_raw(&frame(&vec![0x90; 2000])).await;
-    let detail = big.expect_disconnect(reason::LIMIT_EXCEEDED).await.unwrap();
+    let detail = big.expect_disconnect(DisconnectReason::LIMIT_EXCEEDED).await.unwrap();
     assert!(detail.contains("exceeds the 1000-byte limit"), "{detail}");
     still_served(addr).await;
 }
@@ -56,7 +57,7 @@ async fn max_messages_per_frame() {
     assert_eq!(ok.read_messages(100).await.len(), 100);
     let mut flood = named(addr, "flood").await;
     flood.send_raw(&frame(&custom("a").repeat(101))).await;
-    flood.expect_disconnect(reason::LIMIT_EXCEEDED).await;
+    flood.expect_disconnect(DisconnectReason::LIMIT_EXCEEDED).await;
     still_served(addr).await;
 }
 
@@ -72,10 +73,10 @@ async fn nesting_depth_and_collection_length() {
         .configure_limits(|l| l.max_collection_len = 100)
         .build()
         .unwrap();
-    node.limits_mut().max_depth = 8;
+    node.configure_limits(|l| l.max_depth = 8);
     let (_h, mut ev, addr) = {
         let (h, ev) = spawn(node);
-        let addr = h.listen_tcp("127.0.0.1:0", "client").await.unwrap();
+        let addr = h.listen(Endpoint::tcp("127.0.0.1:0"), role_of(&h, "client").await).await.unwrap();
         (h, ev, addr)
     };
     let (mut c, _) = RawClient::active(addr).await;
@@ -90,7 +91,7 @@ async fn nesting_depth_and_collection_length() {
     deep.extend(std::iter::repeat_n(0x91, 10));
     deep.push(0x90);
     c.send_raw(&frame(&deep)).await;
-    c.expect_disconnect(reason::MALFORMED).await;
+    c.expect_disconnect(DisconnectReason::MALFORMED).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,7 +101,7 @@ async fn message_rate_disconnect_and_drop_policies() {
     for _ in 0..200 {
         fast.send_raw(&frame(&custom("spam"))).await;
     }
-    let detail = fast.expect_disconnect(reason::RATE_LIMITED).await.unwrap();
+    let detail = fast.expect_disconnect(DisconnectReason::RATE_LIMITED).await.unwrap();
     assert!(detail.contains("message rate"), "{detail}");
     still_served(addr).await;
 
@@ -134,7 +135,7 @@ async fn byte_rate() {
     for _ in 0..200 {
         fast.send_raw(&chunk).await;
     }
-    let detail = fast.expect_disconnect(reason::RATE_LIMITED).await.unwrap();
+    let detail = fast.expect_disconnect(DisconnectReason::RATE_LIMITED).await.unwrap();
     assert!(detail.contains("byte rate"), "{detail}");
     still_served(addr).await;
 }
@@ -150,7 +151,7 @@ async fn connection_caps_total_and_per_address() {
     let b = RawClient::active(addr).await;
     // a third from the same address: refused before MOTD
     let mut c = RawClient::connect(addr).await;
-    let detail = c.expect_disconnect(reason::SERVER_FULL).await.unwrap();
+    let detail = c.expect_disconnect(DisconnectReason::SERVER_FULL).await.unwrap();
     assert_eq!(detail, "too many connections from your address");
     // a slot frees up when a client leaves
     drop(a);
@@ -166,7 +167,7 @@ async fn connection_caps_total_and_per_address() {
     let _x = RawClient::active(addr).await;
     let _y = RawClient::active(addr).await;
     let mut z = RawClient::connect(addr).await;
-    assert_eq!(z.expect_disconnect(reason::SERVER_FULL).await.as_deref(), Some("the server is full"));
+    assert_eq!(z.expect_disconnect(DisconnectReason::SERVER_FULL).await.as_deref(), Some("the server is full"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,14 +179,20 @@ async fn idle_timeout() {
         talker.send_raw(&frame(&custom("still here"))).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let detail = silent.expect_disconnect(reason::TIMEOUT).await.unwrap();
+    let detail = silent.expect_disconnect(DisconnectReason::TIMEOUT).await.unwrap();
     assert!(detail.contains("idle"), "{detail}");
     talker.send_raw(&frame(&custom("and now"))).await;
     let got = talker.read_until_quiet().await;
     assert!(got.iter().any(|m| m.kind == 66 && decode::<(String,)>(m).0 == "won dna"), "the talker was kept");
     let closed = ev
         .wait_for(TIMEOUT, |e| {
-            matches!(e, Event::ConnectionClosed { reason: CloseReason::Disconnected { reason: 200, .. }, .. })
+            matches!(
+                e,
+                Event::ConnectionClosed {
+                    reason: CloseReason::Disconnected { reason: DisconnectReason::TIMEOUT, .. },
+                    ..
+                }
+            )
         })
         .await;
     assert!(closed.is_some());
@@ -207,7 +214,7 @@ async fn message_permission_hook() {
         .build()
         .unwrap();
     let (h, mut ev) = spawn(node);
-    let addr = h.listen_tcp("127.0.0.1:0", "client").await.unwrap();
+    let addr = h.listen(Endpoint::tcp("127.0.0.1:0"), role_of(&h, "client").await).await.unwrap();
     let (mut c, _) = RawClient::active(addr).await;
     c.send_raw(&frame(&msg(70, &(1u8,)))).await;
     let w = ev.wait_for(TIMEOUT, |e| matches!(e, Event::Warning(d) if d.kind == DiagnosticKind::Refused)).await;
@@ -220,8 +227,8 @@ async fn message_permission_hook() {
 
 #[test]
 fn a_connection_whose_output_is_never_taken_is_dropped_but_a_burst_is_fine() {
-    let mut node = chat::server_node("slow").unwrap();
-    node.limits_mut().max_queued_bytes = 10_000;
+    let mut node = chat::server_node("slow").unwrap().0;
+    node.configure_limits(|l| l.max_queued_bytes = 10_000);
     let mut h = Harness::new(node);
     let (drained, _) = h.active_peer("client");
     let (stalled, _) = h.active_peer("client");
@@ -241,12 +248,12 @@ fn a_connection_whose_output_is_never_taken_is_dropped_but_a_burst_is_fine() {
     assert!(sent > 30, "dropped only once its backlog passed the limit ({sent} messages)");
     let ev = h.events();
     assert!(
-        ev.iter().any(|e| matches!(e, Event::ConnectionClosed { conn, reason: CloseReason::Disconnected { reason: 203, .. }, .. } if *conn == stalled)),
+        ev.iter().any(|e| matches!(e, Event::ConnectionClosed { conn, reason: CloseReason::Disconnected { reason: DisconnectReason::SLOW_CONSUMER, .. }, .. } if *conn == stalled)),
         "{ev:?}"
     );
     h.pump();
     let msgs = h.take(stalled);
     assert_eq!(msgs.len(), 1, "its backlog was discarded; only the DISCONNECT remains");
-    assert_eq!(decode::<(u8, Option<String>)>(&msgs[0]).0, reason::SLOW_CONSUMER);
+    assert_eq!(decode::<(u8, Option<String>)>(&msgs[0]).0, DisconnectReason::SLOW_CONSUMER.code());
     assert!(h.node.connection(drained).unwrap().is_active());
 }

@@ -5,8 +5,10 @@
 
 use std::time::Duration;
 
+use magicnet::prelude::*;
 use magicnet::tls::Identity;
 use magicnet::transport::DriverConfig;
+use magicnet::transport::Endpoint;
 use magicnet::transport::tokio::spawn_with;
 
 use crate::chat;
@@ -35,14 +37,14 @@ async fn mapping(transport: &str, port: u16, mode: &str, extra: &[&str]) -> Vec<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_clients_speak_every_mapping_to_the_rust_server() {
-    let mut node = chat::server_node("mappings").unwrap();
-    node.limits_mut().handshake_timeout = Duration::from_millis(500);
+    let mut node = chat::server_node("mappings").unwrap().0;
+    node.configure_limits(|l| l.handshake_timeout = Duration::from_millis(500));
     let (server, _events) = spawn_with(node, DriverConfig::default());
     let identity = Identity::self_signed(&["localhost", "127.0.0.1"]).unwrap();
     let any = "127.0.0.1:0";
-    let tls = server.listen_tls(any, "client", &identity).await.unwrap().port();
-    let ws = server.listen_ws(any, "client").await.unwrap().port();
-    let quic = server.listen_quic(any.parse().unwrap(), "client", &identity).await.unwrap().port();
+    let tls = server.listen(Endpoint::tls(any, &identity), role_of(&server, "client").await).await.unwrap().port();
+    let ws = server.listen(Endpoint::ws(any), role_of(&server, "client").await).await.unwrap().port();
+    let quic = server.listen(Endpoint::quic(any, &identity), role_of(&server, "client").await).await.unwrap().port();
 
     let runs = [
         ("tls", tls, "chat"),

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use magicnet::middleware::{ByteMiddleware, Flow, MessageMiddleware};
+use magicnet::prelude::*;
 use magicnet::transport::memory::MemoryNetwork;
 use magicnet::wire::{Encoding, Reader, Schema};
 use magicnet::{
@@ -12,7 +13,7 @@ use magicnet::{
     NetStruct, NetType, Node, RoleConfig, S16, S256, SendError, Value,
 };
 
-use crate::chat::{self, Broadcast, Custom, CustomResp, Received, SetName};
+use crate::chat::{self, Broadcast, Custom, CustomResp, SetName};
 use crate::support::*;
 
 fn warnings(ev: &[Event], kind: DiagnosticKind) -> usize {
@@ -22,12 +23,12 @@ fn warnings(ev: &[Event], kind: DiagnosticKind) -> usize {
 #[test]
 fn chat_processors_reply_to_the_sender_and_broadcast_to_the_others() {
     let mut net = MemoryNetwork::new();
-    let s = net.add(chat::server_node("x").unwrap());
-    let (alice_rx, bob_rx) = (Received::default(), Received::default());
-    let alice = net.add(chat::client_node(alice_rx.clone()).unwrap());
-    let bob = net.add(chat::client_node(bob_rx.clone()).unwrap());
-    let (a, _) = net.connect(alice, "server", s, "client").unwrap();
-    let (b, _) = net.connect(bob, "server", s, "client").unwrap();
+    let s = net.add(chat::server_node("x").unwrap().0);
+    let (alice_node, _, alice_rx) = chat::client_node().unwrap();
+    let (bob_node, _, bob_rx) = chat::client_node().unwrap();
+    let (alice, bob) = (net.add(alice_node), net.add(bob_node));
+    let (a, _) = connect_named(&mut net, alice, "server", s, "client");
+    let (b, _) = connect_named(&mut net, bob, "server", s, "client");
     net.run();
     net.node_mut(alice).send_to(a, &SetName("alice".into())).unwrap();
     net.node_mut(bob).send_to(b, &SetName("bob".into())).unwrap();
@@ -35,10 +36,13 @@ fn chat_processors_reply_to_the_sender_and_broadcast_to_the_others() {
         net.node_mut(alice).send_to(a, &Custom(format!("msg {i}").into())).unwrap();
     }
     net.run();
-    assert_eq!(alice_rx.replies(), 5);
-    assert_eq!(alice_rx.broadcasts.load(std::sync::atomic::Ordering::SeqCst), 0, "not back to the sender");
-    assert_eq!(bob_rx.broadcasts.load(std::sync::atomic::Ordering::SeqCst), 5);
-    assert_eq!(bob_rx.replies(), 0);
+    let replies: Vec<String> = alice_rx.replies.drain().into_iter().map(|(_, r)| r.0.into_inner()).collect();
+    assert_eq!(replies, (0..5).map(|i| format!("{i} gsm")).collect::<Vec<_>>(), "reversed, in order");
+    assert!(alice_rx.broadcasts.is_empty(), "not back to the sender");
+    let heard: Vec<(String, String)> =
+        bob_rx.broadcasts.drain().into_iter().map(|(_, Broadcast(n, t))| (n.into_inner(), t.into_inner())).collect();
+    assert_eq!(heard, (0..5).map(|i| ("alice".to_owned(), format!("msg {i}"))).collect::<Vec<_>>());
+    assert!(bob_rx.replies.is_empty());
 }
 
 type Log = Arc<Mutex<Vec<(ConnectionId, String)>>>;
@@ -86,9 +90,9 @@ fn incoming_messages_with_bad_arguments_are_dropped_with_a_warning() {
 
 #[test]
 fn sending_invalid_arguments_is_an_error_for_the_caller() {
-    let mut node = chat::client_node(Received::default()).unwrap();
-    let role = node.role_id("server").unwrap();
-    let c = node.connect(role, Framing::Datagram, std::time::Instant::now());
+    let mut node = chat::client_node().unwrap().0;
+    let role = node.role("server").unwrap();
+    let c = node.connect(role, Framing::Datagram, None, std::time::Instant::now()).unwrap();
     let e = node.send_to(c, &Custom("x".repeat(300).into())).unwrap_err();
     assert_eq!(e, SendError::Encode(EncodeError::TooLong { len: 300, max: 256 }));
     // a hand-built message is validated against the declared signature
@@ -174,7 +178,7 @@ fn messages_produced_by_one_batch_go_out_in_one_frame() {
 
 #[test]
 fn large_batches_are_split_into_frames_that_fit() {
-    let mut h = Harness::new(chat::server_node("x").unwrap());
+    let mut h = Harness::new(chat::server_node("x").unwrap().0);
     let (c, _) = h.active_peer("client");
     h.frames.clear();
     h.take(c);
@@ -220,13 +224,13 @@ fn one_node_talks_to_several_roles_each_with_its_own_encoding() {
     let hub = net.add(hub);
     let client = net.add(make_peer("client", Encoding::Json));
     let upstream = net.add(make_peer("upstream", Encoding::MessagePack));
-    net.connect(client, "hub", hub, "client").unwrap();
-    net.connect(upstream, "hub", hub, "upstream").unwrap();
+    connect_named(&mut net, client, "hub", hub, "client");
+    connect_named(&mut net, upstream, "hub", hub, "upstream");
     net.run();
     // no destination: every role
     net.node_mut(hub).send(&Notice("everyone".into(), Some(7))).unwrap();
     // one role only
-    let up = net.node(hub).role_id("upstream").unwrap();
+    let up = net.node(hub).role("upstream").unwrap();
     let only_up = NetMessage::from_message(&Notice("upstream only ü".into(), None)).unwrap().for_role(up);
     net.node_mut(hub).send_message(only_up).unwrap();
     net.run();
@@ -258,9 +262,10 @@ fn the_json_encoding_carries_the_whole_protocol() {
         .build()
         .unwrap();
     let (s, c) = (net.add(server), net.add(client));
-    let (to_server, _) = net.connect_with(c, "server", s, "client", Framing::Stream).unwrap();
+    let (sr, cr) = (net.node(c).role("server").unwrap(), net.node(s).role("client").unwrap());
+    let (to_server, _) = net.connect_with(c, sr, s, cr, Framing::Stream).unwrap();
     net.run();
-    assert_eq!(net.node(c).repository(to_server), Some(128), "HELLO's bytes survive JSON");
+    assert_eq!(net.node(c).repository(to_server), Some(Repository(128)), "HELLO's bytes survive JSON");
     net.node_mut(c).send_to(to_server, &Custom("json \"quoted\" ü".into())).unwrap();
     net.run();
     assert_eq!(*got.lock().unwrap(), vec!["json \"quoted\" ü".to_owned()]);
@@ -329,7 +334,8 @@ fn byte_middlewares_transform_payloads_in_nested_order() {
         .unwrap();
     let mut net = MemoryNetwork::new();
     let (s, c) = (net.add(server), net.add(client));
-    let (to_server, _) = net.connect_with(c, "server", s, "client", Framing::Stream).unwrap();
+    let (sr, cr) = (net.node(c).role("server").unwrap(), net.node(s).role("client").unwrap());
+    let (to_server, _) = net.connect_with(c, sr, s, cr, Framing::Stream).unwrap();
     net.run();
     net.node_mut(c).send_to(to_server, &Custom("through two layers".into())).unwrap();
     net.run();
@@ -495,11 +501,11 @@ fn structured_arguments_round_trip_and_accept_python_tuples() {
 #[test]
 fn connection_context_is_per_connection() {
     let mut net = MemoryNetwork::new();
-    let s = net.add(chat::server_node("x").unwrap());
-    let a = net.add(chat::client_node(Received::default()).unwrap());
-    let b = net.add(chat::client_node(Received::default()).unwrap());
-    let (ca, sa) = net.connect(a, "server", s, "client").unwrap();
-    let (_, sb) = net.connect(b, "server", s, "client").unwrap();
+    let s = net.add(chat::server_node("x").unwrap().0);
+    let a = net.add(chat::client_node().unwrap().0);
+    let b = net.add(chat::client_node().unwrap().0);
+    let (ca, sa) = connect_named(&mut net, a, "server", s, "client");
+    let (_, sb) = connect_named(&mut net, b, "server", s, "client");
     net.run();
     net.node_mut(a).send_to(ca, &SetName("alice".into())).unwrap();
     net.run();

@@ -4,42 +4,51 @@
 
 use std::time::Duration;
 
+use magicnet::prelude::*;
 use magicnet::tls::{ClientTls, Identity};
+use magicnet::transport::Endpoint;
 use magicnet::transport::blocking;
 use magicnet::transport::tokio::{connect_local, spawn};
 use magicnet::{ConnectionId, Event};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::chat::{self, Custom, Received, SetName};
+use crate::chat::{self, Custom, SetName};
 use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_node_serves_a_local_player_and_tcp_ws_quic_players_at_once() {
-    let (server, _events) = spawn(chat::server_node("local game").unwrap());
+    let (server_node, clients) = chat::server_node("local game").unwrap();
+    let (server, _events) = spawn(server_node);
     let identity = Identity::self_signed(&["localhost", "127.0.0.1"]).unwrap();
-    let tcp = server.listen_tcp("127.0.0.1:0", "client").await.unwrap();
-    let ws = server.listen_ws("127.0.0.1:0", "client").await.unwrap();
-    let quic = server.listen_quic("127.0.0.1:0".parse().unwrap(), "client", &identity).await.unwrap();
+    let tcp = server.listen(Endpoint::tcp("127.0.0.1:0"), clients).await.unwrap();
+    let ws = server.listen(Endpoint::ws("127.0.0.1:0"), clients).await.unwrap();
+    let quic = server.listen(Endpoint::quic("127.0.0.1:0", &identity), clients).await.unwrap();
     let trust = ClientTls::trusting_der(identity.certificate_der()).unwrap();
 
     let names = ["host", "tcp", "ws", "quic"];
-    let received: Vec<Received> = names.iter().map(|_| Received::default()).collect();
+    let nodes: Vec<_> = names.iter().map(|_| chat::client_node().unwrap()).collect();
+    let received: Vec<chat::Inboxes> = nodes.iter().map(|(_, _, rx)| rx.clone()).collect();
+    let mut nodes = nodes.into_iter().map(|(node, role, _)| (node, role));
     // The same client code on four links: in-process, tokio TCP, threads WebSocket, tokio QUIC.
-    let (host, mut host_ev) = spawn(chat::client_node(received[0].clone()).unwrap());
-    let (host_conn, _) = connect_local(&host, "server", &server, "client").await.unwrap();
-    let (t, mut t_ev) = spawn(chat::client_node(received[1].clone()).unwrap());
-    let t_conn = t.connect_tcp(tcp, "server").await.unwrap();
-    let (w, w_ev) = blocking::spawn(chat::client_node(received[2].clone()).unwrap());
-    let w_conn = tokio::task::block_in_place(|| w.connect_ws(&format!("ws://{ws}/"), "server")).unwrap();
-    let (q, mut q_ev) = spawn(chat::client_node(received[3].clone()).unwrap());
-    let q_conn = q.connect_quic(&quic.to_string(), "server", &trust).await.unwrap();
+    let (node, role) = nodes.next().unwrap();
+    let (host, mut host_ev) = spawn(node);
+    let (host_conn, _) = connect_local(&host, role, &server, clients).await.unwrap();
+    let (node, role) = nodes.next().unwrap();
+    let (t, mut t_ev) = spawn(node);
+    let t_conn = t.connect(Endpoint::tcp(tcp), role).await.unwrap();
+    let (node, role) = nodes.next().unwrap();
+    let (w, w_ev) = blocking::spawn(node);
+    let w_conn = tokio::task::block_in_place(|| w.connect(Endpoint::ws(format!("ws://{ws}/")), role)).unwrap();
+    let (node, role) = nodes.next().unwrap();
+    let (q, mut q_ev) = spawn(node);
+    let q_conn = q.connect(Endpoint::quic(quic, &trust), role).await.unwrap();
     let up = |e: &Event| matches!(e, Event::ConnectionActivated { .. });
     assert!(host_ev.wait_for(TIMEOUT, up).await.is_some());
     assert!(t_ev.wait_for(TIMEOUT, up).await.is_some());
     assert!(tokio::task::block_in_place(|| w_ev.wait_for(TIMEOUT, up)).is_some());
     assert!(q_ev.wait_for(TIMEOUT, up).await.is_some());
     let deadline = tokio::time::Instant::now() + TIMEOUT;
-    while server.call(|n| n.active_connections(n.role_id("client").unwrap()).len()).await.unwrap() < 4 {
+    while server.call(|n| n.active_connections(n.role("client").unwrap()).len()).await.unwrap() < 4 {
         assert!(tokio::time::Instant::now() < deadline, "every player joined");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -57,7 +66,7 @@ async fn one_node_serves_a_local_player_and_tcp_ws_quic_players_at_once() {
     q.call(say(q_conn, names[3])).await.unwrap();
     for (name, rx) in names.iter().zip(&received) {
         let deadline = tokio::time::Instant::now() + TIMEOUT;
-        while rx.replies() < 1 || rx.broadcasts.load(std::sync::atomic::Ordering::SeqCst) < 3 {
+        while rx.replies.is_empty() || rx.broadcasts.len() < 3 {
             assert!(tokio::time::Instant::now() < deadline, "{name}: its reply and the three others' lines");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -111,18 +120,33 @@ async fn the_game_loop_client_talks_to_the_tokio_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_in_a_frame_loop_serves_tcp_and_websocket_clients() {
+    let (tcp, ws) = (free_port(), free_port());
+    let args = [s("--serve"), s("--port"), tcp.to_string(), s("--ws-port"), ws.to_string(), s("--frames"), s("0")];
+    let mut server = spawn_example("d_game_loop", &args);
+    let mut out = BufReader::new(server.stdout.take().unwrap()).lines();
+    read_until(&mut out, "(ws)").await;
+    // A tokio client over TCP creates a number and adds to it...
+    let out_tcp = run_example("c_client", &[s("--port"), tcp.to_string()], "NEW 5\nADD 0 10\n").await;
+    assert!(out_tcp.contains("Current values: [15]"), "{out_tcp}");
+    // ...a thread-driver client over WebSocket sees it and adds more...
+    let ws_args = [s("--port"), ws.to_string(), s("--transport"), s("ws"), s("--threads")];
+    let out_ws = run_example("c_client", &ws_args, "ADD 0 1\n").await;
+    assert!(out_ws.contains("Current values: [16]"), "{out_ws}");
+    // ...and the frame-loop server holds the value.
+    read_until(&mut out, "values [16]").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chat_examples_run_on_every_transport_and_driver() {
     let base = free_port();
-    let spec = format!("tcp={},tls={},ws={},quic={}", base, free_port(), free_port(), free_port());
+    let spec = format!("tcp={},tls={},ws={},wss={},quic={}", base, free_port(), free_port(), free_port(), free_port());
     let mut server = spawn_example("b_server", &[s("--transport"), spec.clone()]);
     let mut out = BufReader::new(server.stdout.take().unwrap()).lines();
     read_until(&mut out, "(quic)").await;
     for item in spec.split(',') {
         let (transport, port) = item.split_once('=').unwrap();
         for threads in [false, true] {
-            if threads && transport == "tls" {
-                continue; // the thread driver has no TLS (see README)
-            }
             let mut args = vec![s("--port"), port.to_owned(), s("--transport"), transport.to_owned()];
             if threads {
                 args.push(s("--threads"));

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::support::connect_named;
 use magicnet::middleware::{Flow, MessageMiddleware};
 use magicnet::object::{
-    BadCallReason, CreateOptions, ObjectConfig, ObjectContext, ObjectEvent, ObjectId, ObjectState, RegistryError,
-    ZoneId,
+    BadCallReason, CreateOptions, ObjectConfig, ObjectContext, ObjectEvent, ObjectId, ObjectState, ZoneId,
 };
+use magicnet::prelude::*;
 use magicnet::transport::memory::{MemoryNetwork, NodeKey};
 use magicnet::{
     ConfigError, ConnectionId, Event, NetMessage, NetStruct, NetworkObject, Node, RoleConfig, S16, Value,
@@ -75,7 +76,7 @@ impl NumberClient {
 
     #[net_create]
     fn created(&mut self, ctx: &mut ObjectContext<'_, Self>) {
-        assert!(ctx.oid().repository() > 0);
+        assert!(ctx.oid().repository() > Repository(0));
         self.created = true;
     }
 
@@ -88,7 +89,7 @@ impl NumberClient {
 pub fn number_server(config: ObjectConfig) -> Node {
     Node::builder("server")
         .remote_role(RoleConfig::new("client"))
-        .objects(config.classes(&["one-number"]).role(1))
+        .objects(config.classes(&["one-number"]).role(ObjectRole(1)))
         .build()
         .unwrap()
 }
@@ -96,7 +97,7 @@ pub fn number_server(config: ObjectConfig) -> Node {
 pub fn number_client() -> Node {
     Node::builder("client")
         .remote_role(RoleConfig::new("server"))
-        .objects(ObjectConfig::client().classes(&["one-number"]).role(0))
+        .objects(ObjectConfig::client().classes(&["one-number"]).role(ObjectRole(0)))
         .build()
         .unwrap()
 }
@@ -108,7 +109,7 @@ pub fn world(server: Node, n: usize) -> (MemoryNetwork, NodeKey, Vec<(NodeKey, C
     let clients = (0..n)
         .map(|_| {
             let c = net.add(number_client());
-            let (to_server, to_client) = net.connect(c, "server", s, "client").unwrap();
+            let (to_server, to_client) = connect_named(&mut net, c, "server", s, "client");
             (c, to_server, to_client)
         })
         .collect();
@@ -133,7 +134,7 @@ fn object_events(net: &mut MemoryNetwork, node: NodeKey) -> Vec<ObjectEvent> {
 
 #[test]
 fn a_client_creates_an_object_and_every_client_sees_its_value() {
-    let (mut net, s, clients) = world(number_server(ObjectConfig::authority(1)), 2);
+    let (mut net, s, clients) = world(number_server(ObjectConfig::authority(Repository(1))), 2);
     let (a, a_conn, _) = clients[0];
     let (b, b_conn, _) = clients[1];
     let oid = net
@@ -142,23 +143,23 @@ fn a_client_creates_an_object_and_every_client_sees_its_value() {
             obj.send_set_init_value(ctx, 5).unwrap()
         })
         .unwrap();
-    assert_eq!(oid, ObjectId::new(128, 1), "the authority will use the creator's rp");
+    assert_eq!(oid, ObjectId::new(Repository(128), 1), "the authority will use the creator's rp");
     assert_eq!(net.node(a).object_info(oid).unwrap().state, ObjectState::CreateRequested);
     net.run();
     // the server ran set_init_value, the clients got set_current_value
     assert_eq!(net.node(s).object::<NumberServer>(oid).unwrap().value, 5);
     assert!(net.node(s).object::<NumberServer>(oid).unwrap().created);
-    assert_eq!(net.node(s).object_info(oid).unwrap().owner, 128);
+    assert_eq!(net.node(s).object_info(oid).unwrap().owner, Repository(128));
     assert_eq!(values(&net, a), vec![5]);
     assert_eq!(values(&net, b), vec![5], "every client sees it");
     assert!(net.node(a).object::<NumberClient>(oid).unwrap().created);
     assert_eq!(net.node(a).object_info(oid).unwrap().state, ObjectState::Generated);
     // b adds: everyone sees 15
-    net.node_mut(b).with_object(oid, |o: &mut NumberClient, ctx| o.send_add_value(ctx, 10)).unwrap().unwrap();
+    net.node_mut(b).with_object(oid, |o: &mut NumberClient, ctx| o.send_add_value(ctx, 10)).unwrap();
     net.run();
     assert_eq!((values(&net, a), values(&net, b)), (vec![15], vec![15]));
     // overflow is refused, not wrapped
-    net.node_mut(a).with_object(oid, |o: &mut NumberClient, ctx| o.send_add_value(ctx, i32::MAX)).unwrap().unwrap();
+    net.node_mut(a).with_object(oid, |o: &mut NumberClient, ctx| o.send_add_value(ctx, i32::MAX)).unwrap();
     net.run();
     assert_eq!(values(&net, a), vec![15]);
     let _ = (a_conn, b_conn);
@@ -166,22 +167,22 @@ fn a_client_creates_an_object_and_every_client_sees_its_value() {
 
 #[test]
 fn an_authority_creates_objects_and_late_joiners_get_the_current_state() {
-    let (mut net, s, _) = world(number_server(ObjectConfig::authority(7)), 1);
+    let (mut net, s, _) = world(number_server(ObjectConfig::authority(Repository(7))), 1);
     let oid = net
         .node_mut(s)
-        .create_object(NumberServer::default(), CreateOptions::zone(0), |o, ctx| {
+        .create_object(NumberServer::default(), CreateOptions::zone(ZoneId(0)), |o, ctx| {
             o.value = 1;
             o.send_set_current_value(ctx, 1).unwrap();
         })
         .unwrap();
-    assert_eq!(oid, ObjectId::new(7, 1));
+    assert_eq!(oid, ObjectId::new(Repository(7), 1));
     assert!(net.node(s).object::<NumberServer>(oid).unwrap().created, "net_create ran on the authority");
     net.run();
-    net.node_mut(s).with_object(oid, |o: &mut NumberServer, ctx| o.send_set_current_value(ctx, 42)).unwrap().unwrap();
+    net.node_mut(s).with_object(oid, |o: &mut NumberServer, ctx| o.send_set_current_value(ctx, 42)).unwrap();
     net.run();
     // a late joiner asks for what it can see and gets the current value replayed
     let late = net.add(number_client());
-    let (to_server, _) = net.connect(late, "server", s, "client").unwrap();
+    let (to_server, _) = connect_named(&mut net, late, "server", s, "client");
     net.run();
     assert!(values(&net, late).is_empty(), "nothing until asked (as in Python)");
     net.node_mut(late).request_visible_objects(to_server).unwrap();
@@ -193,7 +194,7 @@ fn an_authority_creates_objects_and_late_joiners_get_the_current_state() {
 
 #[test]
 fn delete_requests_are_owner_checked_and_destroy_everywhere() {
-    let (mut net, s, clients) = world(number_server(ObjectConfig::authority(1)), 2);
+    let (mut net, s, clients) = world(number_server(ObjectConfig::authority(Repository(1))), 2);
     let (a, _, _) = clients[0];
     let (b, _, _) = clients[1];
     let oid = net
@@ -226,7 +227,7 @@ fn delete_requests_are_owner_checked_and_destroy_everywhere() {
     // a call on the destroyed object is a bad call with reason no-object
     let params = (oid.0, 1u8, 1u8, vec![Value::from(1)]);
     let m = magicnet::wire::to_vec(&params).unwrap();
-    let mut h = crate::support::Harness::new(number_server(ObjectConfig::authority(1)));
+    let mut h = crate::support::Harness::new(number_server(ObjectConfig::authority(Repository(1))));
     let (c, _) = h.active_peer("client");
     h.events();
     h.feed(
@@ -245,7 +246,8 @@ fn delete_requests_are_owner_checked_and_destroy_everywhere() {
 
 #[test]
 fn a_client_disconnecting_loses_its_copies_and_can_take_its_objects_along() {
-    let (mut net, s, clients) = world(number_server(ObjectConfig::authority(1).delete_owned_on_disconnect(true)), 2);
+    let (mut net, s, clients) =
+        world(number_server(ObjectConfig::authority(Repository(1)).delete_owned_on_disconnect(true)), 2);
     let (a, a_conn, _) = clients[0];
     let (b, _, _) = clients[1];
     let oid = net
@@ -349,7 +351,7 @@ fn sym_world(config: ObjectConfig, n: usize) -> (MemoryNetwork, NodeKey, Vec<(No
     let clients = (0..n)
         .map(|_| {
             let c = net.add(sym_client());
-            let (a, b) = net.connect(c, "server", s, "client").unwrap();
+            let (a, b) = connect_named(&mut net, c, "server", s, "client");
             (c, a, b)
         })
         .collect();
@@ -374,13 +376,13 @@ fn sym_bad_calls(net: &mut MemoryNetwork, node: NodeKey) -> Vec<(BadCallReason, 
 
 #[test]
 fn symmetric_objects_defaults_and_argument_validation() {
-    let (mut net, s, clients) = sym_world(ObjectConfig::authority(1), 1);
+    let (mut net, s, clients) = sym_world(ObjectConfig::authority(Repository(1)), 1);
     let (c, _, _) = clients[0];
     let oid = net.node_mut(s).create_object(Sym::default(), CreateOptions::default(), |_, _| {}).unwrap();
     net.run();
     assert_eq!(net.node(c).object::<Sym>(oid).unwrap().value, 0);
     // the server sends; its own copy does not run the field (as in Python)
-    net.node_mut(s).with_object(oid, |o: &mut Sym, ctx| o.send_set_value(ctx, 100)).unwrap().unwrap();
+    net.node_mut(s).with_object(oid, |o: &mut Sym, ctx| o.send_set_value(ctx, 100)).unwrap();
     net.run();
     assert_eq!(net.node(c).object::<Sym>(oid).unwrap().value, 100);
     assert_eq!(net.node(s).object::<Sym>(oid).unwrap().value, 0);
@@ -403,7 +405,7 @@ fn symmetric_objects_defaults_and_argument_validation() {
 
 #[test]
 fn struct_and_variadic_arguments_accept_python_tuples() {
-    let (mut net, s, clients) = sym_world(ObjectConfig::authority(1), 1);
+    let (mut net, s, clients) = sym_world(ObjectConfig::authority(Repository(1)), 1);
     let (c, _, _) = clients[0];
     let oid = net.node_mut(s).create_object(Sym::default(), CreateOptions::default(), |_, _| {}).unwrap();
     net.run();
@@ -417,7 +419,6 @@ fn struct_and_variadic_arguments_accept_python_tuples() {
         .with_object(oid, |o: &mut Sym, ctx| {
             o.send_set_triple(ctx, Triple { a: 4, b: 5, c: 6 }, vec!["a".into(), "b".into()])
         })
-        .unwrap()
         .unwrap();
     net.run();
     let o = net.node(c).object::<Sym>(oid).unwrap();
@@ -435,7 +436,7 @@ fn struct_and_variadic_arguments_accept_python_tuples() {
 
 #[test]
 fn fields_that_opt_out_of_persistence_are_not_replayed() {
-    let (mut net, s, _) = sym_world(ObjectConfig::authority(1), 0);
+    let (mut net, s, _) = sym_world(ObjectConfig::authority(Repository(1)), 0);
     let oid = net
         .node_mut(s)
         .create_object(Sym::default(), CreateOptions::default(), |o, ctx| {
@@ -444,7 +445,7 @@ fn fields_that_opt_out_of_persistence_are_not_replayed() {
         })
         .unwrap();
     let late = net.add(sym_client());
-    let (to_server, _) = net.connect(late, "server", s, "client").unwrap();
+    let (to_server, _) = connect_named(&mut net, late, "server", s, "client");
     net.run();
     net.node_mut(late).request_visible_objects(to_server).unwrap();
     net.run();
@@ -454,7 +455,7 @@ fn fields_that_opt_out_of_persistence_are_not_replayed() {
 
 #[test]
 fn a_field_can_answer_only_its_caller() {
-    let (mut net, s, clients) = sym_world(ObjectConfig::authority(1), 2);
+    let (mut net, s, clients) = sym_world(ObjectConfig::authority(Repository(1)), 2);
     let (c1, _, _) = clients[0];
     let (c2, _, _) = clients[1];
     let oid = net
@@ -467,7 +468,7 @@ fn a_field_can_answer_only_its_caller() {
         (100, 100)
     );
     // c2 calls set_my_value on the server's view: only c2 gets the answer
-    net.node_mut(c2).with_object(oid, |o: &mut Sym, ctx| o.send_set_my_value(ctx, 200)).unwrap().unwrap();
+    net.node_mut(c2).with_object(oid, |o: &mut Sym, ctx| o.send_set_my_value(ctx, 200)).unwrap();
     net.run();
     assert_eq!(net.node(c2).object::<Sym>(oid).unwrap().value, 200);
     assert_eq!(net.node(c1).object::<Sym>(oid).unwrap().value, 100);
@@ -476,11 +477,11 @@ fn a_field_can_answer_only_its_caller() {
 #[test]
 fn permission_tags_need_the_permission_hook() {
     // no hook: tagged fields are refused to every peer
-    let (mut net, s, clients) = sym_world(ObjectConfig::authority(1), 1);
+    let (mut net, s, clients) = sym_world(ObjectConfig::authority(Repository(1)), 1);
     let (c, _, _) = clients[0];
     let oid = net.node_mut(s).create_object(Sym::default(), CreateOptions::default(), |_, _| {}).unwrap();
     net.run();
-    net.node_mut(c).with_object(oid, |o: &mut Sym, ctx| o.send_set_secret(ctx, 7)).unwrap().unwrap();
+    net.node_mut(c).with_object(oid, |o: &mut Sym, ctx| o.send_set_secret(ctx, 7)).unwrap();
     net.run();
     assert_eq!(net.node(s).object::<Sym>(oid).unwrap().secret, 0);
     let bad = sym_bad_calls(&mut net, s);
@@ -488,7 +489,7 @@ fn permission_tags_need_the_permission_hook() {
     assert!(bad[0].1.contains("requires `admin`"));
 
     // the "admin" test: the hook lets connections marked admin through
-    let config = ObjectConfig::authority(1)
+    let config = ObjectConfig::authority(Repository(1))
         .permission(|call, net| call.field.auth != Some("admin") || net.context::<Admin>(call.conn).is_some());
     let (mut net, s, clients) = sym_world(config, 2);
     let oid = net.node_mut(s).create_object(Sym::default(), CreateOptions::default(), |_, _| {}).unwrap();
@@ -496,10 +497,10 @@ fn permission_tags_need_the_permission_hook() {
     let (admin, _, admin_on_server) = clients[0];
     let (user, _, _) = clients[1];
     net.node_mut(s).set_context(admin_on_server, Admin);
-    net.node_mut(user).with_object(oid, |o: &mut Sym, ctx| o.send_set_secret(ctx, 1)).unwrap().unwrap();
+    net.node_mut(user).with_object(oid, |o: &mut Sym, ctx| o.send_set_secret(ctx, 1)).unwrap();
     net.run();
     assert_eq!(net.node(s).object::<Sym>(oid).unwrap().secret, 0, "the user is refused");
-    net.node_mut(admin).with_object(oid, |o: &mut Sym, ctx| o.send_set_secret(ctx, 2)).unwrap().unwrap();
+    net.node_mut(admin).with_object(oid, |o: &mut Sym, ctx| o.send_set_secret(ctx, 2)).unwrap();
     net.run();
     assert_eq!(net.node(s).object::<Sym>(oid).unwrap().secret, 2, "the admin is allowed");
     let bad = sym_bad_calls(&mut net, s);
@@ -525,7 +526,7 @@ fn zones_route_traffic_and_visibility_changes_sync_objects() {
     let counter = Arc::new(AtomicUsize::new(0));
     let server = Node::builder("server")
         .remote_role(RoleConfig::new("client").message_middleware(CountFieldSends(counter.clone())))
-        .objects(ObjectConfig::authority(1).classes(&["one-number"]).role(1).zone_routing(true))
+        .objects(ObjectConfig::authority(Repository(1)).classes(&["one-number"]).role(ObjectRole(1)).zone_routing(true))
         .build()
         .unwrap();
     let (mut net, s, clients) = world(server, 3);
@@ -545,8 +546,8 @@ fn zones_route_traffic_and_visibility_changes_sync_objects() {
             })
             .unwrap()
     };
-    let one = mk(&mut net, 1, 100);
-    let two = mk(&mut net, 2, 105);
+    let one = mk(&mut net, ZoneId(1), 100);
+    let two = mk(&mut net, ZoneId(2), 105);
     net.run();
     assert_eq!(net.node(first).object_ids(), vec![one]);
     assert_eq!(net.node(second).object_ids(), vec![two]);
@@ -554,7 +555,7 @@ fn zones_route_traffic_and_visibility_changes_sync_objects() {
 
     // an update in zone 2 is routed once, to both of its viewers
     counter.store(0, Ordering::SeqCst);
-    net.node_mut(s).with_object(two, |o: &mut NumberServer, ctx| o.send_set_current_value(ctx, 110)).unwrap().unwrap();
+    net.node_mut(s).with_object(two, |o: &mut NumberServer, ctx| o.send_set_current_value(ctx, 110)).unwrap();
     net.run();
     assert_eq!(counter.load(Ordering::SeqCst), 1, "encoded once per zone, not once per viewer");
     assert_eq!(values(&net, second), vec![110]);
@@ -591,10 +592,11 @@ fn zones_route_traffic_and_visibility_changes_sync_objects() {
 
 #[test]
 fn server_side_visible_zones_reach_the_client() {
-    let server = number_server(ObjectConfig::authority(1).zone_routing(true));
+    let server = number_server(ObjectConfig::authority(Repository(1)).zone_routing(true));
     let (mut net, s, clients) = world(server, 1);
     let (c, to_server, to_client) = clients[0];
-    let oid = net.node_mut(s).create_object(NumberServer::default(), CreateOptions::zone(4), |_, _| {}).unwrap();
+    let oid =
+        net.node_mut(s).create_object(NumberServer::default(), CreateOptions::zone(ZoneId(4)), |_, _| {}).unwrap();
     net.run();
     assert!(net.node(c).object_ids().is_empty());
     net.node_mut(s).set_visible_zones(to_client, &[ZoneId(4)]).unwrap();
@@ -635,23 +637,31 @@ impl TwiceB {}
 #[test]
 fn the_registry_refuses_conflicts_and_duplicates_at_start_up() {
     let build = |names: &[&str]| {
-        Node::builder("s").remote_role(RoleConfig::new("c")).objects(ObjectConfig::authority(1).classes(names)).build()
+        Node::builder("s")
+            .remote_role(RoleConfig::new("c"))
+            .objects(ObjectConfig::authority(Repository(1)).classes(names))
+            .build()
     };
     let e = build(&["conflicting"]).unwrap_err();
-    let ConfigError::Registry(RegistryError::ConflictingSignatures { name, role, .. }) = &e else { panic!("{e}") };
-    assert_eq!((*name, *role), ("conflicting", 0));
+    let ConfigError::Registry(magicnet::RegistryError::ConflictingSignatures { name, role, .. }) = &e else {
+        panic!("{e}")
+    };
+    assert_eq!((*name, *role), ("conflicting", ObjectRole(0)));
     assert!(e.to_string().contains("declared differently"), "{e}");
     let e = build(&["twice"]).unwrap_err();
-    assert!(matches!(e, ConfigError::Registry(RegistryError::DuplicateImplementation { name: "twice", .. })), "{e}");
+    assert!(
+        matches!(e, ConfigError::Registry(magicnet::RegistryError::DuplicateImplementation { name: "twice", .. })),
+        "{e}"
+    );
     let e = build(&["no-such-class"]).unwrap_err();
-    assert!(matches!(e, ConfigError::Registry(RegistryError::UnknownClass(_))));
+    assert!(matches!(e, ConfigError::Registry(magicnet::RegistryError::UnknownClass(_))));
     // both roles of one-number are implemented in this binary: a node must choose
     let e = Node::builder("s")
         .remote_role(RoleConfig::new("c"))
-        .objects(ObjectConfig::authority(1).classes(&["one-number"]))
+        .objects(ObjectConfig::authority(Repository(1)).classes(&["one-number"]))
         .build()
         .unwrap_err();
-    assert!(matches!(e, ConfigError::Registry(RegistryError::AmbiguousRole { .. })), "{e}");
+    assert!(matches!(e, ConfigError::Registry(magicnet::RegistryError::AmbiguousRole { .. })), "{e}");
 }
 
 #[test]
@@ -676,24 +686,31 @@ fn type_ids_follow_sorted_names_and_the_schema_hash_tells_builds_apart() {
         .unwrap();
     let mut net = MemoryNetwork::new();
     let (s, c) = (net.add(server), net.add(client));
-    net.connect(c, "server", s, "client").unwrap();
+    connect_named(&mut net, c, "server", s, "client");
     net.run();
-    assert!(net.events(c).iter().any(|e| matches!(e, Event::Disconnected { reason: 3, .. })));
+    assert!(
+        net.events(c).iter().any(|e| matches!(e, Event::Disconnected { reason: DisconnectReason::HASH_MISMATCH, .. }))
+    );
 }
 
 #[test]
 fn object_lookups_and_states() {
-    let (mut net, s, clients) = world(number_server(ObjectConfig::authority(1)), 1);
+    let (mut net, s, clients) = world(number_server(ObjectConfig::authority(Repository(1))), 1);
     let (c, _, _) = clients[0];
-    let oid =
-        net.node_mut(s).create_object(NumberServer::default(), CreateOptions::zone(9).owner(200), |_, _| {}).unwrap();
+    let oid = net
+        .node_mut(s)
+        .create_object(NumberServer::default(), CreateOptions::zone(ZoneId(9)).owner(Repository(200)), |_, _| {})
+        .unwrap();
     let info = net.node(s).object_info(oid).unwrap();
-    assert_eq!((info.class, info.owner, info.zone, info.state), ("one-number", 200, ZoneId(9), ObjectState::Generated));
+    assert_eq!(
+        (info.class, info.owner, info.zone, info.state),
+        ("one-number", Repository(200), ZoneId(9), ObjectState::Generated)
+    );
     assert!(net.node(s).object::<NumberClient>(oid).is_none(), "typed lookups check the type");
     assert_eq!(net.node(s).objects_of::<NumberServer>(), vec![oid]);
     net.run();
     let info = net.node(c).object_info(oid).unwrap();
-    assert_eq!((info.view_role, info.state), (Some(0), ObjectState::Generated));
+    assert_eq!((info.view_role, info.state), (Some(ObjectRole(0)), ObjectState::Generated));
     // a client cannot create an object of a class it does not instantiate
     let e = net.node_mut(c).create_object(NumberServer::default(), CreateOptions::default(), |_, _| {}).unwrap_err();
     assert!(matches!(e, magicnet::object::ObjectError::WrongRole { .. }), "{e}");
@@ -712,7 +729,7 @@ impl RawSend for Node {
 
 #[test]
 fn a_default_before_a_variadic_tail_decodes_any_count() {
-    let (mut net, s, clients) = sym_world(ObjectConfig::authority(1), 1);
+    let (mut net, s, clients) = sym_world(ObjectConfig::authority(Repository(1)), 1);
     let (c, _, _) = clients[0];
     let oid = net.node_mut(s).create_object(Sym::default(), CreateOptions::default(), |_, _| {}).unwrap();
     net.run();
@@ -727,12 +744,12 @@ fn a_default_before_a_variadic_tail_decodes_any_count() {
 
 #[test]
 fn a_creator_sets_initial_fields_in_a_zone_it_does_not_see() {
-    let server = number_server(ObjectConfig::authority(1).zone_routing(true));
+    let server = number_server(ObjectConfig::authority(Repository(1)).zone_routing(true));
     let (mut net, s, clients) = world(server, 1);
     let (c, conn, _) = clients[0];
     let oid = net
         .node_mut(c)
-        .create_object(NumberClient::default(), CreateOptions::zone(5).via(conn), |o, ctx| {
+        .create_object(NumberClient::default(), CreateOptions::zone(ZoneId(5)).via(conn), |o, ctx| {
             o.send_set_init_value(ctx, 42).unwrap()
         })
         .unwrap();
@@ -747,11 +764,11 @@ fn a_creator_sets_initial_fields_in_a_zone_it_does_not_see() {
 #[test]
 fn nobody_is_generated_an_object_twice() {
     use crate::support::*;
-    let mut h = Harness::new(number_server(ObjectConfig::authority(1).zone_routing(true)));
+    let mut h = Harness::new(number_server(ObjectConfig::authority(Repository(1)).zone_routing(true)));
     let (c, _) = h.active_peer("client");
     for v in [1, 2, 3] {
         h.node
-            .create_object(NumberServer::default(), CreateOptions::zone(1), |o, ctx| {
+            .create_object(NumberServer::default(), CreateOptions::zone(ZoneId(1)), |o, ctx| {
                 o.send_set_current_value(ctx, v).unwrap()
             })
             .unwrap();
@@ -773,7 +790,7 @@ fn nobody_is_generated_an_object_twice() {
 #[test]
 fn a_client_cannot_claim_another_repository() {
     use crate::support::*;
-    let mut h = Harness::new(number_server(ObjectConfig::authority(1)));
+    let mut h = Harness::new(number_server(ObjectConfig::authority(Repository(1))));
     let oid = h.node.create_object(NumberServer::default(), CreateOptions::default(), |_, _| {}).unwrap();
     let (c, rp) = h.active_peer("client");
     h.events();
@@ -787,18 +804,18 @@ fn a_client_cannot_claim_another_repository() {
     // and its creations still carry its own repository
     h.feed(c, &frame(&msg(6, &(1u32, 0u16, 0u32, 0u32, Vec::<Value>::new()))));
     assert!(h.node.object_info(ObjectId::new(rp, 1)).is_some());
-    assert!(h.node.object_info(ObjectId::new(1, 1)).is_some_and(|i| i.owner == 1));
+    assert!(h.node.object_info(ObjectId::new(Repository(1), 1)).is_some_and(|i| i.owner == Repository(1)));
 }
 
 #[test]
 fn the_create_limit_follows_the_address_across_reconnects() {
     use crate::support::*;
-    let mut h = Harness::new(number_server(ObjectConfig::authority(1).max_objects_per_client(3)));
-    let role = h.node.role_id("client").unwrap();
+    let mut h = Harness::new(number_server(ObjectConfig::authority(Repository(1)).max_objects_per_client(3)));
+    let role = h.node.role("client").unwrap();
     let addr: std::net::SocketAddr = "10.1.2.3:4000".parse().unwrap();
     let mut created = 0;
     for round in 0..2 {
-        let c = h.node.accept_from(role, magicnet::Framing::Stream, Some(addr), h.now);
+        let c = h.node.accept(role, magicnet::Framing::Stream, Some(addr), h.now).unwrap();
         h.pump();
         h.feed(c, &frame(&hello()));
         for i in 1..=3u32 {
@@ -813,7 +830,7 @@ fn the_create_limit_follows_the_address_across_reconnects() {
     for oid in h.node.object_ids() {
         h.node.delete_object(oid).unwrap();
     }
-    let c = h.node.accept_from(role, magicnet::Framing::Stream, Some(addr), h.now);
+    let c = h.node.accept(role, magicnet::Framing::Stream, Some(addr), h.now).unwrap();
     h.pump();
     h.feed(c, &frame(&hello()));
     for i in 1..=4u32 {

@@ -3,13 +3,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::support::connect_named;
 use magicnet::object::{CreateOptions, ObjectConfig};
+use magicnet::prelude::*;
 use magicnet::transport::memory::{MemoryNetwork, NodeKey};
 use magicnet::wire::{self, NetType, PayloadIter, Value};
 use magicnet::{Bin, ConnectionId, Int, NetMessage, NetStruct, Node, RoleConfig, S16, Serde, Str};
 use proptest::prelude::*;
 
-use crate::chat::{self, Custom, Received, SetName};
+use crate::chat::{self, Custom, SetName};
 use crate::objects::{NumberClient, NumberServer, NumberServerFields, number_client};
 
 fn round_trip<T: NetType + PartialEq + std::fmt::Debug>(v: &T) {
@@ -166,11 +168,11 @@ impl World {
             .on(|ctx, SetName(n): SetName| ctx.set_sender_context(chat::Username(n.into_inner())))
             .on(|ctx, Custom(t): Custom| {
                 if ctx.sender_context::<chat::Username>().is_none() {
-                    return ctx.disconnect_sender(10, Some("name first"));
+                    return ctx.disconnect_sender(chat::NO_USERNAME, Some("name first"));
                 }
                 let _ = ctx.reply(&chat::CustomResp(t));
             })
-            .objects(ObjectConfig::authority(1).classes(&["one-number"]).role(1))
+            .objects(ObjectConfig::authority(Repository(1)).classes(&["one-number"]).role(ObjectRole(1)))
             .build()
             .unwrap();
         let mut net = MemoryNetwork::new();
@@ -185,9 +187,8 @@ impl World {
     fn step(&mut self, a: &Action) {
         match a.clone() {
             Action::Connect if self.clients.len() < 6 => {
-                let _ = Received::default();
                 let c = self.net.add(number_client_with_chat());
-                let (conn, _) = self.net.connect(c, "server", self.server, "client").unwrap();
+                let (conn, _) = connect_named(&mut self.net, c, "server", self.server, "client");
                 self.clients.push((c, conn));
             }
             Action::Connect => {}
@@ -248,7 +249,7 @@ impl World {
         let s = self.net.node(self.server);
         // one server connection per live client link, each with its own repository
         assert_eq!(s.connection_count(), self.clients.len(), "connections leak or vanish");
-        let mut rps: Vec<u32> = s.connections().filter_map(|c| s.repository(c.id())).collect();
+        let mut rps: Vec<Repository> = s.connections().filter_map(|c| s.repository(c.id())).collect();
         let n = rps.len();
         rps.sort();
         rps.dedup();
@@ -272,7 +273,7 @@ fn number_client_with_chat() -> Node {
         .declare::<SetName>()
         .declare::<Custom>()
         .on(|_, _: chat::CustomResp| {})
-        .objects(ObjectConfig::client().classes(&["one-number"]).role(0))
+        .objects(ObjectConfig::client().classes(&["one-number"]).role(ObjectRole(0)))
         .build()
         .unwrap()
 }

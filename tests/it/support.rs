@@ -8,8 +8,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use magicnet::prelude::*;
 use magicnet::wire::{self, NetType, PayloadItem, PayloadIter, RawMessage};
-use magicnet::{ConnectionId, Event, Framing, Node, Output};
+use magicnet::{Output, RoleId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -85,14 +86,14 @@ impl Harness {
 
     /// A peer connecting to the node (the node sends MOTD).
     pub fn accept(&mut self, role: &str, framing: Framing) -> ConnectionId {
-        let role = self.node.role_id(role).unwrap();
-        let c = self.node.accept(role, framing, self.now);
+        let role: RoleId = self.node.role(role).unwrap();
+        let c = self.node.accept(role, framing, None, self.now).unwrap();
         self.pump();
         c
     }
 
     /// A peer that completes the handshake; returns its id and repository number.
-    pub fn active_peer(&mut self, role: &str) -> (ConnectionId, u32) {
+    pub fn active_peer(&mut self, role: &str) -> (ConnectionId, Repository) {
         let c = self.accept(role, Framing::Stream);
         let motd = self.take(c);
         assert_eq!(motd[0].kind, 1, "first message must be MOTD");
@@ -100,7 +101,7 @@ impl Harness {
         let msgs = self.take(c);
         let rp = msgs.iter().find(|m| m.kind == 5).map(decode::<(String, u32)>).expect("rp after HELLO");
         assert_eq!(rp.0, "rp");
-        (c, rp.1)
+        (c, Repository(rp.1))
     }
 
     pub fn feed(&mut self, c: ConnectionId, bytes: &[u8]) {
@@ -166,7 +167,7 @@ impl RawClient {
     }
 
     /// Connects and completes the handshake; returns the repository number.
-    pub async fn active(addr: std::net::SocketAddr) -> (Self, u32) {
+    pub async fn active(addr: std::net::SocketAddr) -> (Self, Repository) {
         let mut c = Self::connect(addr).await;
         let motd = c.read_messages(1).await;
         assert_eq!(motd[0].kind, 1);
@@ -174,7 +175,7 @@ impl RawClient {
         let rp = c.read_messages(1).await;
         let (name, rp): (String, u32) = decode(&rp[0]);
         assert_eq!(name, "rp");
-        (c, rp)
+        (c, Repository(rp))
     }
 
     pub async fn send_raw(&mut self, bytes: &[u8]) {
@@ -228,11 +229,11 @@ impl RawClient {
     }
 
     /// Asserts the server sends DISCONNECT with `reason` and then closes.
-    pub async fn expect_disconnect(&mut self, reason: u8) -> Option<String> {
+    pub async fn expect_disconnect(&mut self, reason: DisconnectReason) -> Option<String> {
         let msgs = self.read_until_closed().await;
         let d = msgs.iter().rev().find(|m| m.kind == 3).unwrap_or_else(|| panic!("no DISCONNECT in {msgs:?}"));
         let (r, detail): (u8, Option<String>) = decode(d);
-        assert_eq!(r, reason, "disconnect reason (detail {detail:?})");
+        assert_eq!(r, reason.code(), "disconnect reason (detail {detail:?})");
         detail
     }
 }
@@ -394,4 +395,27 @@ pub fn spawn_example(name: &str, args: &[String]) -> tokio::process::Child {
         .kill_on_drop(true)
         .spawn()
         .unwrap()
+}
+
+/// Connects two nodes of a memory network by their roles' names (the client's name for the
+/// server's role, the server's name for the client's).
+pub fn connect_named(
+    net: &mut magicnet::transport::memory::MemoryNetwork,
+    client: magicnet::transport::memory::NodeKey,
+    server_role: &str,
+    server: magicnet::transport::memory::NodeKey,
+    client_role: &str,
+) -> (ConnectionId, ConnectionId) {
+    let (sr, cr) = (net.node(client).role(server_role).unwrap(), net.node(server).role(client_role).unwrap());
+    net.connect(client, sr, server, cr).unwrap()
+}
+
+/// The remote role of a node running on the tokio driver, by name.
+pub async fn role_of(handle: &magicnet::transport::tokio::NodeHandle, name: &'static str) -> RoleId {
+    handle.call(move |n| n.role(name)).await.unwrap().unwrap_or_else(|| panic!("no role `{name}`"))
+}
+
+/// The remote role of a node running on the thread driver, by name.
+pub fn blocking_role_of(node: &magicnet::transport::blocking::BlockingNode, name: &'static str) -> RoleId {
+    node.call(move |n| n.role(name)).unwrap().unwrap_or_else(|| panic!("no role `{name}`"))
 }

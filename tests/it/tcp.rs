@@ -1,12 +1,13 @@
 //! The tokio TCP transport: the chat application over real sockets.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use magicnet::prelude::*;
+use magicnet::transport::Endpoint;
 use magicnet::transport::tokio::{EventStream, NodeHandle, spawn};
 use magicnet::{CloseReason, ConnectionId, Event};
 
-use crate::chat::{self, Custom, Received, SetName};
+use crate::chat::{self, Custom, Inboxes, SetName};
 use crate::support::*;
 
 async fn start_server() -> (NodeHandle, EventStream, std::net::SocketAddr) {
@@ -16,17 +17,17 @@ async fn start_server() -> (NodeHandle, EventStream, std::net::SocketAddr) {
 async fn start_server_with(
     limits: impl FnOnce(&mut magicnet::Limits),
 ) -> (NodeHandle, EventStream, std::net::SocketAddr) {
-    let mut node = chat::server_node("tcp host").unwrap();
-    limits(node.limits_mut());
+    let (mut node, clients) = chat::server_node("tcp host").unwrap();
+    node.configure_limits(limits);
     let (handle, events) = spawn(node);
-    let addr = handle.listen_tcp("127.0.0.1:0", "client").await.unwrap();
+    let addr = handle.listen(Endpoint::tcp("127.0.0.1:0"), clients).await.unwrap();
     (handle, events, addr)
 }
 
-async fn start_client(addr: std::net::SocketAddr) -> (NodeHandle, EventStream, ConnectionId, Received) {
-    let rx = Received::default();
-    let (handle, mut events) = spawn(chat::client_node(rx.clone()).unwrap());
-    let conn = handle.connect_tcp(addr, "server").await.unwrap();
+async fn start_client(addr: std::net::SocketAddr) -> (NodeHandle, EventStream, ConnectionId, Inboxes) {
+    let (node, servers, rx) = chat::client_node().unwrap();
+    let (handle, mut events) = spawn(node);
+    let conn = handle.connect(Endpoint::tcp(addr), servers).await.unwrap();
     let e = events.wait_for(TIMEOUT, |e| matches!(e, Event::ConnectionActivated { .. })).await;
     assert!(e.is_some(), "handshake over TCP");
     (handle, events, conn, rx)
@@ -52,7 +53,7 @@ async fn chat_between_three_clients_then_server_shutdown() {
     // Every name is known before anyone speaks, so every broadcast has its audience.
     server
         .call(|n| {
-            let role = n.role_id("client").unwrap();
+            let role = n.role("client").unwrap();
             n.active_connections(role).to_vec()
         })
         .await
@@ -68,10 +69,8 @@ async fn chat_between_three_clients_then_server_shutdown() {
         }
     }
     for (_, _, _, rx) in &clients {
-        until("replies and broadcasts", || {
-            rx.replies() == per_client && rx.broadcasts.load(Ordering::SeqCst) == 2 * per_client
-        })
-        .await;
+        until("replies and broadcasts", || rx.replies.len() == per_client && rx.broadcasts.len() == 2 * per_client)
+            .await;
     }
     server.shutdown().await;
     for (_, ev, _, _) in &mut clients {
@@ -101,17 +100,23 @@ async fn a_large_batch_is_split_into_frames_and_arrives_whole() {
         })
         .await
         .unwrap();
-    until("all replies", || rx.replies() == n).await;
+    until("all replies", || rx.replies.len() == n).await;
+    let replies = rx.replies.drain();
+    let first = replies.first().map(|(_, r)| r.0.to_string());
+    assert_eq!(first.as_deref(), Some("000000 rebmun egassem"), "in order, reversed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connecting_to_nothing_is_an_error_and_unknown_roles_are_refused() {
-    let (client, _ev) = spawn(chat::client_node(Received::default()).unwrap());
+async fn connecting_to_nothing_is_an_error_and_foreign_roles_are_refused() {
+    let (node, servers, _) = chat::client_node().unwrap();
+    let (client, _ev) = spawn(node);
     let port = free_port();
-    let e = client.connect_tcp(("127.0.0.1", port), "server").await.unwrap_err();
+    let e = client.connect(Endpoint::tcp(format!("127.0.0.1:{port}")), servers).await.unwrap_err();
     assert!(matches!(e, magicnet::transport::tokio::TransportError::Io(_)), "{e}");
-    let e = client.connect_tcp(("127.0.0.1", port), "nonsense").await.unwrap_err();
-    assert!(e.to_string().contains("unknown remote role `nonsense`"), "{e}");
+    // A role of another node is refused before any socket is opened.
+    let (_, foreign, _) = chat::client_node().unwrap();
+    let e = client.connect(Endpoint::tcp(format!("127.0.0.1:{port}")), foreign).await.unwrap_err();
+    assert!(e.to_string().contains("is not a remote role of this node"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

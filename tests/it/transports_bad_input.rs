@@ -11,8 +11,10 @@ use std::time::Duration;
 use bytes::{BufMut, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use magicnet::Event;
-use magicnet::protocol::{message as msg, reason};
+use magicnet::prelude::*;
+use magicnet::protocol::message as msg;
 use magicnet::tls::{ClientTls, Identity};
+use magicnet::transport::Endpoint;
 use magicnet::transport::tokio::{EventStream, NodeHandle, spawn, spawn_with};
 use magicnet::transport::{DriverConfig, TransportError};
 use tokio::io::AsyncReadExt;
@@ -21,7 +23,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::chat::{self, Custom, Received, SetName};
+use crate::chat::{self, Custom, SetName};
 use crate::support::*;
 
 struct Server {
@@ -37,19 +39,19 @@ struct Server {
 
 /// A chat server on every transport, with short handshake timeouts.
 async fn server() -> Server {
-    let mut node = chat::server_node("hostile").unwrap();
-    node.limits_mut().handshake_timeout = Duration::from_millis(300);
+    let mut node = chat::server_node("hostile").unwrap().0;
+    node.configure_limits(|l| l.handshake_timeout = Duration::from_millis(300));
     let mut config = DriverConfig::default();
     config.transport_handshake_timeout = Duration::from_millis(500);
     let (handle, events) = spawn_with(node, config);
     let identity = Identity::self_signed(&["localhost", "127.0.0.1"]).unwrap();
     let any = "127.0.0.1:0";
     Server {
-        tcp: handle.listen_tcp(any, "client").await.unwrap(),
-        tls: handle.listen_tls(any, "client", &identity).await.unwrap(),
-        ws: handle.listen_ws(any, "client").await.unwrap(),
-        wss: handle.listen_wss(any, "client", &identity).await.unwrap(),
-        quic: handle.listen_quic(any.parse().unwrap(), "client", &identity).await.unwrap(),
+        tcp: handle.listen(Endpoint::tcp(any), role_of(&handle, "client").await).await.unwrap(),
+        tls: handle.listen(Endpoint::tls(any, &identity), role_of(&handle, "client").await).await.unwrap(),
+        ws: handle.listen(Endpoint::ws(any), role_of(&handle, "client").await).await.unwrap(),
+        wss: handle.listen(Endpoint::wss(any, &identity), role_of(&handle, "client").await).await.unwrap(),
+        quic: handle.listen(Endpoint::quic(any, &identity), role_of(&handle, "client").await).await.unwrap(),
         _handle: handle,
         _events: events,
         identity,
@@ -58,17 +60,14 @@ async fn server() -> Server {
 
 /// A well-behaved MagicNet client chats over TCP: the server still serves everyone else.
 async fn still_serving(addr: SocketAddr) {
-    let rx = Received::default();
-    let (handle, mut events) = spawn(chat::client_node(rx.clone()).unwrap());
-    let conn = handle.connect_tcp(addr, "server").await.unwrap();
+    let (node, servers, rx) = chat::client_node().unwrap();
+    let (handle, mut events) = spawn(node);
+    let conn = handle.connect(Endpoint::tcp(addr), servers).await.unwrap();
     assert!(events.wait_for(TIMEOUT, |e| matches!(e, Event::ConnectionActivated { .. })).await.is_some());
     handle.send_to(conn, SetName("fine".into())).await.unwrap();
     handle.send_to(conn, Custom("still here".into())).await.unwrap();
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    while rx.replies() < 1 {
-        assert!(tokio::time::Instant::now() < deadline, "the well-behaved client got no reply");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let reply = tokio::time::timeout(TIMEOUT, rx.replies.recv()).await.expect("the well-behaved client got no reply");
+    assert_eq!(reply.1.0, "ereh llits");
     handle.shutdown().await;
 }
 
@@ -89,9 +88,10 @@ async fn closed_by_server(mut s: impl tokio::io::AsyncRead + Unpin, what: &str) 
     all
 }
 
-fn disconnect_reason(stream_bytes: &[u8]) -> Option<u8> {
+fn disconnect_reason(stream_bytes: &[u8]) -> Option<DisconnectReason> {
     let mut b = BytesMut::from(stream_bytes);
-    parse_stream(&mut b).into_iter().find(|m| m.kind == msg::DISCONNECT).map(|m| decode::<(u8, Option<String>)>(&m).0)
+    let found = parse_stream(&mut b).into_iter().find(|m| m.kind == msg::DISCONNECT);
+    found.map(|m| DisconnectReason(decode::<(u8, Option<String>)>(&m).0))
 }
 
 fn quic_client_config(tls: &ClientTls) -> quinn::ClientConfig {
@@ -152,25 +152,25 @@ async fn peers_that_stall_at_any_stage_are_dropped() {
     closed_by_server(raw_tls, "raw TCP on the TLS port").await;
     closed_by_server(raw_ws, "raw TCP on the WebSocket port").await;
     let got = closed_by_server(tls, "silent TLS client").await;
-    assert_eq!(disconnect_reason(&got), Some(reason::TIMEOUT), "TLS: DISCONNECT(timeout), then close");
+    assert_eq!(disconnect_reason(&got), Some(DisconnectReason::TIMEOUT), "TLS: DISCONNECT(timeout), then close");
     let ws_closed = tokio::time::timeout(Duration::from_secs(3), async {
         let mut disconnect = None;
         while let Some(Ok(m)) = ws.next().await {
             if let WsMessage::Binary(p) = m {
                 let r = parse_payload(p).into_iter().find(|m| m.kind == msg::DISCONNECT);
-                disconnect = disconnect.or(r.map(|m| decode::<(u8, Option<String>)>(&m).0));
+                disconnect = disconnect.or(r.map(|m| DisconnectReason(decode::<(u8, Option<String>)>(&m).0)));
             }
         }
         disconnect
     })
     .await
     .expect("the silent WebSocket client is closed");
-    assert_eq!(ws_closed, Some(reason::TIMEOUT));
+    assert_eq!(ws_closed, Some(DisconnectReason::TIMEOUT));
     let closed = tokio::time::timeout(Duration::from_secs(3), q_nostream.closed()).await;
     assert!(closed.is_ok(), "a QUIC client that opens no stream is dropped");
     let got = tokio::time::timeout(Duration::from_secs(3), q_recv.read_to_end(1 << 16)).await;
     let got = got.expect("the silent QUIC client's stream ends").unwrap_or_default();
-    assert_eq!(disconnect_reason(&got), Some(reason::TIMEOUT), "QUIC: DISCONNECT(timeout), then close");
+    assert_eq!(disconnect_reason(&got), Some(DisconnectReason::TIMEOUT), "QUIC: DISCONNECT(timeout), then close");
     still_serving(s.tcp).await;
 }
 
@@ -235,7 +235,7 @@ async fn quic_extra_streams_and_datagram_floods_are_refused() {
     }
     let got = tokio::time::timeout(Duration::from_secs(3), grecv.read_to_end(1 << 20)).await;
     let got = got.expect("the garbage flooder's stream ends").unwrap_or_default();
-    assert_eq!(disconnect_reason(&got), Some(reason::MALFORMED));
+    assert_eq!(disconnect_reason(&got), Some(DisconnectReason::MALFORMED));
     // Valid messages, far over the message rate: disconnected as rate limited.
     let flood = quic_connect(s.quic, &trust).await;
     let (mut fsend, mut frecv) = quic_session(&flood).await;
@@ -255,7 +255,7 @@ async fn quic_extra_streams_and_datagram_floods_are_refused() {
     };
     let (_, got) = tokio::join!(flooding, tokio::time::timeout(Duration::from_secs(10), frecv.read_to_end(1 << 24)));
     let got = got.expect("the rate flooder's stream ends").unwrap_or_default();
-    assert_eq!(disconnect_reason(&got), Some(reason::RATE_LIMITED));
+    assert_eq!(disconnect_reason(&got), Some(DisconnectReason::RATE_LIMITED));
     still_serving(s.tcp).await;
 }
 
@@ -264,11 +264,12 @@ async fn a_certificate_the_client_does_not_trust_is_a_clear_error() {
     let s = server().await;
     let stranger = Identity::self_signed(&["localhost", "127.0.0.1"]).unwrap();
     let wrong = ClientTls::trusting_der(stranger.certificate_der()).unwrap();
-    let (client, _events) = spawn(chat::client_node(Received::default()).unwrap());
+    let (node, servers, _) = chat::client_node().unwrap();
+    let (client, _events) = spawn(node);
     for (what, result) in [
-        ("tls", client.connect_tls(&s.tls.to_string(), "server", &wrong).await),
-        ("wss", client.connect_wss(&format!("wss://{}/", s.wss), "server", &wrong).await),
-        ("quic", client.connect_quic(&s.quic.to_string(), "server", &wrong).await),
+        ("tls", client.connect(Endpoint::tls(s.tls, &wrong), servers).await),
+        ("wss", client.connect(Endpoint::wss(format!("wss://{}/", s.wss), &wrong), servers).await),
+        ("quic", client.connect(Endpoint::quic(s.quic, &wrong), servers).await),
     ] {
         match result {
             Err(TransportError::Tls(text)) => assert!(text.to_lowercase().contains("certificate"), "{what}: {text}"),
@@ -277,8 +278,8 @@ async fn a_certificate_the_client_does_not_trust_is_a_clear_error() {
     }
     // The right certificate works, and so does the server for everyone else.
     let right = ClientTls::trusting_der(s.identity.certificate_der()).unwrap();
-    client.connect_tls(&s.tls.to_string(), "server", &right).await.unwrap();
-    client.connect_wss(&format!("wss://{}/", s.wss), "server", &right).await.unwrap();
-    client.connect_quic(&s.quic.to_string(), "server", &right).await.unwrap();
+    client.connect(Endpoint::tls(s.tls, &right), servers).await.unwrap();
+    client.connect(Endpoint::wss(format!("wss://{}/", s.wss), &right), servers).await.unwrap();
+    client.connect(Endpoint::quic(s.quic, &right), servers).await.unwrap();
     still_serving(s.tcp).await;
 }

@@ -6,8 +6,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::support::connect_named;
 use magicnet::middleware::{ByteMiddleware, Flow};
 use magicnet::object::{CreateOptions, ObjectConfig, ZoneId};
+use magicnet::prelude::*;
 use magicnet::transport::memory::{MemoryNetwork, NodeKey};
 use magicnet::{ConnectionId, DiagnosticKind, Event, Message, NetworkObject, Node, RoleConfig, S4096, network_fields};
 
@@ -43,7 +45,7 @@ fn server(middleware: Option<Tag>) -> Node {
         .declare::<Position>()
         .declare::<Blob>()
         .declare::<Chat>()
-        .objects(ObjectConfig::authority(1).classes(&["mover"]).role(0).zone_routing(true))
+        .objects(ObjectConfig::authority(Repository(1)).classes(&["mover"]).role(ObjectRole(0)).zone_routing(true))
         .build()
         .unwrap()
 }
@@ -63,7 +65,7 @@ fn client(seen: &Seen, middleware: Option<Tag>) -> Node {
         .on(move |_, _: Chat| {
             c.fetch_add(1, Ordering::SeqCst);
         })
-        .objects(ObjectConfig::client().classes(&["mover"]).role(0))
+        .objects(ObjectConfig::client().classes(&["mover"]).role(ObjectRole(0)))
         .build()
         .unwrap()
 }
@@ -82,7 +84,7 @@ fn world(
     let mut net = MemoryNetwork::new();
     let s = net.add(server(smw));
     let c = net.add(client(seen, cmw));
-    let (to_server, to_client) = net.connect(c, "server", s, "client").unwrap();
+    let (to_server, to_client) = connect_named(&mut net, c, "server", s, "client");
     net.run();
     if let Some(max) = lane {
         net.enable_unreliable(c, to_server, max);
@@ -226,18 +228,18 @@ fn an_unreliable_field_travels_on_the_lane_and_late_joiners_still_get_its_last_v
     let (mut net, s, c, to_client, to_server) = world(&seen, Some(1200), None);
     net.node_mut(c).set_visible_zones(to_server, &[ZoneId(1)]).unwrap();
     net.run();
-    let oid = net.node_mut(s).create_object(Mover::default(), CreateOptions::zone(1), |_, _| {}).unwrap();
+    let oid = net.node_mut(s).create_object(Mover::default(), CreateOptions::zone(ZoneId(1)), |_, _| {}).unwrap();
     net.run();
     let before = net.node(c).connection(to_server).unwrap().stats().unreliable_received;
-    net.node_mut(s).with_object(oid, |m: &mut Mover, ctx| m.send_moved(ctx, 42)).unwrap().unwrap();
-    net.node_mut(s).with_object(oid, |m: &mut Mover, ctx| m.send_named(ctx, "crate".into())).unwrap().unwrap();
+    net.node_mut(s).with_object(oid, |m: &mut Mover, ctx| m.send_moved(ctx, 42)).unwrap();
+    net.node_mut(s).with_object(oid, |m: &mut Mover, ctx| m.send_named(ctx, "crate".into())).unwrap();
     net.run();
     let m = net.node(c).object::<Mover>(oid).unwrap();
     assert_eq!((m.x, m.label.as_str()), (42, "crate"));
     assert_eq!(net.node(c).connection(to_server).unwrap().stats().unreliable_received, before + 1);
     // A late joiner gets the remembered value reliably, in the generation.
     let late = net.add(client(&Seen::default(), None));
-    let (late_conn, _) = net.connect(late, "server", s, "client").unwrap();
+    let (late_conn, _) = connect_named(&mut net, late, "server", s, "client");
     net.run();
     net.node_mut(late).set_visible_zones(late_conn, &[ZoneId(1)]).unwrap();
     net.run();

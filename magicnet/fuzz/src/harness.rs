@@ -10,7 +10,8 @@ use bytes::{Bytes, BytesMut};
 use magicnet::object::{ObjectConfig, ObjectContext};
 use magicnet::wire::{self, PayloadItem, PayloadIter, Value};
 use magicnet::{
-    ConnectionId, Framing, Message, NetStruct, NetworkObject, Node, Output, RoleConfig, S16, S256, network_fields,
+    ConnectionId, Framing, Message, NetApi, NetStruct, NetworkObject, Node, Output, Repository, RoleConfig, RoleId,
+    S16, S256, network_fields,
 };
 
 #[derive(Message, Debug)]
@@ -84,20 +85,27 @@ pub fn messages(data: &[u8]) {
     let _ = wire::json::decode_payload(data);
 }
 
-fn server() -> Node {
-    Node::builder("server")
-        .remote_role(RoleConfig::new("client"))
+fn server() -> (Node, RoleId) {
+    let mut b = Node::builder("server");
+    let clients = b.add_remote_role(RoleConfig::new("client"));
+    let node = b
         .on(|ctx, FuzzName(n): FuzzName| ctx.set_sender_context(n.into_inner()))
         .on(|ctx, FuzzEcho(t, v): FuzzEcho| {
             let _ = ctx.reply(&FuzzEcho(t, v));
         })
-        .objects(ObjectConfig::authority(1).classes(&["fuzz-object"]).zone_routing(true).max_objects_per_client(8))
+        .objects(
+            ObjectConfig::authority(Repository(1))
+                .classes(&["fuzz-object"])
+                .zone_routing(true)
+                .max_objects_per_client(8),
+        )
         .configure_limits(|l| {
             l.max_depth = 16;
             l.idle_timeout = Some(Duration::from_secs(60));
         })
         .build()
-        .expect("valid configuration")
+        .expect("valid configuration");
+    (node, clients)
 }
 
 /// Checks that everything a node wrote for `conn` is complete, valid frames of valid messages.
@@ -137,13 +145,12 @@ fn hello() -> Vec<u8> {
 /// first byte is odd), in chunks whose sizes come from the data, next to a healthy peer.
 pub fn node(data: &[u8]) {
     let Some((&first, rest)) = data.split_first() else { return };
-    let mut node = server();
-    let role = node.role_id("client").expect("role");
+    let (mut node, role) = server();
     let mut now = Instant::now();
     let mut out = Vec::new();
-    let healthy = node.accept(role, Framing::Stream, now);
+    let healthy = node.accept(role, Framing::Stream, None, now).expect("our own role");
     node.handle_input(healthy, &hello(), now);
-    let fuzzed = node.accept(role, Framing::Stream, now);
+    let fuzzed = node.accept(role, Framing::Stream, None, now).expect("our own role");
     if first & 1 == 1 {
         node.handle_input(fuzzed, &hello(), now);
     }

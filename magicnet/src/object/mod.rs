@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use magicnet::object::{ObjectContext, ObjectConfig};
-//! use magicnet::{NetworkObject, network_fields, network_interface};
+//! use magicnet::{NetworkObject, Repository, network_fields, network_interface};
 //!
 //! // Shared by both sides: the client role's fields, which the server calls.
 //! #[network_interface(name = "counter", role = 0)]
@@ -28,73 +28,40 @@
 //!         self.send_set_count(ctx, self.count).unwrap();
 //!     }
 //! }
-//! # let _ = ObjectConfig::authority(1);
+//! # let _ = ObjectConfig::authority(Repository(1));
 //! ```
 //!
 //! Classes register themselves at link time (`inventory`); a node's registry sorts every
 //! network name it knows to assign type ids the way Python does, and refuses duplicate
 //! implementations or conflicting signatures when the node is built.
 
+mod api;
+mod calls;
+mod codec;
 mod context;
+mod protocol;
 mod registry;
 mod runtime;
+mod store;
+mod visibility;
 mod zones;
 
 use std::fmt;
 
+pub use crate::event::{BadCallReason, ObjectEvent};
+pub use crate::ids::{ClassId, ObjectId, ObjectRole, ZoneId};
+pub use api::{CreateOptions, IntoObjectResult, ObjectApi, ObjectError, ObjectInfo};
+pub use calls::FieldCall;
 pub use context::{Directed, FieldTarget, ObjectContext};
-pub use registry::{ArgDesc, ClassInfo, FieldDesc, Registry, RegistryError, RoleInfo};
-pub use runtime::{CreateOptions, FieldCall, ObjectConfig, ObjectError, ObjectInfo};
+pub use registry::{ArgDesc, ClassInfo, FieldDesc, Registry, RoleInfo};
+pub use runtime::{ObjectConfig, ObjectRuntime};
 
+/// What the derive macros expand to (through `magicnet::__private`).
 #[doc(hidden)]
-pub mod context_private {
-    pub use super::context::{implementation, validate};
-}
-#[doc(hidden)]
-pub mod registry_private {
+pub mod private {
+    pub use super::context::{Scope, call_field, field_reader, implementation, remember, report, validate};
     pub use super::registry::{ArgDesc, ClassRegistration, FieldDesc};
 }
-
-pub(crate) use runtime::ObjectRuntime;
-
-/// A network object's id: `(repository << 32) | counter`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct ObjectId(pub u64);
-
-impl ObjectId {
-    /// The repository that created it (1..=127 for authorities, 128+ for clients).
-    pub fn repository(self) -> u32 {
-        (self.0 >> 32) as u32
-    }
-    /// The creator's counter.
-    pub fn counter(self) -> u32 {
-        self.0 as u32
-    }
-    /// Builds an id from its parts.
-    pub fn new(repository: u32, counter: u32) -> Self {
-        Self(((repository as u64) << 32) | counter as u64)
-    }
-}
-
-impl fmt::Debug for ObjectId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "obj#{}:{}", self.repository(), self.counter())
-    }
-}
-
-impl fmt::Display for ObjectId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
-
-/// A zone: objects live in one, connections see a set of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct ZoneId(pub u32);
-
-/// A type id: the index of a network name among all the names a node knows, sorted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ClassId(pub u16);
 
 /// Where an object is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,81 +76,12 @@ pub enum ObjectState {
     Destroyed,
 }
 
-/// Why a field call was refused before it reached user code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum BadCallReason {
-    /// No object with that id.
-    NoObject,
-    /// No such field (index out of range, or a role the class does not have).
-    NoField,
-    /// The caller may not call this field (permission hook, zone not visible, or an
-    /// authority-only message).
-    NoAuth,
-    /// The arguments do not match the field's signature.
-    BadArgs,
-}
-
-impl fmt::Display for BadCallReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BadCallReason::NoObject => "no-object",
-            BadCallReason::NoField => "no-field",
-            BadCallReason::NoAuth => "no-auth",
-            BadCallReason::BadArgs => "bad-args",
-        })
-    }
-}
-
-/// Object-level events (inside [`Event::Object`](crate::Event::Object)).
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum ObjectEvent {
-    /// An object is live on this node (`net_create` ran).
-    Created {
-        /// Its id.
-        oid: ObjectId,
-        /// Its network name.
-        class: &'static str,
-    },
-    /// An object was destroyed on this node (`net_delete` ran).
-    Destroyed {
-        /// Its id.
-        oid: ObjectId,
-        /// Its network name.
-        class: &'static str,
-    },
-    /// A field call was refused; user code never saw it.
-    BadCall {
-        /// The object addressed.
-        oid: ObjectId,
-        /// Who called (None for local calls).
-        conn: Option<crate::ConnectionId>,
-        /// Role addressed.
-        role: u8,
-        /// Field index addressed.
-        field: u8,
-        /// Why it was refused.
-        reason: BadCallReason,
-        /// Details for humans (e.g. "integer 100000 is out of range [0, 65535]").
-        detail: String,
-    },
-    /// A peer's request about objects was refused (create limit, unknown type, delete of
-    /// someone else's object...).
-    Refused {
-        /// The peer.
-        conn: crate::ConnectionId,
-        /// What was refused and why.
-        detail: String,
-    },
-}
-
 /// A network object class. Implemented by `#[derive(NetworkObject)]`.
 pub trait NetworkObject: NetworkFields + Send + 'static {
     /// The network name (shared by every role's view).
     const NAME: &'static str;
     /// The role of this view.
-    const ROLE: u8;
+    const ROLE: ObjectRole;
 }
 
 /// The fields of a class's role. Implemented by `#[network_fields]` on an impl block.

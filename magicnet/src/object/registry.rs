@@ -6,8 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
-use super::{CallError, ClassId};
-use crate::node::{ConnectionId, Net};
+use super::CallError;
+use super::context::Scope;
+use crate::error::RegistryError;
+use crate::ids::{ClassId, ObjectRole};
 use crate::wire::Schema;
 
 /// One argument of a field.
@@ -106,10 +108,9 @@ pub struct Implementation {
 }
 
 #[doc(hidden)]
-pub type Dispatch =
-    fn(&mut dyn Any, &mut Net, super::ObjectId, Option<ConnectionId>, u8, u8, &[u8]) -> Result<(), CallError>;
+pub type Dispatch = fn(&mut dyn Any, Scope<'_>, ObjectRole, u8, &[u8]) -> Result<(), CallError>;
 #[doc(hidden)]
-pub type Hook = fn(&mut dyn Any, &mut Net, super::ObjectId);
+pub type Hook = fn(&mut dyn Any, Scope<'_>);
 #[doc(hidden)]
 pub type Validate = fn(u8, &[u8], crate::wire::ReadLimits) -> Result<(), CallError>;
 
@@ -118,7 +119,7 @@ pub type Validate = fn(u8, &[u8], crate::wire::ReadLimits) -> Result<(), CallErr
 #[doc(hidden)]
 pub struct ClassRegistration {
     pub name: &'static str,
-    pub role: u8,
+    pub role: ObjectRole,
     pub fields: &'static [FieldDesc],
     /// The Rust type or trait that declared it, for error messages.
     pub source: &'static str,
@@ -127,70 +128,6 @@ pub struct ClassRegistration {
 }
 
 inventory::collect!(ClassRegistration);
-
-/// Why the registry cannot be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RegistryError {
-    /// Two Rust types implement the same role of the same class.
-    #[error(
-        "`{first}` and `{second}` both implement role {role} of network object `{name}`; \
-         keep one, or give the nodes disjoint class lists with ObjectConfig::classes"
-    )]
-    DuplicateImplementation {
-        /// Network name.
-        name: &'static str,
-        /// Role.
-        role: u8,
-        /// One implementing type.
-        first: &'static str,
-        /// The other.
-        second: &'static str,
-    },
-    /// Two declarations of the same role disagree about its fields.
-    #[error(
-        "role {role} of network object `{name}` is declared differently by `{first}` and `{second}`:\n  {first_sig}\n  {second_sig}\nmake the declarations identical (field order, argument types and options)"
-    )]
-    ConflictingSignatures {
-        /// Network name.
-        name: &'static str,
-        /// Role.
-        role: u8,
-        /// First declaration.
-        first: &'static str,
-        /// Second declaration.
-        second: &'static str,
-        /// First field list.
-        first_sig: String,
-        /// Second field list.
-        second_sig: String,
-    },
-    /// More network names than type ids.
-    #[error("{0} network object classes; the protocol allows at most 65536")]
-    TooManyClasses(usize),
-    /// A class named in a configuration is not in the binary.
-    #[error("no network object class named `{0}` is registered in this binary")]
-    UnknownClass(String),
-    /// A node must instantiate one role per class, and several implementations exist.
-    #[error(
-        "network object `{name}` is implemented for roles {roles:?} in this binary; choose the one this node \
-         instantiates with ObjectConfig::role or ObjectConfig::role_for"
-    )]
-    AmbiguousRole {
-        /// Network name.
-        name: &'static str,
-        /// The implemented roles.
-        roles: Vec<u8>,
-    },
-    /// The chosen role has no implementation.
-    #[error("network object `{name}` has no implementation for role {role} in this binary")]
-    NoImplementation {
-        /// Network name.
-        name: &'static str,
-        /// The requested role.
-        role: u8,
-    },
-}
 
 /// One role of a class in a registry.
 pub struct RoleInfo {
@@ -214,7 +151,7 @@ impl RoleInfo {
 /// One class (network name) in a registry.
 pub struct ClassInfo {
     pub(crate) name: &'static str,
-    pub(crate) roles: BTreeMap<u8, RoleInfo>,
+    pub(crate) roles: BTreeMap<ObjectRole, RoleInfo>,
 }
 
 impl ClassInfo {
@@ -223,11 +160,11 @@ impl ClassInfo {
         self.name
     }
     /// A role's declaration.
-    pub fn role(&self, role: u8) -> Option<&RoleInfo> {
+    pub fn role(&self, role: ObjectRole) -> Option<&RoleInfo> {
         self.roles.get(&role)
     }
     /// The declared roles.
-    pub fn roles(&self) -> impl Iterator<Item = u8> + '_ {
+    pub fn roles(&self) -> impl Iterator<Item = ObjectRole> + '_ {
         self.roles.keys().copied()
     }
 }
@@ -280,7 +217,7 @@ impl Registry {
         let mut index = HashMap::new();
         let mut canon = String::new();
         for (i, (name, regs)) in by_name.into_iter().enumerate() {
-            let mut roles: BTreeMap<u8, RoleInfo> = BTreeMap::new();
+            let mut roles: BTreeMap<ObjectRole, RoleInfo> = BTreeMap::new();
             for r in regs {
                 match roles.get_mut(&r.role) {
                     None => {
@@ -327,7 +264,7 @@ impl Registry {
             }
             let _ = write!(canon, "{name}{{");
             for (role, info) in &roles {
-                let _ = write!(canon, "{role}:[{}]", signature_of(info.fields));
+                let _ = write!(canon, "{}:[{}]", role.0, signature_of(info.fields));
             }
             canon.push('}');
             index.insert(name, ClassId(i as u16));

@@ -8,8 +8,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use super::{ObjectId, ZoneId};
-use crate::node::ConnectionId;
+use crate::ids::{ConnectionId, ObjectId, ZoneId};
 
 #[derive(Default)]
 struct Viewers {

@@ -2,22 +2,22 @@
 //! deterministically. No threads, no tokio, no sockets.
 //!
 //! ```
-//! use magicnet::{Node, RoleConfig, Event, Message, S256};
+//! use magicnet::prelude::*;
 //! use magicnet::transport::memory::MemoryNetwork;
 //!
 //! #[derive(Message, Debug, Clone)]
 //! #[message(id = 65)]
 //! struct Chat(S256);
 //!
-//! let server = Node::builder("server")
-//!     .remote_role(RoleConfig::new("client"))
-//!     .on(|ctx, Chat(text): Chat| { ctx.reply(&Chat(format!("echo: {text}").into())).unwrap(); })
-//!     .build().unwrap();
-//! let client = Node::builder("client").remote_role(RoleConfig::new("server")).declare::<Chat>().build().unwrap();
+//! let mut server = Node::builder("server")
+//!     .on(|ctx, Chat(text): Chat| { ctx.reply(&Chat(format!("echo: {text}").into())).unwrap(); });
+//! let clients = server.add_remote_role(RoleConfig::new("client"));
+//! let mut client = Node::builder("client").declare::<Chat>();
+//! let servers = client.add_remote_role(RoleConfig::new("server"));
 //!
 //! let mut net = MemoryNetwork::new();
-//! let (s, c) = (net.add(server), net.add(client));
-//! let (to_server, _) = net.connect(c, "server", s, "client").unwrap();
+//! let (s, c) = (net.add(server.build().unwrap()), net.add(client.build().unwrap()));
+//! let (to_server, _) = net.connect(c, servers, s, clients).unwrap();
 //! net.run();
 //! net.node_mut(c).send_to(to_server, &Chat("hi".into())).unwrap();
 //! net.run();
@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::error::ConfigError;
-use crate::node::{ConnectionId, Framing, Node, Output};
+use crate::ids::{ConnectionId, RoleId};
+use crate::net::{Framing, NetApi, Output};
+use crate::node::Node;
 
 /// Identifies a node added to a [`MemoryNetwork`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,9 +117,9 @@ impl MemoryNetwork {
     pub fn connect(
         &mut self,
         client: NodeKey,
-        server_role: &str,
+        server_role: RoleId,
         server: NodeKey,
-        client_role: &str,
+        client_role: RoleId,
     ) -> Result<(ConnectionId, ConnectionId), ConfigError> {
         self.connect_with(client, server_role, server, client_role, Framing::Datagram)
     }
@@ -127,18 +129,17 @@ impl MemoryNetwork {
     pub fn connect_with(
         &mut self,
         client: NodeKey,
-        server_role: &str,
+        server_role: RoleId,
         server: NodeKey,
-        client_role: &str,
+        client_role: RoleId,
         framing: Framing,
     ) -> Result<(ConnectionId, ConnectionId), ConfigError> {
-        let c_role =
-            self.nodes[client.0].role_id(server_role).ok_or_else(|| ConfigError::UnknownRole(server_role.into()))?;
-        let s_role =
-            self.nodes[server.0].role_id(client_role).ok_or_else(|| ConfigError::UnknownRole(client_role.into()))?;
         let now = self.now;
-        let c_conn = self.nodes[client.0].connect(c_role, framing, now);
-        let s_conn = self.nodes[server.0].accept(s_role, framing, now);
+        if !self.nodes[server.0].knows_role(client_role) {
+            return Err(ConfigError::ForeignRole(client_role));
+        }
+        let c_conn = self.nodes[client.0].connect(server_role, framing, None, now)?;
+        let s_conn = self.nodes[server.0].accept(client_role, framing, None, now)?;
         self.links.insert((client.0, c_conn), (server.0, s_conn));
         self.links.insert((server.0, s_conn), (client.0, c_conn));
         Ok((c_conn, s_conn))

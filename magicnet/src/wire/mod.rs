@@ -25,6 +25,17 @@ pub use value::Value;
 
 use crate::error::DecodeError;
 
+/// How a transport carries payloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Framing {
+    /// A byte stream (TCP, TLS, a QUIC stream): every payload gets a 2-byte big-endian length.
+    /// Input may arrive in arbitrary chunks; output comes as runs of complete frames.
+    Stream,
+    /// A message transport (WebSocket, in-memory, QUIC datagrams): one payload per transport
+    /// message, no length prefix. Each input is one whole payload.
+    Datagram,
+}
+
 /// How payloads are encoded for a remote role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 #[non_exhaustive]

@@ -1,21 +1,24 @@
 //! The thread driver: a [`Node`] on its own thread, reached through a cloneable
 //! [`BlockingNode`], with events read by blocking or non-blocking calls on [`Events`]. No
-//! async runtime in the application: TCP uses std sockets, WebSocket uses blocking
-//! tungstenite (feature `websocket`), and QUIC (feature `quic`) runs behind the handle on a
+//! async runtime in the application: TCP uses std sockets with a reader and a writer thread
+//! per connection, WebSocket uses blocking tungstenite with one thread per connection (feature
+//! `websocket`), and TLS, `wss://` and QUIC (features `tls`, `quic`) run behind the handle on a
 //! private runtime thread that the application never sees.
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use magicnet::{Event, Message, Node, RoleConfig, S256};
+//! use magicnet::prelude::*;
+//! use magicnet::transport::Endpoint;
 //! use magicnet::transport::blocking;
 //!
 //! #[derive(Message, Debug, Clone)]
 //! #[message(id = 65)]
 //! struct Custom(S256);
 //!
-//! let node = Node::builder("client").remote_role(RoleConfig::new("server")).declare::<Custom>().build()?;
-//! let (client, events) = blocking::spawn(node);
-//! client.connect_tcp("127.0.0.1:5000", "server")?;
+//! let mut client = Node::builder("client").declare::<Custom>();
+//! let servers = client.add_remote_role(RoleConfig::new("server"));
+//! let (client, events) = blocking::spawn(client.build()?);
+//! client.connect(Endpoint::tcp("127.0.0.1:5000"), servers)?;
 //! if let Some(Event::ConnectionActivated { .. }) = events.recv_timeout(Duration::from_secs(5)) {
 //!     client.send(Custom("hello".into()))?;
 //! }
@@ -23,25 +26,31 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Each connection has a reader thread and a writer thread (WebSocket: one thread that
-//! waits for both directions). The slow-consumer policy is the tokio driver's.
+//! The slow-consumer policy, linger and shutdown grace are the driver core's, configured by
+//! [`DriverConfig`].
 
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+mod link;
+mod tcp;
+#[cfg(feature = "websocket")]
+mod ws;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
-use super::link::{Command, Link, Links, ReadBuffer, Register, ToNode};
-use super::{DriverConfig, TransportError};
+use super::driver::{Command, DriverCore, Link, Register};
+pub use super::driver::{DriverConfig, TransportError};
+pub use super::endpoint::Endpoint;
+use super::handle::{COMMAND_QUEUE, CommandRx, HandleCore};
+use crate::event::Event;
+use crate::ids::{ConnectionId, ObjectId, RoleId};
 use crate::message::Message;
-use crate::node::{ConnectionId, Event, Framing, Node, RoleId, Side};
-
-#[cfg(feature = "websocket")]
-mod ws;
+use crate::net::{Framing, NetApi, Side};
+use crate::node::Node;
+use crate::object::{IntoObjectResult, NetworkObject, ObjectContext};
+use link::{Reaper, ThreadCx};
 
 /// A cloneable handle to a node running on its own thread.
 ///
@@ -49,13 +58,12 @@ mod ws;
 /// every connection has closed.
 #[derive(Clone)]
 pub struct BlockingNode {
-    tx: SyncSender<Command>,
-    config: Arc<DriverConfig>,
+    handle: HandleCore,
     shared: Arc<Shared>,
 }
 
-/// What the handles and the driver thread share.
-struct Shared {
+/// What the handles, the connections' threads and the driver thread share.
+pub(crate) struct Shared {
     /// Writer threads, joined (up to the grace period) at shutdown so they flush.
     writers: Mutex<Vec<JoinHandle<()>>>,
     /// Set when the node stops: listener threads then stop accepting.
@@ -64,20 +72,14 @@ struct Shared {
     listeners: Mutex<Vec<SocketAddr>>,
     /// Shuts down the sockets of closed connections once their linger is over.
     reaper: Reaper,
-    /// The private runtime QUIC runs on, started on first use.
-    #[cfg(feature = "quic")]
-    quic: std::sync::OnceLock<Result<QuicRuntime, String>>,
-}
-
-#[cfg(feature = "quic")]
-struct QuicRuntime {
-    rt: ::tokio::runtime::Runtime,
-    tasks: super::tokio::TaskSink,
+    /// The private runtime of the transports served by async tasks, started on first use.
+    #[cfg(feature = "tokio")]
+    hosted: std::sync::OnceLock<Result<hosted::Hosted, String>>,
 }
 
 /// Events of a node on the thread driver. Dropping it discards later events.
 pub struct Events {
-    rx: Receiver<Event>,
+    rx: flume::Receiver<Event>,
 }
 
 impl Events {
@@ -117,130 +119,76 @@ pub fn spawn(node: Node) -> (BlockingNode, Events) {
 
 /// Runs `node` on a new thread.
 pub fn spawn_with(node: Node, config: DriverConfig) -> (BlockingNode, Events) {
-    let (tx, rx) = mpsc::sync_channel(1024);
-    let (ev_tx, ev_rx) = mpsc::sync_channel(config.event_capacity.max(1));
+    let (tx, rx) = flume::bounded(COMMAND_QUEUE);
+    let (events, ev_rx) = flume::bounded(config.event_capacity.max(1));
     let config = Arc::new(config);
     let shared = Arc::new(Shared {
         writers: Mutex::new(Vec::new()),
         stopped: AtomicBool::new(false),
         listeners: Mutex::new(Vec::new()),
         reaper: Reaper::default(),
-        #[cfg(feature = "quic")]
-        quic: std::sync::OnceLock::new(),
+        #[cfg(feature = "tokio")]
+        hosted: std::sync::OnceLock::new(),
     });
-    let driver = Driver {
-        links: Links::new(config.max_queued_bytes, config.close_linger),
-        node,
-        rx,
-        events: ev_tx,
-        dropped_events: 0,
-        config: config.clone(),
-        shared: shared.clone(),
-    };
-    let spawned = std::thread::Builder::new().name("magicnet-node".into()).spawn(move || driver.run());
+    let core = DriverCore::new(node, config.clone());
+    let driver_shared = shared.clone();
+    let spawned =
+        std::thread::Builder::new().name("magicnet-node".into()).spawn(move || run(core, rx, events, driver_shared));
     if let Err(e) = spawned {
         // The handle reports NodeStopped on every call.
         tracing::error!("cannot start the node thread: {e}");
     }
-    (BlockingNode { tx, config, shared }, Events { rx: ev_rx })
+    (BlockingNode { handle: HandleCore { tx, config }, shared }, Events { rx: ev_rx })
 }
 
-struct Driver {
-    node: Node,
-    rx: Receiver<Command>,
-    events: SyncSender<Event>,
-    dropped_events: u64,
-    links: Links,
-    config: Arc<DriverConfig>,
-    shared: Arc<Shared>,
-}
-
-impl Driver {
-    fn run(mut self) {
-        let mut reply = None;
-        'outer: loop {
-            let cmd = match self.node.poll_timeout() {
-                Some(t) => {
-                    let now = Instant::now();
-                    if t <= now {
-                        self.node.handle_timeout(now);
-                        self.drive();
-                        continue;
-                    }
-                    match self.rx.recv_timeout(t - now) {
-                        Ok(c) => c,
-                        Err(RecvTimeoutError::Timeout) => continue,
-                        Err(RecvTimeoutError::Disconnected) => break,
-                    }
-                }
-                None => match self.rx.recv() {
-                    Ok(c) => c,
-                    Err(_) => break,
-                },
-            };
-            if let Some(r) = self.handle(cmd) {
-                reply = Some(r);
-                break;
+/// The node's thread: commands in, timers, output out, until shutdown or until nothing can
+/// reach it any more.
+fn run(mut core: DriverCore, rx: CommandRx, mut events: flume::Sender<Event>, shared: Arc<Shared>) {
+    let reply = loop {
+        let now = Instant::now();
+        let got = match core.deadline() {
+            Some(t) if t <= now => {
+                core.on_timer(now);
+                core.drive(&mut events);
+                continue;
             }
-            for _ in 0..self.config.batch {
-                match self.rx.try_recv() {
-                    Ok(cmd) => {
-                        if let Some(r) = self.handle(cmd) {
-                            reply = Some(r);
-                            break 'outer;
-                        }
-                    }
-                    Err(_) => break,
-                }
-            }
-            self.drive();
+            Some(t) => rx.recv_timeout(t - now),
+            None => rx.recv().map_err(|_| flume::RecvTimeoutError::Disconnected),
+        };
+        let cmd = match got {
+            Ok(cmd) => cmd,
+            Err(flume::RecvTimeoutError::Timeout) => continue,
+            Err(flume::RecvTimeoutError::Disconnected) => break None,
+        };
+        if let Some(reply) = core.run_batch(cmd, || rx.try_recv().ok(), &mut events, Instant::now()) {
+            break Some(reply);
         }
-        self.node.shutdown();
-        self.drive();
-        self.links.close_all();
+    };
+    core.finish(&mut events);
+    shared.stop(core.config().shutdown_grace);
+    if let Some(reply) = reply {
+        reply();
+    }
+}
+
+impl Shared {
+    /// Stops the listeners, then lets writers flush, up to the grace period.
+    fn stop(&self, grace: Duration) {
+        let deadline = Instant::now() + grace;
         // Listener threads wait in accept(): a connection wakes each to see the flag.
-        self.shared.stopped.store(true, Ordering::Release);
-        for addr in self.shared.listeners.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        self.stopped.store(true, Ordering::Release);
+        for addr in self.listeners.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
             let _ = TcpStream::connect_timeout(&addr, Duration::from_millis(200));
         }
-        self.finish();
-        if let Some(reply) = reply {
-            reply();
-        }
-    }
-
-    /// Lets writers flush, up to the grace period.
-    fn finish(&mut self) {
-        let deadline = Instant::now() + self.config.shutdown_grace;
-        let writers = std::mem::take(&mut *self.shared.writers.lock().unwrap_or_else(|p| p.into_inner()));
+        let writers = std::mem::take(&mut *self.writers.lock().unwrap_or_else(|p| p.into_inner()));
         for w in writers {
             while !w.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
-        #[cfg(feature = "quic")]
-        if let Some(Ok(q)) = self.shared.quic.get() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            q.rt.block_on(q.tasks.finish(left));
-        }
-    }
-
-    fn handle(&mut self, cmd: Command) -> Option<Box<dyn FnOnce() + Send>> {
-        self.links.apply(&mut self.node, cmd, Instant::now())
-    }
-
-    fn drive(&mut self) {
-        self.links.drive(&mut self.node);
-        while let Some(e) = self.node.poll_event() {
-            if let Err(TrySendError::Full(_)) = self.events.try_send(e) {
-                self.dropped_events += 1;
-                if self.dropped_events.is_power_of_two() {
-                    tracing::warn!(
-                        dropped = self.dropped_events,
-                        "events dropped: the application reads them too slowly"
-                    );
-                }
-            }
+        #[cfg(feature = "tokio")]
+        if let Some(Ok(h)) = self.hosted.get() {
+            h.finish(deadline.saturating_duration_since(Instant::now()));
         }
     }
 }
@@ -251,55 +199,99 @@ impl BlockingNode {
         &self,
         f: impl FnOnce(&mut Node) -> R + Send + 'static,
     ) -> Result<R, TransportError> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        let call = Box::new(move |node: &mut Node| {
-            let _ = tx.send(f(node));
-        });
-        self.tx.send(Command::Call(call)).map_err(|_| TransportError::NodeStopped)?;
-        rx.recv().map_err(|_| TransportError::NodeStopped)
+        let (cmd, reply) = HandleCore::call(f);
+        self.handle.send_blocking(cmd)?;
+        reply.wait_blocking()
     }
 
     /// Runs `f` on the node's thread without waiting for it.
     pub fn post(&self, f: impl FnOnce(&mut Node) + Send + 'static) -> Result<(), TransportError> {
-        self.tx.send(Command::Call(Box::new(f))).map_err(|_| TransportError::NodeStopped)
+        self.handle.send_blocking(Command::Call(Box::new(f)))
     }
 
     /// Sends a typed message to every active connection.
     pub fn send<M: Message + Send>(&self, msg: M) -> Result<(), TransportError> {
-        self.call(move |n| n.send(&msg))?.map_err(Into::into)
+        Ok(self.call(move |n| n.send(&msg))??)
     }
 
     /// Sends a typed message to one connection.
     pub fn send_to<M: Message + Send>(&self, conn: ConnectionId, msg: M) -> Result<(), TransportError> {
-        self.call(move |n| n.send_to(conn, &msg))?.map_err(Into::into)
+        Ok(self.call(move |n| n.send_to(conn, &msg))??)
+    }
+
+    /// Runs `f` on an object on the node's thread, with a context to send its fields, and
+    /// returns what it returned; every error is one [`TransportError`].
+    pub fn with_object<T, R>(
+        &self,
+        oid: ObjectId,
+        f: impl FnOnce(&mut T, &mut ObjectContext<'_, T>) -> R + Send + 'static,
+    ) -> Result<R::Value, TransportError>
+    where
+        T: NetworkObject,
+        R: IntoObjectResult,
+        R::Value: Send + 'static,
+    {
+        let (cmd, reply) = HandleCore::with_object(oid, f);
+        self.handle.send_blocking(cmd)?;
+        Ok(reply.wait_blocking()??)
+    }
+
+    /// Listens on `endpoint` for connections of the remote role `role`. Returns the bound
+    /// address. The listener keeps serving until [`shutdown`](Self::shutdown).
+    pub fn listen(&self, endpoint: Endpoint, role: RoleId) -> Result<SocketAddr, TransportError> {
+        self.check_role(role)?;
+        let local = match &endpoint {
+            Endpoint::Tcp(addr) => self.listen_tcp(addr, role)?,
+            #[cfg(feature = "websocket")]
+            Endpoint::Ws(_) => self.listen_ws(endpoint.host_port(), role)?,
+            #[cfg(feature = "tokio")]
+            #[allow(unreachable_patterns)]
+            _ => self.hosted_listen(&endpoint, role)?,
+        };
+        tracing::info!(%local, transport = endpoint.transport(), "listening (threads)");
+        Ok(local)
+    }
+
+    /// Connects to `endpoint` as the remote role `role`. The protocol's handshake runs in the
+    /// background: wait for [`Event::ConnectionActivated`] before relying on it.
+    pub fn connect(&self, endpoint: Endpoint, role: RoleId) -> Result<ConnectionId, TransportError> {
+        self.check_role(role)?;
+        match &endpoint {
+            Endpoint::Tcp(addr) => self.connect_tcp(addr.as_str(), role),
+            #[cfg(feature = "websocket")]
+            Endpoint::Ws(_) => self.connect_ws(&endpoint.ws_url(false), role),
+            #[cfg(feature = "tokio")]
+            #[allow(unreachable_patterns)]
+            _ => self.hosted_connect(&endpoint, role),
+        }
     }
 
     /// Shuts the node down: SHUTDOWN goes to every peer, connections flush and close.
     /// Waits for all of it (up to [`DriverConfig::shutdown_grace`]).
     pub fn shutdown(&self) {
-        let (tx, rx) = mpsc::sync_channel(1);
-        let reply = Box::new(move || {
-            let _ = tx.send(());
-        });
-        if self.tx.send(Command::Shutdown(reply)).is_ok() {
-            let _ = rx.recv();
+        let (cmd, reply) = HandleCore::shutdown();
+        if self.handle.send_blocking(cmd).is_ok() {
+            let _ = reply.wait_blocking();
         }
     }
 
     /// Drops a connection at once: no DISCONNECT, no flush; the peer sees its transport
     /// close. This node gets [`Event::ConnectionClosed`] with a transport error.
     pub fn abort(&self, conn: ConnectionId) -> Result<(), TransportError> {
-        self.tx.send(Command::Abort(conn)).map_err(|_| TransportError::NodeStopped)
+        self.handle.send_blocking(Command::Abort(conn))
     }
 
     /// The driver configuration.
     pub fn config(&self) -> &DriverConfig {
-        &self.config
+        &self.handle.config
     }
 
-    fn role(&self, name: &str) -> Result<RoleId, TransportError> {
-        let owned = name.to_owned();
-        self.call(move |n| n.role_id(&owned))?.ok_or_else(|| TransportError::UnknownRole(name.to_owned()))
+    /// Checks that `role` is one of the node's remote roles (before binding a socket for it).
+    fn check_role(&self, role: RoleId) -> Result<(), TransportError> {
+        match self.call(move |n| n.knows_role(role))? {
+            true => Ok(()),
+            false => Err(crate::error::ConfigError::ForeignRole(role).into()),
+        }
     }
 
     /// The registration of a connection whose link `start` builds.
@@ -311,53 +303,50 @@ impl BlockingNode {
         peer: Option<SocketAddr>,
         start: impl FnOnce(ThreadCx) -> Box<dyn Link> + Send + 'static,
     ) -> Register {
-        let cx_tx = self.tx.clone();
-        let (read_buffer, linger, shared) = (self.config.read_buffer, self.config.close_linger, self.shared.clone());
+        let to_node = self.handle.tx.clone();
+        let (read_buffer, linger, shared) =
+            (self.handle.config.read_buffer, self.handle.config.close_linger, self.shared.clone());
         Register {
             role,
             side,
             framing,
             peer,
-            start: Box::new(move |conn| {
-                start(ThreadCx { conn, to_node: ToNode::Std(cx_tx), read_buffer, linger, shared })
-            }),
+            start: Box::new(move |conn| start(ThreadCx { conn, to_node, read_buffer, linger, shared })),
             reply: None,
         }
     }
 
     /// Hands a connection to the node without waiting for its id.
     fn submit(&self, reg: Register) -> Result<(), TransportError> {
-        self.tx.send(Command::Register(reg)).map_err(|_| TransportError::NodeStopped)
+        self.handle.send_blocking(Command::Register(reg))
     }
 
     /// Registers a connection and waits for its id.
-    fn register(&self, mut reg: Register) -> Result<ConnectionId, TransportError> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        reg.reply = Some(Box::new(move |conn| {
-            let _ = tx.send(conn);
-        }));
-        self.submit(reg)?;
-        rx.recv().map_err(|_| TransportError::NodeStopped)
+    fn register(&self, reg: Register) -> Result<ConnectionId, TransportError> {
+        let (cmd, reply) = HandleCore::register(reg);
+        self.handle.send_blocking(cmd)?;
+        Ok(reply.wait_blocking()??)
     }
 
-    /// Listens for TCP connections of the remote role `role` (std sockets: an accept
-    /// thread, and a reader and a writer thread per connection). Returns the bound address.
-    /// The listener keeps the node running until [`shutdown`](Self::shutdown).
-    pub fn listen_tcp(&self, addr: impl ToSocketAddrs, role: &str) -> Result<SocketAddr, TransportError> {
-        let role = self.role(role)?;
-        let listener = std::net::TcpListener::bind(addr)?;
+    /// Serves `listener` on an accept thread: each connection goes to `admit` (which hands it
+    /// to the node, possibly after a handshake), until the node stops.
+    fn serve(
+        &self,
+        listener: TcpListener,
+        what: &'static str,
+        admit: impl Fn(&BlockingNode, TcpStream, Option<SocketAddr>) -> Result<(), TransportError> + Send + 'static,
+    ) -> Result<SocketAddr, TransportError> {
         let local = listener.local_addr()?;
         let wake = if local.ip().is_unspecified() {
-            SocketAddr::new(
-                if local.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() },
-                local.port(),
-            )
+            let ip: std::net::IpAddr =
+                if local.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() };
+            SocketAddr::new(ip, local.port())
         } else {
             local
         };
         self.shared.listeners.lock().unwrap_or_else(|p| p.into_inner()).push(wake);
         let this = self.clone();
-        std::thread::Builder::new().name(format!("magicnet-accept-{local}")).spawn(move || {
+        std::thread::Builder::new().name(format!("magicnet-accept-{what}-{local}")).spawn(move || {
             for stream in listener.incoming() {
                 if this.shared.stopped.load(Ordering::Acquire) {
                     break;
@@ -373,303 +362,78 @@ impl BlockingNode {
                 };
                 let _ = stream.set_nodelay(true);
                 let peer = stream.peer_addr().ok();
-                if this
-                    .submit(
-                        this.registration(role, Side::Accepted, Framing::Stream, peer, move |cx| tcp_link(stream, cx)),
-                    )
-                    .is_err()
-                {
+                if admit(&this, stream, peer).is_err() {
                     break;
                 }
             }
         })?;
-        tracing::info!(%local, "listening for TCP connections (threads)");
         Ok(local)
     }
+}
 
-    /// Opens a TCP connection to a peer of the remote role `role` (std sockets, a reader
-    /// and a writer thread). The handshake runs in the background: wait for
-    /// [`Event::ConnectionActivated`] before relying on it.
-    pub fn connect_tcp(&self, addr: impl ToSocketAddrs, role: &str) -> Result<ConnectionId, TransportError> {
-        let role = self.role(role)?;
-        let stream = TcpStream::connect(addr)?;
-        let _ = stream.set_nodelay(true);
-        let peer = stream.peer_addr().ok();
-        self.register(self.registration(role, Side::Initiated, Framing::Stream, peer, move |cx| tcp_link(stream, cx)))
+#[cfg(feature = "tokio")]
+mod hosted {
+    //! TLS, `wss://` and QUIC on the thread driver: the async transports, run on a private
+    //! runtime thread started on first use, feeding the node's own command queue.
+
+    use std::net::SocketAddr;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use ::tokio::sync::watch;
+
+    use super::BlockingNode;
+    use crate::ids::{ConnectionId, RoleId};
+    use crate::transport::async_io::{Host, TaskSink};
+    use crate::transport::driver::TransportError;
+    use crate::transport::endpoint::Endpoint;
+
+    pub(crate) struct Hosted {
+        rt: ::tokio::runtime::Handle,
+        tasks: TaskSink,
+        /// Dropped when the node stops, which tells the listeners to stop.
+        stop: Mutex<Option<watch::Sender<()>>>,
+        stopped: watch::Receiver<()>,
     }
 
-    /// Opens a QUIC connection to `addr` (`host:port`) for the remote role `role`, checking
-    /// the server's certificate as `tls` says. QUIC runs on a private runtime thread started
-    /// on first use; the unreliable lane is enabled when the server accepts datagrams.
-    #[cfg(feature = "quic")]
-    pub fn connect_quic(
-        &self,
-        addr: &str,
-        role: &str,
-        tls: &crate::tls::ClientTls,
-    ) -> Result<ConnectionId, TransportError> {
-        let role = self.role(role)?;
-        let q = self.quic_runtime()?;
-        let timeout = self.config.transport_handshake_timeout;
-        let (endpoint, conn, send, recv) =
-            q.rt.block_on(async {
-                ::tokio::time::timeout(timeout, super::tokio::quic::quic_connect(addr, tls, &self.config)).await
-            })
-            .map_err(|_| TransportError::Timeout(timeout))??;
-        let peer = conn.remote_address();
-        let tasks = q.tasks.clone();
-        let reg = self.registration(role, Side::Initiated, Framing::Stream, Some(peer), move |cx| {
-            let _guard = tasks.runtime().enter();
-            let lcx = super::tokio::LinkCx { conn: cx.conn, to_node: cx.to_node, read_buffer: cx.read_buffer, tasks };
-            super::tokio::quic::quic_link(conn, send, recv, Some(endpoint), lcx)
-        });
-        self.register(reg)
-    }
-
-    #[cfg(feature = "quic")]
-    fn quic_runtime(&self) -> Result<&QuicRuntime, TransportError> {
-        let q = self.shared.quic.get_or_init(|| {
-            let rt = ::tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("magicnet-quic")
-                .enable_all()
-                .build()
+    impl Hosted {
+        /// Starts the runtime on its own thread, which drives it until the node stops.
+        fn start() -> Result<Self, String> {
+            let rt = ::tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            let handle = rt.handle().clone();
+            let (stop, stopped) = watch::channel(());
+            let mut until = stopped.clone();
+            std::thread::Builder::new()
+                .name("magicnet-io".into())
+                .spawn(move || rt.block_on(async move { while until.changed().await.is_ok() {} }))
                 .map_err(|e| e.to_string())?;
-            let tasks = super::tokio::TaskSink::new(rt.handle().clone());
-            Ok(QuicRuntime { rt, tasks })
-        });
-        q.as_ref().map_err(|e| TransportError::Quic(format!("cannot start the QUIC runtime: {e}")))
-    }
-}
+            Ok(Self { tasks: TaskSink::new(handle.clone()), rt: handle, stop: Mutex::new(Some(stop)), stopped })
+        }
 
-/// What a new connection's threads get.
-pub(crate) struct ThreadCx {
-    pub(crate) conn: ConnectionId,
-    pub(crate) to_node: ToNode,
-    pub(crate) read_buffer: usize,
-    /// How long a closed connection may take to hand over its last bytes.
-    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
-    pub(crate) linger: Duration,
-    shared: Arc<Shared>,
-}
-
-impl ThreadCx {
-    /// Starts a writer thread (joined at shutdown so it flushes).
-    pub(crate) fn spawn_writer(&self, name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
-        let h = std::thread::Builder::new().name(name.into()).spawn(f)?;
-        let mut w = self.shared.writers.lock().unwrap_or_else(|p| p.into_inner());
-        w.retain(|h| !h.is_finished());
-        w.push(h);
-        Ok(())
-    }
-}
-
-/// A connection served by threads: bytes go to its writer through a channel.
-pub(crate) struct ThreadLink {
-    tx: Option<mpsc::Sender<Bytes>>,
-    queued: Arc<AtomicUsize>,
-    closing: Arc<AtomicBool>,
-    /// Shut down to stop the threads: at once (abort), or once the linger is over (close).
-    socket: Option<TcpStream>,
-    /// Wakes a thread that waits for more than the channel (WebSocket).
-    #[allow(clippy::type_complexity)]
-    wake: Option<Box<dyn Fn() + Send>>,
-    shared: Arc<Shared>,
-    /// Why the connection could not start (its threads or sockets), if so.
-    failed: Option<String>,
-}
-
-impl ThreadLink {
-    fn new(cx: &ThreadCx, tx: mpsc::Sender<Bytes>, socket: Option<TcpStream>) -> Self {
-        Self {
-            tx: Some(tx),
-            queued: Arc::new(AtomicUsize::new(0)),
-            closing: Arc::new(AtomicBool::new(false)),
-            socket,
-            wake: None,
-            shared: cx.shared.clone(),
-            failed: None,
+        /// Waits for the writers (at most `grace`), then stops the listeners and the runtime.
+        pub(crate) fn finish(&self, grace: Duration) {
+            self.rt.block_on(self.tasks.finish(grace));
+            drop(self.stop.lock().unwrap_or_else(|p| p.into_inner()).take());
         }
     }
 
-    /// The connection could not start: the node learns it on its first send (this runs on
-    /// the node's thread, which must not wait on its own queue).
-    fn failed(mut self, why: impl Into<String>) -> Box<dyn Link> {
-        self.failed = Some(why.into());
-        self.tx = None;
-        if let Some(s) = &self.socket {
-            let _ = s.shutdown(std::net::Shutdown::Both);
+    impl BlockingNode {
+        fn hosted(&self) -> Result<(&Hosted, Host), TransportError> {
+            let h = self.shared.hosted.get_or_init(Hosted::start);
+            let h =
+                h.as_ref().map_err(|e| TransportError::Unsupported(format!("cannot start the I/O runtime: {e}")))?;
+            let host = Host { handle: self.handle.clone(), tasks: h.tasks.clone(), stopped: h.stopped.clone() };
+            Ok((h, host))
         }
-        Box::new(self)
-    }
-}
 
-impl Link for ThreadLink {
-    fn backlog(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
-    }
+        pub(super) fn hosted_listen(&self, endpoint: &Endpoint, role: RoleId) -> Result<SocketAddr, TransportError> {
+            let (h, host) = self.hosted()?;
+            h.rt.block_on(crate::transport::async_io::listen(&host, endpoint, role))
+        }
 
-    fn send(&mut self, data: Bytes) -> Result<(), String> {
-        if let Some(why) = &self.failed {
-            return Err(why.clone());
-        }
-        self.queued.fetch_add(data.len(), Ordering::AcqRel);
-        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(data).is_ok());
-        if let Some(w) = &self.wake {
-            w();
-        }
-        if sent { Ok(()) } else { Err("the connection's writer stopped".to_owned()) }
-    }
-
-    fn close(mut self: Box<Self>, linger: Duration) {
-        self.closing.store(true, Ordering::Release);
-        // The writer flushes, then closes; whatever still blocks after `linger` (a peer that
-        // neither reads nor closes) is cut off by shutting the socket down.
-        self.tx = None;
-        if let Some(w) = &self.wake {
-            w();
-        }
-        if let Some(s) = self.socket.take() {
-            self.shared.reaper.shut_down_at(Instant::now() + linger, s);
-        }
-    }
-
-    fn abort(mut self: Box<Self>) {
-        self.closing.store(true, Ordering::Release);
-        self.tx = None;
-        if let Some(s) = &self.socket {
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        }
-        if let Some(w) = &self.wake {
-            w();
-        }
-    }
-}
-
-/// One thread that shuts down the sockets of closed connections when their linger is over
-/// (a socket timeout set while a thread already waits in `read` would not reach it).
-#[derive(Default)]
-struct Reaper {
-    tx: Mutex<Option<mpsc::Sender<(Instant, TcpStream)>>>,
-}
-
-impl Reaper {
-    fn shut_down_at(&self, at: Instant, socket: TcpStream) {
-        let mut tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        if tx.is_none() {
-            let (stx, rx) = mpsc::channel();
-            let started = std::thread::Builder::new().name("magicnet-linger".into()).spawn(move || reap(rx));
-            if started.is_err() {
-                // No thread to wait with: cut it off now rather than never.
-                let _ = socket.shutdown(std::net::Shutdown::Both);
-                return;
-            }
-            *tx = Some(stx);
-        }
-        if let Some(Err(mpsc::SendError((_, s)))) = tx.as_ref().map(|t| t.send((at, socket))) {
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        }
-    }
-}
-
-fn reap(rx: mpsc::Receiver<(Instant, TcpStream)>) {
-    let mut due: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64)>> = Default::default();
-    let mut sockets: std::collections::HashMap<u64, TcpStream> = Default::default();
-    let mut next_id = 0u64;
-    loop {
-        let wait = due.peek().map(|std::cmp::Reverse((t, _))| t.saturating_duration_since(Instant::now()));
-        let got = match wait {
-            Some(w) => rx.recv_timeout(w),
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        match got {
-            Ok((at, s)) => {
-                due.push(std::cmp::Reverse((at, next_id)));
-                sockets.insert(next_id, s);
-                next_id += 1;
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            // The driver is gone: nothing lingers any more.
-            Err(RecvTimeoutError::Disconnected) => {
-                for (_, s) in sockets.drain() {
-                    let _ = s.shutdown(std::net::Shutdown::Both);
-                }
-                return;
-            }
-        }
-        while let Some(std::cmp::Reverse((t, id))) = due.peek().copied() {
-            if t > Instant::now() {
-                break;
-            }
-            due.pop();
-            if let Some(s) = sockets.remove(&id) {
-                let _ = s.shutdown(std::net::Shutdown::Both);
-            }
-        }
-    }
-}
-
-/// Reader and writer threads for a TCP connection.
-fn tcp_link(stream: TcpStream, cx: ThreadCx) -> Box<dyn Link> {
-    let (tx, rx) = mpsc::channel::<Bytes>();
-    let link = ThreadLink::new(&cx, tx, stream.try_clone().ok());
-    let (queued, closing) = (link.queued.clone(), link.closing.clone());
-    let conn = cx.conn;
-    let reader_stream = match stream.try_clone() {
-        Ok(r) => r,
-        Err(e) => return link.failed(format!("cannot use the socket: {e}")),
-    };
-    let writer_stream = stream;
-    let to_node = cx.to_node.clone();
-    let read_buffer = cx.read_buffer;
-    let reader = std::thread::Builder::new()
-        .name(format!("magicnet-read-{conn}"))
-        .spawn(move || read_loop(reader_stream, conn, &to_node, read_buffer, &closing));
-    if let Err(e) = reader {
-        return link.failed(format!("cannot start a thread: {e}"));
-    }
-    let to_node = cx.to_node.clone();
-    let writer = cx.spawn_writer(&format!("magicnet-write-{conn}"), move || {
-        use std::io::Write as _;
-        let mut w = writer_stream;
-        while let Ok(data) = rx.recv() {
-            if let Err(e) = w.write_all(&data) {
-                to_node.send_blocking(Command::Closed(conn, Some(e.to_string())));
-                return;
-            }
-            queued.fetch_sub(data.len(), Ordering::AcqRel);
-        }
-        // Everything is written: FIN, and the reader sees the peer's own close.
-        let _ = w.shutdown(std::net::Shutdown::Write);
-    });
-    if let Err(e) = writer {
-        return link.failed(format!("cannot start a thread: {e}"));
-    }
-    Box::new(link)
-}
-
-/// Reads a stream until it ends, handing each chunk to the node.
-fn read_loop(mut s: TcpStream, conn: ConnectionId, to_node: &ToNode, max: usize, closing: &AtomicBool) {
-    use std::io::Read as _;
-    let mut rb = ReadBuffer::new(max);
-    loop {
-        match s.read(rb.room()) {
-            Ok(0) => {
-                to_node.send_blocking(Command::Closed(conn, None));
-                return;
-            }
-            Ok(n) => {
-                if !to_node.send_blocking(Command::Input(conn, rb.filled(n))) {
-                    return;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            // Closed by this side (the linger is over): the node already knows.
-            Err(_) if closing.load(Ordering::Acquire) => return,
-            Err(e) => {
-                to_node.send_blocking(Command::Closed(conn, Some(e.to_string())));
-                return;
-            }
+        pub(super) fn hosted_connect(&self, endpoint: &Endpoint, role: RoleId) -> Result<ConnectionId, TransportError> {
+            let (h, host) = self.hosted()?;
+            h.rt.block_on(crate::transport::async_io::connect(&host, endpoint, role))
         }
     }
 }

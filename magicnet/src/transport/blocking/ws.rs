@@ -1,7 +1,7 @@
 //! WebSocket on the thread driver: blocking tungstenite for the handshake, then one thread
 //! per connection that waits (with mio) for the socket or for bytes to send.
 
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
@@ -12,27 +12,46 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Error as WsError, Message, WebSocket};
 
-use super::{BlockingNode, ThreadCx, ThreadLink};
-use crate::node::{ConnectionId, Framing, Side};
-use crate::transport::TransportError;
-use crate::transport::link::{Command, Link, ToNode};
-use crate::transport::tokio::ws::{ws_config, ws_read_error, ws_request};
+use super::BlockingNode;
+use super::link::{ThreadCx, ThreadLink};
+use crate::ids::{ConnectionId, RoleId};
+use crate::net::{Framing, Side};
+use crate::transport::driver::{Command, Link, TransportError};
+use crate::transport::handle::CommandTx;
+use crate::transport::ws_proto;
 
 const SOCKET: Token = Token(0);
 const WAKE: Token = Token(1);
 
+/// An established WebSocket, ready for its connection thread.
+struct Ready {
+    ws: WebSocket<TcpStream>,
+    poll: Poll,
+    watched: mio::net::TcpStream,
+    waker: Arc<Waker>,
+}
+
+/// Makes an established WebSocket non-blocking and watched.
+fn ready(ws: WebSocket<TcpStream>) -> std::io::Result<Ready> {
+    ws.get_ref().set_read_timeout(None)?;
+    ws.get_ref().set_write_timeout(None)?;
+    ws.get_ref().set_nonblocking(true)?;
+    let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+    let mut watched = mio::net::TcpStream::from_std(ws.get_ref().try_clone()?);
+    poll.registry().register(&mut watched, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
+    Ok(Ready { ws, poll, watched, waker })
+}
+
 impl BlockingNode {
     /// Opens a WebSocket connection to `url` (`ws://host:port/path`) for the remote role
     /// `role`, offering the subprotocol `magicnet.v3` (blocking tungstenite, one thread).
-    pub fn connect_ws(&self, url: &str, role: &str) -> Result<ConnectionId, TransportError> {
-        let (request, host, port, secure) = ws_request(url)?;
+    pub(crate) fn connect_ws(&self, url: &str, role: RoleId) -> Result<ConnectionId, TransportError> {
+        let (request, host, port, secure) = ws_proto::request(url)?;
         if secure {
-            return Err(TransportError::WebSocket(format!(
-                "{url}: wss:// is not available on the thread driver; use the tokio driver's connect_wss"
-            )));
+            return Err(TransportError::WebSocket(format!("{url} is wss://: use Endpoint::wss with a ClientTls")));
         }
-        let role = self.role(role)?;
-        let timeout = self.config.transport_handshake_timeout;
+        let timeout = self.config().transport_handshake_timeout;
         let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))?
             .next()
             .ok_or_else(|| TransportError::WebSocket(format!("`{host}` resolves to no address")))?;
@@ -41,30 +60,54 @@ impl BlockingNode {
         // The handshake blocks, bounded by the timeout; afterwards the socket is non-blocking.
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
-        let (ws, _response) = tungstenite::client::client_with_config(request, stream, Some(ws_config()))
+        let (ws, _response) = tungstenite::client::client_with_config(request, stream, Some(ws_proto::config()))
             .map_err(|e| TransportError::WebSocket(e.to_string()))?;
         let peer = ws.get_ref().peer_addr().ok();
-        ws.get_ref().set_read_timeout(None)?;
-        ws.get_ref().set_write_timeout(None)?;
-        ws.get_ref().set_nonblocking(true)?;
-        let poll = Poll::new()?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
-        let mut watched = mio::net::TcpStream::from_std(ws.get_ref().try_clone()?);
-        poll.registry().register(&mut watched, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
-        let reg = self.registration(role, Side::Initiated, Framing::Datagram, peer, move |cx| {
-            ws_thread_link(ws, poll, watched, waker, cx)
-        });
+        let ready = ready(ws)?;
+        let reg =
+            self.registration(role, Side::Initiated, Framing::Datagram, peer, move |cx| ws_thread_link(ready, cx));
         self.register(reg)
+    }
+
+    /// Listens for WebSocket connections (any path) of the remote role `role`: an accept
+    /// thread, a thread per handshake (bounded by the transport handshake timeout), then one
+    /// thread per connection.
+    pub(crate) fn listen_ws(&self, addr: &str, role: RoleId) -> Result<SocketAddr, TransportError> {
+        let listener = std::net::TcpListener::bind(addr)?;
+        let timeout = self.config().transport_handshake_timeout;
+        self.serve(listener, "ws", move |this, stream, peer| {
+            let this = this.clone();
+            let spawned = std::thread::Builder::new().name("magicnet-ws-handshake".into()).spawn(move || {
+                let who = peer.map_or_else(|| "?".to_owned(), |p| p.to_string());
+                match accept(stream, timeout) {
+                    Ok(ready) => {
+                        let reg = this.registration(role, Side::Accepted, Framing::Datagram, peer, move |cx| {
+                            ws_thread_link(ready, cx)
+                        });
+                        let _ = this.submit(reg);
+                    }
+                    Err(e) => tracing::info!(peer = %who, "WebSocket connection refused: {e}"),
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::warn!("cannot start a WebSocket handshake thread: {e}");
+            }
+            Ok(())
+        })
     }
 }
 
-fn ws_thread_link(
-    ws: WebSocket<TcpStream>,
-    poll: Poll,
-    watched: mio::net::TcpStream,
-    waker: Arc<Waker>,
-    cx: ThreadCx,
-) -> Box<dyn Link> {
+/// The server side of the handshake, bounded by `timeout`.
+fn accept(stream: TcpStream, timeout: Duration) -> Result<Ready, String> {
+    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let ws = tungstenite::accept_hdr_with_config(stream, ws_proto::choose_subprotocol, Some(ws_proto::config()))
+        .map_err(|e| format!("WebSocket handshake failed: {e}"))?;
+    ready(ws).map_err(|e| e.to_string())
+}
+
+fn ws_thread_link(ready: Ready, cx: ThreadCx) -> Box<dyn Link> {
+    let Ready { ws, poll, watched, waker } = ready;
     let (tx, rx) = mpsc::channel::<Bytes>();
     let mut link = ThreadLink::new(&cx, tx, ws.get_ref().try_clone().ok());
     let wake = waker.clone();
@@ -75,7 +118,19 @@ fn ws_thread_link(
     let conn = cx.conn;
     let to_node = cx.to_node.clone();
     let linger = cx.linger;
-    let mut t = WsThread { ws, poll, _watched: watched, rx, queued, closing, conn, to_node, pending: None, linger };
+    let mut t = WsThread {
+        ws,
+        poll,
+        _watched: watched,
+        _waker: waker,
+        rx,
+        queued,
+        closing,
+        conn,
+        to_node,
+        pending: None,
+        linger,
+    };
     if let Err(e) = cx.spawn_writer(&format!("magicnet-ws-{conn}"), move || t.run()) {
         return link.failed(format!("cannot start a thread: {e}"));
     }
@@ -86,11 +141,15 @@ struct WsThread {
     ws: WebSocket<TcpStream>,
     poll: Poll,
     _watched: mio::net::TcpStream,
+    /// Lives as long as the poll it is registered with: the link that wakes us is dropped as
+    /// soon as the node lets go of the connection, and a waker dropped with a wake-up still
+    /// pending would take that wake-up with it.
+    _waker: Arc<Waker>,
     rx: mpsc::Receiver<Bytes>,
     queued: Arc<AtomicUsize>,
     closing: Arc<AtomicBool>,
     conn: ConnectionId,
-    to_node: ToNode,
+    to_node: CommandTx,
     /// A message tungstenite could not take yet (its write buffer was full).
     pending: Option<Bytes>,
     /// How long the peer gets to answer our close.
@@ -140,7 +199,7 @@ impl WsThread {
 
     fn end(&mut self, why: Option<String>) {
         if !self.closing.load(Ordering::Acquire) {
-            self.to_node.send_blocking(Command::Closed(self.conn, why));
+            let _ = self.to_node.send(Command::Closed(self.conn, why));
         }
     }
 
@@ -149,7 +208,7 @@ impl WsThread {
         loop {
             match self.ws.read() {
                 Ok(Message::Binary(payload)) => {
-                    if !self.to_node.send_blocking(Command::Input(self.conn, payload)) {
+                    if self.to_node.send(Command::Input(self.conn, payload)).is_err() {
                         return Step::End(None);
                     }
                 }
@@ -167,7 +226,7 @@ impl WsThread {
                 Err(WsError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => return Step::Continue,
                 Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => return Step::End(None),
                 Err(e) => {
-                    let (code, why) = ws_read_error(&e);
+                    let (code, why) = ws_proto::read_error(&e);
                     if let Some(code) = code {
                         self.close_with(code, &why);
                     }

@@ -4,64 +4,62 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use ::tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use ::tokio::net::{TcpListener, TcpStream};
 
-use super::{ChannelLink, LinkCx, NodeHandle, TransportError};
-use crate::node::{ConnectionId, Framing, Side};
-use crate::transport::link::{Command, Link, ReadBuffer};
+use super::host::Host;
+use super::link::{ChannelLink, LinkCx};
+use crate::ids::{ConnectionId, RoleId};
+use crate::net::{Framing, Side};
+use crate::transport::driver::{Command, Link, ReadBuffer, TransportError};
+use crate::transport::handle::CommandTx;
 
-impl NodeHandle {
-    /// Listens for TCP connections of the remote role `role` (length-prefixed framing).
-    /// Returns the bound address (useful with port 0). The listener runs until the node
-    /// shuts down.
-    pub async fn listen_tcp(&self, addr: impl ToSocketAddrs, role: &str) -> Result<SocketAddr, TransportError> {
-        let role = self.role(role).await?;
-        let listener = TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
-        let mut l = self.listening();
-        ::tokio::spawn(async move {
-            while let Some((handle, stream, peer)) = l.accept_tcp(&listener).await {
-                let reg = handle
-                    .registration(role, Side::Accepted, Framing::Stream, Some(peer), move |cx| tcp_link(stream, cx));
-                // No round trip: the listener goes straight back to accepting.
-                if handle.submit(reg).await.is_err() {
-                    break;
-                }
+/// Listens for TCP connections of the remote role `role`.
+pub(crate) async fn listen(host: &Host, addr: &str, role: RoleId) -> Result<SocketAddr, TransportError> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let mut l = host.listening();
+    ::tokio::spawn(async move {
+        while let Some((host, stream, peer)) = l.accept_tcp(&listener).await {
+            let reg =
+                host.registration(role, Side::Accepted, Framing::Stream, Some(peer), move |cx| tcp_link(stream, cx));
+            // No round trip: the listener goes straight back to accepting.
+            if host.submit(reg).await.is_err() {
+                break;
             }
-        });
-        tracing::info!(%local, "listening for TCP connections");
-        Ok(local)
-    }
+        }
+    });
+    Ok(local)
+}
 
-    /// Opens a TCP connection to a peer of the remote role `role`. The handshake runs in
-    /// the background: wait for [`Event::ConnectionActivated`](crate::Event) before relying
-    /// on it.
-    pub async fn connect_tcp(&self, addr: impl ToSocketAddrs, role: &str) -> Result<ConnectionId, TransportError> {
-        let role = self.role(role).await?;
-        let stream = TcpStream::connect(addr).await?;
-        let _ = stream.set_nodelay(true);
-        let peer = stream.peer_addr().ok();
-        let reg = self.registration(role, Side::Initiated, Framing::Stream, peer, move |cx| tcp_link(stream, cx));
-        self.register(reg).await
-    }
+/// Opens a TCP connection to a peer of the remote role `role`.
+pub(crate) async fn connect(host: &Host, addr: &str, role: RoleId) -> Result<ConnectionId, TransportError> {
+    let stream = TcpStream::connect(addr).await?;
+    let _ = stream.set_nodelay(true);
+    let peer = stream.peer_addr().ok();
+    let reg = host.registration(role, Side::Initiated, Framing::Stream, peer, move |cx| tcp_link(stream, cx));
+    host.register(reg).await
+}
 
-    /// Registers any byte stream (a Unix socket, a duplex pipe, a stream you secured
-    /// yourself...) as a connection with length-prefixed framing.
-    pub async fn add_stream<S>(&self, stream: S, role: &str, side: Side) -> Result<ConnectionId, TransportError>
-    where
-        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    {
-        let role = self.role(role).await?;
-        let reg = self.registration(role, side, Framing::Stream, None, move |cx| stream_link(stream, cx));
-        self.register(reg).await
-    }
+/// Registers any byte stream as a connection with length-prefixed framing.
+pub(crate) async fn add_stream<S>(
+    host: &Host,
+    stream: S,
+    role: RoleId,
+    side: Side,
+) -> Result<ConnectionId, TransportError>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    host.check_role(role).await?;
+    let reg = host.registration(role, side, Framing::Stream, None, move |cx| stream_link(stream, cx));
+    host.register(reg).await
 }
 
 /// Reads `rd` until it ends, handing each chunk to the node.
 pub(crate) async fn read_stream<R: AsyncRead + Unpin>(
     mut rd: R,
     conn: ConnectionId,
-    to_node: crate::transport::link::ToNode,
+    to_node: CommandTx,
     read_buffer: usize,
 ) {
     let mut rb = ReadBuffer::new(read_buffer);
@@ -70,17 +68,17 @@ pub(crate) async fn read_stream<R: AsyncRead + Unpin>(
         let room = buf.capacity() - buf.len();
         match rd.read_buf(buf).await {
             Ok(0) => {
-                to_node.send(Command::Closed(conn, None)).await;
+                let _ = to_node.send_async(Command::Closed(conn, None)).await;
                 break;
             }
             Ok(n) => {
                 let chunk = rb.take(n, room);
-                if !to_node.send(Command::Input(conn, chunk)).await {
+                if to_node.send_async(Command::Input(conn, chunk)).await.is_err() {
                     break;
                 }
             }
             Err(e) => {
-                to_node.send(Command::Closed(conn, Some(e.to_string()))).await;
+                let _ = to_node.send_async(Command::Closed(conn, Some(e.to_string()))).await;
                 break;
             }
         }
@@ -99,7 +97,7 @@ where
     let writer = tasks.spawn_writer(async move {
         while let Some(data) = out.rx.recv().await {
             if let Err(e) = wr.write_all(&data).await {
-                to_node.send(Command::Closed(conn, Some(e.to_string()))).await;
+                let _ = to_node.send_async(Command::Closed(conn, Some(e.to_string()))).await;
                 break;
             }
             out.written(data.len());
@@ -125,25 +123,25 @@ pub(crate) fn tcp_link(stream: TcpStream, cx: LinkCx) -> Box<dyn Link> {
         let mut rb = ReadBuffer::new(read_buffer);
         loop {
             if let Err(e) = rs.readable().await {
-                reader_tx.send(Command::Closed(conn, Some(e.to_string()))).await;
+                let _ = reader_tx.send_async(Command::Closed(conn, Some(e.to_string()))).await;
                 break;
             }
             let buf = rb.prepare();
             let room = buf.capacity() - buf.len();
             match rs.try_read_buf(buf) {
                 Ok(0) => {
-                    reader_tx.send(Command::Closed(conn, None)).await;
+                    let _ = reader_tx.send_async(Command::Closed(conn, None)).await;
                     break;
                 }
                 Ok(n) => {
                     let chunk = rb.take(n, room);
-                    if !reader_tx.send(Command::Input(conn, chunk)).await {
+                    if reader_tx.send_async(Command::Input(conn, chunk)).await.is_err() {
                         break;
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => {
-                    reader_tx.send(Command::Closed(conn, Some(e.to_string()))).await;
+                    let _ = reader_tx.send_async(Command::Closed(conn, Some(e.to_string()))).await;
                     break;
                 }
             }
@@ -162,7 +160,7 @@ pub(crate) fn tcp_link(stream: TcpStream, cx: LinkCx) -> Box<dyn Link> {
                     Ok(n) => rest = &rest[n..],
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(e) => {
-                        to_node.send(Command::Closed(conn, Some(e.to_string()))).await;
+                        let _ = to_node.send_async(Command::Closed(conn, Some(e.to_string()))).await;
                         break 'outer;
                     }
                 }

@@ -1,36 +1,7 @@
-//! Events a node reports to the application, and the outputs it asks its transport to perform.
+//! What a node reports to the application: events, with the diagnostics and object events
+//! they carry. Plain data over the ids; every layer above may produce them.
 
-use bytes::Bytes;
-
-use super::ids::{ConnectionId, RoleId};
-
-/// Something the transport must do: send bytes, or close a connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    /// Write `data` to the connection. For stream framing it is one or more complete frames
-    /// (length-prefixed) that should go out in one write; for datagram framing it is exactly
-    /// one payload.
-    Transmit {
-        /// Destination.
-        conn: ConnectionId,
-        /// Bytes to write.
-        data: Bytes,
-    },
-    /// Send `data`, exactly one payload (no length prefix), on the connection's unreliable
-    /// lane (a QUIC datagram). Only for connections whose transport enabled the lane.
-    TransmitUnreliable {
-        /// Destination.
-        conn: ConnectionId,
-        /// One payload.
-        data: Bytes,
-    },
-    /// Everything for this connection has been handed over: close it. The node has already
-    /// forgotten it.
-    Close {
-        /// The connection to close.
-        conn: ConnectionId,
-    },
-}
+use crate::ids::{ConnectionId, DisconnectReason, ObjectId, ObjectRole, RoleId};
 
 /// Why a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,22 +12,21 @@ pub enum CloseReason {
     /// The peer sent DISCONNECT with this reason.
     PeerDisconnected {
         /// The reason code.
-        reason: u8,
+        reason: DisconnectReason,
     },
     /// The peer sent SHUTDOWN.
     PeerShutdown,
     /// This node disconnected the peer with this reason (and sent it DISCONNECT).
     Disconnected {
         /// The reason code.
-        reason: u8,
+        reason: DisconnectReason,
         /// The detail text sent along.
         detail: Option<String>,
     },
     /// This node shut down (and sent SHUTDOWN).
     LocalShutdown,
-    /// This node closed the connection without a protocol message (e.g. [`Net::close`]).
-    ///
-    /// [`Net::close`]: crate::Net::close
+    /// This node closed the connection without a protocol message
+    /// ([`NetApi::close`](crate::NetApi::close)).
     Closed,
     /// The transport failed.
     TransportError(String),
@@ -109,6 +79,75 @@ pub struct Diagnostic {
     pub text: String,
 }
 
+/// Why a field call was refused before it reached user code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BadCallReason {
+    /// No object with that id.
+    NoObject,
+    /// No such field (index out of range, or a role the class does not have).
+    NoField,
+    /// The caller may not call this field (permission hook, zone not visible, or an
+    /// authority-only message).
+    NoAuth,
+    /// The arguments do not match the field's signature.
+    BadArgs,
+}
+
+impl std::fmt::Display for BadCallReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BadCallReason::NoObject => "no-object",
+            BadCallReason::NoField => "no-field",
+            BadCallReason::NoAuth => "no-auth",
+            BadCallReason::BadArgs => "bad-args",
+        })
+    }
+}
+
+/// Object-level events (inside [`Event::Object`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ObjectEvent {
+    /// An object is live on this node (`net_create` ran).
+    Created {
+        /// Its id.
+        oid: ObjectId,
+        /// Its network name.
+        class: &'static str,
+    },
+    /// An object was destroyed on this node (`net_delete` ran).
+    Destroyed {
+        /// Its id.
+        oid: ObjectId,
+        /// Its network name.
+        class: &'static str,
+    },
+    /// A field call was refused; user code never saw it.
+    BadCall {
+        /// The object addressed.
+        oid: ObjectId,
+        /// Who called (None for local calls).
+        conn: Option<ConnectionId>,
+        /// Role addressed.
+        role: ObjectRole,
+        /// Field index addressed.
+        field: u8,
+        /// Why it was refused.
+        reason: BadCallReason,
+        /// Details for humans (e.g. "integer 100000 is out of range [0, 65535]").
+        detail: String,
+    },
+    /// A peer's request about objects was refused (create limit, unknown type, delete of
+    /// someone else's object...).
+    Refused {
+        /// The peer.
+        conn: ConnectionId,
+        /// What was refused and why.
+        detail: String,
+    },
+}
+
 /// Something the application may want to react to. Warnings and errors are also logged
 /// through `tracing`.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,7 +182,7 @@ pub enum Event {
         /// The connection.
         conn: ConnectionId,
         /// The reason code.
-        reason: u8,
+        reason: DisconnectReason,
         /// The peer's detail text.
         detail: Option<String>,
         /// The reason described, Python-style ("The server hash does not match!: detail").
@@ -160,6 +199,6 @@ pub enum Event {
     Warning(Diagnostic),
     /// Something that went wrong on this node's side.
     Error(Diagnostic),
-    /// An object-level event (see [`ObjectEvent`](crate::object::ObjectEvent)).
-    Object(crate::object::ObjectEvent),
+    /// An object-level event.
+    Object(ObjectEvent),
 }

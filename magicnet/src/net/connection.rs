@@ -1,0 +1,229 @@
+//! Per-connection state: handshake state, shared parameters, application context, and the
+//! input/output buffers.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use super::limits::Bucket;
+use super::outbox::{Lane, Outbox};
+use crate::ids::{ConnectionId, Repository, RoleId};
+use crate::wire::Framing;
+
+/// Which side opened the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// This node accepted it: it sends MOTD and expects HELLO (server side).
+    Accepted,
+    /// This node opened it: it expects MOTD and answers HELLO (client side).
+    Initiated,
+}
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionState {
+    /// Waiting for HELLO (server side) or MOTD (client side).
+    Handshaking,
+    /// Handshake done; application messages flow.
+    Active,
+    /// Closing: its last bytes are being handed to the transport.
+    Closing,
+}
+
+/// A type-keyed map for per-connection application data (like the Python `context` dict).
+#[derive(Default)]
+pub struct Extensions {
+    map: HashMap<TypeId, Box<dyn Any + Send>>,
+}
+
+impl Extensions {
+    /// Inserts a value, returning the previous value of the same type.
+    pub fn insert<T: Any + Send>(&mut self, value: T) -> Option<T> {
+        self.map.insert(TypeId::of::<T>(), Box::new(value)).and_then(|b| b.downcast().ok().map(|b| *b))
+    }
+    /// The value of type `T`.
+    pub fn get<T: Any + Send>(&self) -> Option<&T> {
+        self.map.get(&TypeId::of::<T>())?.downcast_ref()
+    }
+    /// The value of type `T`, mutably.
+    pub fn get_mut<T: Any + Send>(&mut self) -> Option<&mut T> {
+        self.map.get_mut(&TypeId::of::<T>())?.downcast_mut()
+    }
+    /// Removes the value of type `T`.
+    pub fn remove<T: Any + Send>(&mut self) -> Option<T> {
+        self.map.remove(&TypeId::of::<T>()).and_then(|b| b.downcast().ok().map(|b| *b))
+    }
+}
+
+impl std::fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extensions").field("len", &self.map.len()).finish()
+    }
+}
+
+/// A connection as the application sees it: one row of the node's connection table.
+///
+/// Its fields fall in four groups: who it is (id, role, side, framing, state, peer address),
+/// what the application and the peer keep on it (context, shared parameters, repository),
+/// its buffers (input, output, unreliable lane), and its accounting (limits, rates, timers,
+/// counters).
+pub struct Connection {
+    pub(crate) id: ConnectionId,
+    pub(crate) role: RoleId,
+    pub(crate) side: Side,
+    pub(crate) framing: Framing,
+    pub(crate) state: ConnectionState,
+    pub(crate) peer_addr: Option<std::net::SocketAddr>,
+
+    /// Shared parameters, each kept as its MessagePack encoding.
+    pub(crate) shared: HashMap<String, Bytes>,
+    pub(crate) context: Extensions,
+    /// The repository this node assigned to the peer (accepted connections).
+    pub(crate) repository: Option<Repository>,
+
+    pub(crate) inbuf: BytesMut,
+    pub(crate) outbox: Outbox,
+    /// The unreliable lane, when the transport has one (QUIC datagrams).
+    pub(crate) lane: Option<Lane>,
+    /// Queued in the node's list of connections with output.
+    pub(crate) in_ready: bool,
+    /// The last flush that routed output to this connection.
+    pub(crate) flush_epoch: u64,
+
+    /// The address this accepted connection counts against, if it counts against the
+    /// connection limits at all.
+    pub(crate) admitted: Option<Admission>,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) last_input: Option<Instant>,
+    pub(crate) message_bucket: Bucket,
+    pub(crate) byte_bucket: Bucket,
+    pub(crate) dropped_by_rate: u64,
+    pub(crate) stats: ConnectionStats,
+    /// Datagrams arrived without a lane (warned about once, then dropped quietly).
+    pub(crate) stray_datagrams: u64,
+}
+
+/// What an accepted connection counts against: the total, and its address if known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Admission {
+    pub(crate) ip: Option<std::net::IpAddr>,
+}
+
+/// Traffic counters of a connection (what the node handed to, and got from, its transport).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionStats {
+    /// Bytes received (frames with their length prefixes on stream transports).
+    pub bytes_received: u64,
+    /// Bytes handed to the transport.
+    pub bytes_sent: u64,
+    /// Payloads received on the unreliable lane (QUIC datagrams).
+    pub unreliable_received: u64,
+    /// Payloads sent on the unreliable lane.
+    pub unreliable_sent: u64,
+}
+
+impl Connection {
+    pub(crate) fn new(id: ConnectionId, role: RoleId, side: Side, framing: Framing) -> Self {
+        Self {
+            id,
+            role,
+            side,
+            framing,
+            state: ConnectionState::Handshaking,
+            peer_addr: None,
+            shared: HashMap::new(),
+            context: Extensions::default(),
+            repository: None,
+            inbuf: BytesMut::new(),
+            outbox: Outbox::default(),
+            lane: None,
+            in_ready: false,
+            flush_epoch: 0,
+            admitted: None,
+            deadline: None,
+            last_input: None,
+            message_bucket: Bucket::default(),
+            byte_bucket: Bucket::default(),
+            dropped_by_rate: 0,
+            stats: ConnectionStats::default(),
+            stray_datagrams: 0,
+        }
+    }
+
+    /// Its id.
+    pub fn id(&self) -> ConnectionId {
+        self.id
+    }
+    /// Its remote role.
+    pub fn role(&self) -> RoleId {
+        self.role
+    }
+    /// Which side opened it.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+    /// How its transport frames payloads.
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+    /// Where it is in its life.
+    pub fn state(&self) -> ConnectionState {
+        self.state
+    }
+    /// True once the handshake completed (and until it starts closing).
+    pub fn is_active(&self) -> bool {
+        self.state == ConnectionState::Active
+    }
+    /// Not closing: it still takes input and output.
+    pub(crate) fn is_open(&self) -> bool {
+        self.state != ConnectionState::Closing
+    }
+    /// The application context.
+    pub fn context(&self) -> &Extensions {
+        &self.context
+    }
+    /// The application context, mutably.
+    pub fn context_mut(&mut self) -> &mut Extensions {
+        &mut self.context
+    }
+    /// The peer's address, if the transport reported one.
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.peer_addr
+    }
+    /// The names of the shared parameters set on this connection.
+    pub fn shared_parameter_names(&self) -> impl Iterator<Item = &str> {
+        self.shared.keys().map(String::as_str)
+    }
+    /// Bytes waiting to be handed to the transport.
+    pub fn queued_bytes(&self) -> usize {
+        self.outbox.queued_bytes() + self.lane.as_ref().map_or(0, |l| l.outbox.queued_bytes())
+    }
+    /// Its traffic counters.
+    pub fn stats(&self) -> ConnectionStats {
+        self.stats
+    }
+    /// The repository this node assigned to the peer (on a server), if the handshake
+    /// completed.
+    pub fn assigned_repository(&self) -> Option<Repository> {
+        self.repository
+    }
+    /// The largest payload its unreliable lane carries, if it has one (see
+    /// [`Node::enable_unreliable`](crate::Node::enable_unreliable)).
+    pub fn unreliable_max_payload(&self) -> Option<usize> {
+        self.lane.as_ref().map(|l| l.max)
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .field("side", &self.side)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}

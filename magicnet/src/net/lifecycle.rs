@@ -1,0 +1,170 @@
+//! A connection's life: opened (accepted or initiated), admitted against the connection
+//! limits, activated by the handshake, closed (by either side or the transport), forgotten.
+//! Each step that the upper layers must follow is recorded as a [`Notice`].
+
+use std::time::Instant;
+
+use super::connection::{ConnectionState, Side};
+use super::{Net, Notice};
+use crate::error::ConfigError;
+use crate::event::{CloseReason, Event};
+use crate::ids::{ConnectionId, DisconnectReason, RoleId};
+use crate::protocol::{self, message as msg};
+use crate::wire::Framing;
+use crate::wire::S64;
+
+impl Net {
+    /// Opens a row for a new connection, handshaking until its deadline.
+    fn open(&mut self, role: RoleId, side: Side, framing: Framing, now: Instant) -> Result<ConnectionId, ConfigError> {
+        let name = &self.roles.get(role).ok_or(ConfigError::ForeignRole(role))?.name;
+        tracing::debug!(role = %name, ?side, "connection opened");
+        self.now = Some(now);
+        let id = self.conns.insert(role, side, framing);
+        let deadline = now + self.limits.handshake_timeout;
+        if let Some(c) = self.conns.get_mut(id) {
+            self.timers.set(id, &mut c.deadline, deadline);
+        }
+        Ok(id)
+    }
+
+    /// A connection this node accepted (server side): it is admitted against the connection
+    /// limits, then greeted with MOTD. One over a limit is told DISCONNECT 204 and closed at
+    /// once.
+    pub(crate) fn accept(
+        &mut self,
+        role: RoleId,
+        framing: Framing,
+        peer: Option<std::net::SocketAddr>,
+        now: Instant,
+    ) -> Result<ConnectionId, ConfigError> {
+        let id = self.open(role, Side::Accepted, framing, now)?;
+        if let Some(c) = self.conns.get_mut(id) {
+            c.peer_addr = peer;
+        }
+        if let Err(why) = self.conns.admit(id, peer.map(|p| p.ip()), &self.limits) {
+            tracing::warn!(conn = %id, ?peer, "connection refused: {why}");
+            let reason = DisconnectReason::SERVER_FULL;
+            self.queue_internal(msg::DISCONNECT, &(reason.code(), Some(S64::from(why))), Some(id));
+            self.flush();
+            self.begin_close(id, CloseReason::Disconnected { reason, detail: Some(why.into()) });
+            return Ok(id);
+        }
+        self.greet(id);
+        self.flush();
+        Ok(id)
+    }
+
+    /// A connection this node opened (client side): it waits for the server's MOTD.
+    pub(crate) fn connect(
+        &mut self,
+        role: RoleId,
+        framing: Framing,
+        now: Instant,
+    ) -> Result<ConnectionId, ConfigError> {
+        self.open(role, Side::Initiated, framing, now)
+    }
+
+    /// The handshake completed: the connection joins its role's active set and, with an
+    /// idle timeout, gets its idle deadline.
+    pub(crate) fn activate(&mut self, conn: ConnectionId) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        c.state = ConnectionState::Active;
+        let role = c.role;
+        self.timers.clear(conn, &mut c.deadline);
+        if let (Some(idle), Some(now)) = (self.limits.idle_timeout, self.now) {
+            let due = c.last_input.unwrap_or(now).max(now) + idle;
+            self.timers.set(conn, &mut c.deadline, due);
+        }
+        self.conns.set_active(conn);
+        tracing::debug!(%conn, "connection active");
+        self.diag.emit(Event::ConnectionActivated { conn, role });
+        self.notices.push(Notice::Activated(conn));
+    }
+
+    /// Disconnects a peer: sends DISCONNECT with `reason` and `detail` (cut to 64 characters),
+    /// after anything already queued for it, then closes the connection.
+    pub(crate) fn disconnect(&mut self, conn: ConnectionId, reason: DisconnectReason, detail: Option<&str>) {
+        if !self.conns.is_open(conn) {
+            return;
+        }
+        let detail =
+            detail.map(|d| super::handshake::truncate_chars(d, protocol::MAX_DISCONNECT_DETAIL_LEN).to_owned());
+        tracing::info!(%conn, reason = reason.code(), detail = detail.as_deref().unwrap_or(""), "disconnecting peer");
+        self.flush();
+        self.queue_internal(msg::DISCONNECT, &(reason.code(), detail.clone().map(S64::from)), Some(conn));
+        self.flush();
+        self.begin_close(conn, CloseReason::Disconnected { reason, detail });
+    }
+
+    /// Closes a connection for `why`, after what is already queued for it.
+    pub(crate) fn close_with(&mut self, conn: ConnectionId, why: CloseReason) {
+        if self.conns.is_open(conn) {
+            self.flush();
+            self.begin_close(conn, why);
+        }
+    }
+
+    /// Shuts down: sends SHUTDOWN on every connection, then closes them all.
+    pub(crate) fn shutdown(&mut self) {
+        self.flush();
+        let open: Vec<ConnectionId> = self.conns.iter().filter(|c| c.is_open()).map(|c| c.id).collect();
+        for &id in &open {
+            self.queue_internal(msg::SHUTDOWN, &(), Some(id));
+        }
+        self.flush();
+        for id in open {
+            self.begin_close(id, CloseReason::LocalShutdown);
+        }
+    }
+
+    /// The connection starts closing: nothing more is routed to it, its last bytes go out,
+    /// then the transport is told to close it.
+    fn begin_close(&mut self, conn: ConnectionId, why: CloseReason) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        if c.state == ConnectionState::Closing {
+            return;
+        }
+        c.state = ConnectionState::Closing;
+        let role = c.role;
+        self.timers.clear(conn, &mut c.deadline);
+        self.schedule_close(conn);
+        self.conns.set_inactive(conn);
+        tracing::debug!(%conn, reason = ?why, "connection closing");
+        self.diag.emit(Event::ConnectionClosed { conn, role, reason: why });
+        self.notices.push(self.closed_notice(conn));
+    }
+
+    /// The transport reports that a connection is gone (EOF, reset, error). Pending output
+    /// for it is dropped.
+    pub(crate) fn handle_closed(&mut self, conn: ConnectionId, error: Option<String>) {
+        let Some(c) = self.conns.get(conn) else {
+            return;
+        };
+        if c.state != ConnectionState::Closing {
+            let role = c.role;
+            let reason = error.map_or(CloseReason::PeerClosed, CloseReason::TransportError);
+            tracing::debug!(%conn, ?reason, "connection closed by the transport");
+            self.diag.emit(Event::ConnectionClosed { conn, role, reason });
+            self.notices.push(self.closed_notice(conn));
+        }
+        self.forget(conn);
+    }
+
+    /// What the upper layers must know of a connection that goes away (read while its row
+    /// still exists).
+    fn closed_notice(&self, conn: ConnectionId) -> Notice {
+        let side = self.conns.get(conn).map_or(Side::Accepted, |c| c.side);
+        Notice::Closed { conn, side, repository: self.repository_of(conn) }
+    }
+
+    /// Forgets a connection for good, releasing what it counted against.
+    pub(crate) fn forget(&mut self, conn: ConnectionId) {
+        if let Some(mut c) = self.conns.remove(conn) {
+            self.timers.clear(conn, &mut c.deadline);
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The objects a node holds: each one's class, owner, zone, state, remembered field values
+//! and local view; the id counter; and what each creator's quota counts.
+
+use std::any::Any;
+use std::collections::HashMap;
+
+use bytes::Bytes;
+
+use super::ObjectState;
+use super::registry::Implementation;
+use crate::ids::{ClassId, ConnectionId, ObjectId, ObjectRole, Repository, ZoneId};
+
+/// One object.
+pub(crate) struct Entry {
+    pub(crate) class: ClassId,
+    pub(crate) owner: Repository,
+    pub(crate) zone: ZoneId,
+    pub(crate) state: ObjectState,
+    /// The last call of each remembered field, as its encoded arguments.
+    pub(crate) persisted: Vec<(ObjectRole, u8, Bytes)>,
+    /// This node's view (out while user code runs on it).
+    pub(crate) instance: Option<Box<dyn Any + Send>>,
+    /// The role this node instantiates (None: no local implementation, state only).
+    pub(crate) view_role: Option<ObjectRole>,
+    /// The connection it came from (clients).
+    pub(crate) origin: Option<ConnectionId>,
+    /// Whose quota it counts against (objects a peer created on an authority).
+    pub(crate) creator: Option<Creator>,
+}
+
+impl Entry {
+    /// Remembers a field call's arguments, replacing the previous call of that field.
+    pub(crate) fn persist(&mut self, role: ObjectRole, field: u8, args: Bytes) {
+        match self.persisted.iter_mut().find(|(r, f, _)| *r == role && *f == field) {
+            Some(slot) => slot.2 = args,
+            None => self.persisted.push((role, field, args)),
+        }
+    }
+}
+
+/// What a client's creations count against: its address when known (reconnecting does not
+/// reset the count), else its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Creator {
+    Ip(std::net::IpAddr),
+    Conn(ConnectionId),
+}
+
+#[derive(Default)]
+pub(crate) struct Store {
+    objects: HashMap<ObjectId, Entry>,
+    next_counter: u32,
+    created_by: HashMap<Creator, usize>,
+    /// Objects destroyed while their instance was out running a field.
+    deferred_delete: HashMap<ObjectId, &'static Implementation>,
+}
+
+impl Store {
+    pub(crate) fn get(&self, oid: ObjectId) -> Option<&Entry> {
+        self.objects.get(&oid)
+    }
+
+    pub(crate) fn get_mut(&mut self, oid: ObjectId) -> Option<&mut Entry> {
+        self.objects.get_mut(&oid)
+    }
+
+    pub(crate) fn contains(&self, oid: ObjectId) -> bool {
+        self.objects.contains_key(&oid)
+    }
+
+    pub(crate) fn insert(&mut self, oid: ObjectId, entry: Entry) {
+        if let Some(c) = entry.creator {
+            *self.created_by.entry(c).or_default() += 1;
+        }
+        self.objects.insert(oid, entry);
+    }
+
+    /// Removes an object, releasing its creator's quota.
+    pub(crate) fn remove(&mut self, oid: ObjectId) -> Option<Entry> {
+        let e = self.objects.remove(&oid)?;
+        if let Some(c) = e.creator {
+            if let Some(n) = self.created_by.get_mut(&c) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    // no entry per address that ever created something
+                    self.created_by.remove(&c);
+                }
+            }
+        }
+        Some(e)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (ObjectId, &Entry)> {
+        self.objects.iter().map(|(k, e)| (*k, e))
+    }
+
+    /// Every object id, sorted.
+    pub(crate) fn ids(&self) -> Vec<ObjectId> {
+        let mut v: Vec<ObjectId> = self.objects.keys().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// The next id counter of this node's own repository.
+    pub(crate) fn next_counter(&mut self) -> Option<u32> {
+        self.next_counter = self.next_counter.checked_add(1)?;
+        Some(self.next_counter)
+    }
+
+    /// How many live objects `creator` made.
+    pub(crate) fn created_by(&self, creator: Creator) -> usize {
+        self.created_by.get(&creator).copied().unwrap_or(0)
+    }
+
+    /// A connection-keyed quota ends with its connection (an address-keyed one outlives it,
+    /// as the objects do).
+    pub(crate) fn forget_creator(&mut self, creator: Creator) {
+        self.created_by.remove(&creator);
+    }
+
+    /// Finishes later the deletion of an object whose instance is out running user code.
+    pub(crate) fn defer_delete(&mut self, oid: ObjectId, imp: &'static Implementation) {
+        self.deferred_delete.insert(oid, imp);
+    }
+
+    pub(crate) fn take_deferred_delete(&mut self, oid: ObjectId) -> Option<&'static Implementation> {
+        self.deferred_delete.remove(&oid)
+    }
+}

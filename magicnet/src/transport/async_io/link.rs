@@ -1,0 +1,150 @@
+//! The usual link of a connection served by tasks: bytes go to a writer task through a
+//! channel (or straight to a TCP socket while it takes them), datagrams to a QUIC
+//! connection.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ::tokio::sync::mpsc;
+use ::tokio::task::AbortHandle;
+use bytes::Bytes;
+
+use super::tasks::TaskSink;
+use crate::ids::ConnectionId;
+use crate::transport::driver::{DatagramError, Link};
+use crate::transport::handle::CommandTx;
+
+/// What a transport's tasks get to talk to the node's loop.
+pub(crate) struct LinkCx {
+    pub(crate) conn: ConnectionId,
+    pub(crate) to_node: CommandTx,
+    pub(crate) read_buffer: usize,
+    pub(crate) tasks: TaskSink,
+}
+
+/// The unreliable lane of a link: its largest payload and how to send one.
+pub(crate) type DatagramSender = Box<dyn FnMut(Bytes) -> Result<(), DatagramError> + Send>;
+
+/// The usual link: bytes go to a writer task through a channel (or straight to a TCP socket
+/// while it takes them), datagrams to a QUIC connection.
+pub(crate) struct ChannelLink {
+    tx: mpsc::UnboundedSender<Bytes>,
+    queued: Arc<AtomicUsize>,
+    aborts: Vec<AbortHandle>,
+    direct: Option<Arc<::tokio::net::TcpStream>>,
+    unreliable: Option<(usize, DatagramSender)>,
+    rt: ::tokio::runtime::Handle,
+    /// What else an abort does (QUIC: close the connection at once).
+    on_abort: Option<Box<dyn FnOnce() + Send>>,
+}
+
+/// The writer task's end of a [`ChannelLink`].
+pub(crate) struct Outgoing {
+    pub(crate) rx: mpsc::UnboundedReceiver<Bytes>,
+    pub(crate) queued: Arc<AtomicUsize>,
+}
+
+impl Outgoing {
+    /// Marks `n` bytes written.
+    pub(crate) fn written(&self, n: usize) {
+        self.queued.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
+impl ChannelLink {
+    pub(crate) fn new(cx: &LinkCx) -> (Self, Outgoing) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let link = Self {
+            tx,
+            queued: queued.clone(),
+            aborts: Vec::new(),
+            direct: None,
+            unreliable: None,
+            rt: cx.tasks.runtime().clone(),
+            on_abort: None,
+        };
+        (link, Outgoing { rx, queued })
+    }
+
+    /// Tasks to abort with the connection.
+    pub(crate) fn with_tasks(mut self, tasks: impl IntoIterator<Item = AbortHandle>) -> Self {
+        self.aborts.extend(tasks);
+        self
+    }
+
+    /// A TCP socket the node's loop may write to directly while it takes the bytes at once.
+    pub(crate) fn with_direct(mut self, socket: Arc<::tokio::net::TcpStream>) -> Self {
+        self.direct = Some(socket);
+        self
+    }
+
+    /// Runs `f` when the connection is aborted.
+    #[cfg_attr(not(feature = "quic"), allow(dead_code))]
+    pub(crate) fn on_abort(mut self, f: impl FnOnce() + Send + 'static) -> Self {
+        self.on_abort = Some(Box::new(f));
+        self
+    }
+
+    /// An unreliable lane.
+    #[cfg_attr(not(feature = "quic"), allow(dead_code))]
+    pub(crate) fn with_unreliable(mut self, max: usize, send: DatagramSender) -> Self {
+        self.unreliable = Some((max, send));
+        self
+    }
+}
+
+impl Link for ChannelLink {
+    fn backlog(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    fn send(&mut self, mut data: Bytes) -> Result<(), String> {
+        // Nothing waiting in the writer: hand the bytes to the socket right here, one task
+        // hop less; whatever it does not take goes to the writer.
+        if let (Some(s), 0) = (&self.direct, self.queued.load(Ordering::Acquire)) {
+            match s.try_write(&data) {
+                Ok(n) if n == data.len() => return Ok(()),
+                Ok(n) => data = data.slice(n..),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        self.queued.fetch_add(data.len(), Ordering::AcqRel);
+        self.tx.send(data).map_err(|_| "the connection's writer stopped".to_owned())
+    }
+
+    fn unreliable_max(&self) -> Option<usize> {
+        self.unreliable.as_ref().map(|(max, _)| *max)
+    }
+
+    fn send_unreliable(&mut self, data: Bytes) -> Result<(), DatagramError> {
+        match self.unreliable.as_mut() {
+            Some((max, send)) if data.len() <= *max => send(data),
+            _ => Err(DatagramError::TooLarge(data)),
+        }
+    }
+
+    fn close(self: Box<Self>, linger: Duration) {
+        // Dropping the sender lets the writer flush, close and stop; a peer that does not
+        // read gets `linger` to take the rest.
+        let Self { tx, aborts, rt, .. } = *self;
+        drop(tx);
+        rt.spawn(async move {
+            ::tokio::time::sleep(linger).await;
+            for a in &aborts {
+                a.abort();
+            }
+        });
+    }
+
+    fn abort(self: Box<Self>) {
+        for a in &self.aborts {
+            a.abort();
+        }
+        if let Some(f) = self.on_abort {
+            f();
+        }
+    }
+}

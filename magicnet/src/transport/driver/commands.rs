@@ -1,0 +1,158 @@
+//! The commands a channel-fed driver (tokio, threads) takes from its handles, listeners and
+//! connections, and how the driver core applies them and forwards events.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::{DriverCore, Link};
+use crate::error::ConfigError;
+use crate::event::Event;
+use crate::ids::{ConnectionId, RoleId};
+use crate::net::{Framing, NetApi, Side};
+use crate::node::Node;
+
+/// Work for the node's loop, from handles, listeners and connection I/O.
+pub(crate) enum Command {
+    /// Bytes of a stream connection (any chunking), or one payload of a message connection.
+    Input(ConnectionId, Bytes),
+    /// One payload on the connection's unreliable lane (a QUIC datagram).
+    #[cfg_attr(not(feature = "quic"), allow(dead_code))]
+    Unreliable(ConnectionId, Bytes),
+    /// The transport lost the connection (`None`: the peer closed it).
+    Closed(ConnectionId, Option<String>),
+    /// Run this on the node.
+    Call(Box<dyn FnOnce(&mut Node) + Send>),
+    /// Drop the connection at once, telling the peer nothing.
+    Abort(ConnectionId),
+    /// A new connection: the node gives it an id, then its link starts.
+    Register(Register),
+    /// Stop: flush, close everything, then call the reply.
+    Shutdown(Box<dyn FnOnce() + Send>),
+}
+
+/// Told a registered connection's id, or why the node refused it.
+pub(crate) type RegisterReply = Box<dyn FnOnce(Result<ConnectionId, ConfigError>) + Send>;
+
+/// A connection a transport brings to the node.
+pub(crate) struct Register {
+    pub(crate) role: RoleId,
+    pub(crate) side: Side,
+    pub(crate) framing: Framing,
+    pub(crate) peer: Option<SocketAddr>,
+    /// Starts the connection's I/O once it has an id.
+    pub(crate) start: Box<dyn FnOnce(ConnectionId) -> Box<dyn Link> + Send>,
+    /// Told the id, or why the node refused the connection (connect calls wait for it).
+    pub(crate) reply: Option<RegisterReply>,
+}
+
+/// Where a driver hands the node's events.
+pub(crate) trait EventSink {
+    /// Delivers one event; false when the application's queue is full (it is dropped).
+    fn deliver(&mut self, e: Event) -> bool;
+}
+
+impl EventSink for flume::Sender<Event> {
+    fn deliver(&mut self, e: Event) -> bool {
+        !matches!(self.try_send(e), Err(flume::TrySendError::Full(_)))
+    }
+}
+
+/// What a shutdown command asks for when the loop has stopped.
+pub(crate) type ShutdownReply = Box<dyn FnOnce() + Send>;
+
+impl DriverCore {
+    /// When the node next needs [`on_timer`](Self::on_timer).
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.node.poll_timeout()
+    }
+
+    /// Registers a new connection and starts its link.
+    pub(crate) fn register(&mut self, reg: Register, now: Instant) -> Result<ConnectionId, ConfigError> {
+        let Register { role, side, framing, peer, start, reply } = reg;
+        let opened = match side {
+            Side::Accepted => self.node.accept(role, framing, peer, now),
+            Side::Initiated => self.node.connect(role, framing, peer, now),
+        };
+        let conn = match opened {
+            Ok(conn) => conn,
+            Err(e) => {
+                if let Some(reply) = reply {
+                    reply(Err(e.clone()));
+                }
+                return Err(e);
+            }
+        };
+        self.attach(conn, start(conn));
+        if let Some(reply) = reply {
+            reply(Ok(conn));
+        }
+        Ok(conn)
+    }
+
+    /// Applies one command; returns the reply of a shutdown request (the driver then stops).
+    pub(crate) fn apply(&mut self, cmd: Command, now: Instant) -> Option<ShutdownReply> {
+        match cmd {
+            Command::Input(conn, data) => match self.node.connection(conn).map(|c| c.framing()) {
+                Some(Framing::Datagram) => self.node.handle_datagram(conn, data, now),
+                _ => self.node.handle_input(conn, &data, now),
+            },
+            Command::Unreliable(conn, data) => self.node.handle_unreliable(conn, data, now),
+            Command::Closed(conn, error) => self.closed(conn, error),
+            Command::Call(f) => f(&mut self.node),
+            Command::Abort(conn) => self.abort(conn),
+            Command::Register(reg) => {
+                if let Err(e) = self.register(reg, now) {
+                    tracing::warn!("connection refused by the node: {e}");
+                }
+            }
+            Command::Shutdown(reply) => return Some(reply),
+        }
+        None
+    }
+
+    /// Applies `first` and up to a batch of the commands `next` has ready, then hands the
+    /// output to the links and the events to `events`. Returns a shutdown request's reply.
+    pub(crate) fn run_batch(
+        &mut self,
+        first: Command,
+        mut next: impl FnMut() -> Option<Command>,
+        events: &mut impl EventSink,
+        now: Instant,
+    ) -> Option<ShutdownReply> {
+        if let Some(reply) = self.apply(first, now) {
+            return Some(reply);
+        }
+        for _ in 1..self.config.batch.max(1) {
+            let Some(cmd) = next() else { break };
+            if let Some(reply) = self.apply(cmd, now) {
+                return Some(reply);
+            }
+        }
+        self.drive(events);
+        None
+    }
+
+    /// Hands every output to the links and every event to `events`.
+    pub(crate) fn drive(&mut self, events: &mut impl EventSink) {
+        self.drive_output();
+        self.forward_events(events);
+    }
+
+    /// Hands every event to `events`, counting the ones it has no room for.
+    fn forward_events(&mut self, events: &mut impl EventSink) {
+        while let Some(e) = self.node.poll_event() {
+            if !events.deliver(e) {
+                self.dropped.count("the application's event queue");
+            }
+        }
+    }
+
+    /// The end of the loop: SHUTDOWN to every peer, the last output and events, every link
+    /// closing.
+    pub(crate) fn finish(&mut self, events: &mut impl EventSink) {
+        self.finish_output();
+        self.forward_events(events);
+    }
+}

@@ -1,0 +1,318 @@
+//! The one driver core: what every driver does with its node, written once. The tokio
+//! driver, the thread driver and [`PolledNode`](super::polled::PolledNode) differ only in how
+//! they wait (a task, a thread, the caller's frame) and how their connections move bytes;
+//! the loop step itself is here: commands in, timers, output to each connection's [`Link`]
+//! with the slow-consumer policy, closes with their linger, events out with the dropped
+//! count, all configured by [`DriverConfig`].
+
+#[cfg(any(feature = "tokio", feature = "blocking"))]
+mod commands;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::error::{ConfigError, SendError};
+use crate::ids::ConnectionId;
+use crate::net::{DroppedCounter, Output};
+use crate::node::Node;
+use crate::object::ObjectError;
+
+#[cfg(any(feature = "tokio", feature = "blocking"))]
+pub(crate) use commands::{Command, Register};
+
+/// Why a driver operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// A socket operation failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The node refused the connection's configuration (a role of another node...).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The node has stopped (it was shut down).
+    #[error("the node has stopped")]
+    NodeStopped,
+    /// Sending a message failed.
+    #[error(transparent)]
+    Send(#[from] SendError),
+    /// An object operation failed.
+    #[error(transparent)]
+    Object(#[from] ObjectError),
+    /// TLS could not be set up or its handshake failed (a certificate the client does not
+    /// trust, a wrong server name, no common protocol...).
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The WebSocket handshake failed or the address is not a WebSocket URL.
+    #[error("WebSocket: {0}")]
+    WebSocket(String),
+    /// The QUIC connection could not be set up.
+    #[error("QUIC: {0}")]
+    Quic(String),
+    /// The operation took too long.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// This driver does not carry this transport (or the feature that does is off).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Tuning of a driver (tokio, threads, or a polled node).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DriverConfig {
+    /// Bytes a connection may have waiting to be written before it is dropped as a slow
+    /// consumer. Default 4 MiB.
+    pub max_queued_bytes: usize,
+    /// How many commands (inputs, calls) the node's loop handles before it writes outputs.
+    /// Default 256.
+    pub batch: usize,
+    /// Largest read buffer per connection. Buffers start at 1 KiB and double, up to this, only
+    /// while reads fill them, so idle connections stay small. Default 64 KiB.
+    pub read_buffer: usize,
+    /// How long `shutdown` waits for connections to flush. Default 5 s.
+    pub shutdown_grace: Duration,
+    /// How long a closed connection may take to hand its last bytes to a peer that does not
+    /// read them, before its socket is dropped. Default 5 s.
+    pub close_linger: Duration,
+    /// Events buffered for the application before new ones are dropped (counted in the
+    /// log). Default 65536.
+    pub event_capacity: usize,
+    /// How long a TLS, WebSocket or QUIC handshake (or a TCP connect) may take before the
+    /// connection is dropped (the protocol's own handshake timeout starts after it).
+    /// Default 10 s.
+    pub transport_handshake_timeout: Duration,
+    /// QUIC: how long a silent peer may stay before its connection is dropped (a
+    /// vanished client, whose UDP packets simply stop). Keep-alives go out at a third of
+    /// it, so live connections never idle out. The smaller of both ends' values applies.
+    /// Default 30 s.
+    pub quic_idle_timeout: Duration,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        Self {
+            max_queued_bytes: 4 * 1024 * 1024,
+            batch: 256,
+            read_buffer: 64 * 1024,
+            shutdown_grace: Duration::from_secs(5),
+            close_linger: Duration::from_secs(5),
+            event_capacity: 65536,
+            transport_handshake_timeout: Duration::from_secs(10),
+            quic_idle_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a datagram could not be sent.
+pub(crate) enum DatagramError {
+    /// It does not fit in one datagram: the caller sends it on the stream instead.
+    TooLarge(Bytes),
+    /// The connection cannot send datagrams (lost, or the peer refused them).
+    #[cfg_attr(not(feature = "quic"), allow(dead_code))]
+    Failed(String),
+}
+
+/// A driver's end of one connection's I/O.
+pub(crate) trait Link: Send {
+    /// Bytes handed over but not written yet.
+    fn backlog(&self) -> usize;
+    /// Hands over bytes: complete frames (stream framing) or one payload (message framing).
+    fn send(&mut self, data: Bytes) -> Result<(), String>;
+    /// The largest payload of the unreliable lane, if the connection has one.
+    fn unreliable_max(&self) -> Option<usize> {
+        None
+    }
+    /// Sends one payload as a datagram.
+    fn send_unreliable(&mut self, data: Bytes) -> Result<(), DatagramError> {
+        Err(DatagramError::TooLarge(data))
+    }
+    /// Everything for the connection is handed over: flush, close gracefully, and give up
+    /// after `linger` if the peer does not take the last bytes.
+    fn close(self: Box<Self>, linger: Duration);
+    /// Drops the connection at once.
+    fn abort(self: Box<Self>);
+}
+
+/// Frames one payload for a stream (2-byte length, then the payload).
+pub(crate) fn frame(payload: &[u8]) -> Bytes {
+    let mut v = Vec::with_capacity(payload.len() + 2);
+    v.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    v.extend_from_slice(payload);
+    Bytes::from(v)
+}
+
+/// A node and its connections' links: the state every driver's loop works on.
+pub(crate) struct DriverCore {
+    pub(super) node: Node,
+    pub(super) links: HashMap<ConnectionId, Box<dyn Link>>,
+    pub(super) config: std::sync::Arc<DriverConfig>,
+    #[cfg_attr(not(any(feature = "tokio", feature = "blocking")), allow(dead_code))]
+    pub(super) dropped: DroppedCounter,
+}
+
+impl DriverCore {
+    pub(crate) fn new(node: Node, config: std::sync::Arc<DriverConfig>) -> Self {
+        Self { node, links: HashMap::new(), config, dropped: DroppedCounter::default() }
+    }
+
+    pub(crate) fn node(&mut self) -> &mut Node {
+        &mut self.node
+    }
+
+    pub(crate) fn node_ref(&self) -> &Node {
+        &self.node
+    }
+
+    pub(crate) fn config(&self) -> &DriverConfig {
+        &self.config
+    }
+
+    /// Runs the node's due timers.
+    pub(crate) fn on_timer(&mut self, now: Instant) {
+        if self.node.poll_timeout().is_some_and(|t| t <= now) {
+            self.node.handle_timeout(now);
+        }
+    }
+
+    /// Gives a connection the node already knows its link.
+    pub(crate) fn attach(&mut self, conn: ConnectionId, link: Box<dyn Link>) {
+        if let Some(max) = link.unreliable_max() {
+            self.node.enable_unreliable(conn, Some(max));
+        }
+        self.links.insert(conn, link);
+    }
+
+    /// The transport lost a connection: the node learns it, and the link still gets the
+    /// linger to finish (a writer blocked on a peer that stopped reading is then dropped).
+    pub(crate) fn closed(&mut self, conn: ConnectionId, error: Option<String>) {
+        if let Some(link) = self.links.remove(&conn) {
+            link.close(self.config.close_linger);
+        }
+        self.node.handle_closed(conn, error);
+    }
+
+    /// Drops a connection at once (no flush, no goodbye) and tells the node.
+    pub(crate) fn abort(&mut self, conn: ConnectionId) {
+        if let Some(link) = self.links.remove(&conn) {
+            link.abort();
+        }
+        self.node.handle_closed(conn, Some("aborted locally".into()));
+    }
+
+    /// Hands the node's output to the links until it has none: bytes to write, connections
+    /// to close. A connection whose link still holds more than the allowed backlog from
+    /// before is a slow consumer: it is dropped, so one stalled peer cannot grow memory
+    /// without bound, and the others keep everything meant for them.
+    pub(crate) fn drive_output(&mut self) {
+        let mut failed: Vec<(ConnectionId, String)> = Vec::new();
+        loop {
+            while let Some(out) = self.node.poll_output() {
+                match out {
+                    Output::Transmit { conn, data } => {
+                        let Some(link) = self.links.get_mut(&conn) else { continue };
+                        // Judge the backlog left from earlier writes: a healthy peer may get
+                        // a large burst at once, a stalled one never drains.
+                        let backlog = link.backlog();
+                        if backlog > self.config.max_queued_bytes {
+                            tracing::warn!(%conn, backlog, "slow consumer dropped: it stopped reading");
+                            failed.push((conn, format!("slow consumer: {backlog} bytes not read")));
+                        } else if let Err(e) = link.send(data) {
+                            failed.push((conn, e));
+                        }
+                    }
+                    Output::TransmitUnreliable { conn, data } => {
+                        let Some(link) = self.links.get_mut(&conn) else { continue };
+                        match link.send_unreliable(data) {
+                            Ok(()) => {}
+                            // Does not fit in a datagram: it goes on the stream (reliably).
+                            Err(DatagramError::TooLarge(data)) => {
+                                if let Err(e) = link.send(frame(&data)) {
+                                    failed.push((conn, e));
+                                }
+                            }
+                            // Unreliable means it may be lost; the stream reports real loss.
+                            Err(DatagramError::Failed(e)) => tracing::trace!(%conn, "datagram not sent: {e}"),
+                        }
+                    }
+                    Output::Close { conn } => {
+                        if let Some(link) = self.links.remove(&conn) {
+                            link.close(self.config.close_linger);
+                        }
+                    }
+                }
+            }
+            if failed.is_empty() {
+                if self.node.has_output() {
+                    continue;
+                }
+                return;
+            }
+            for (conn, error) in failed.drain(..) {
+                if let Some(link) = self.links.remove(&conn) {
+                    link.abort();
+                    self.node.handle_closed(conn, Some(error));
+                }
+            }
+            // dropping a connection may have produced output (objects leaving): go again
+        }
+    }
+
+    /// SHUTDOWN to every peer, the last output, every link closing (events stay in the node).
+    pub(crate) fn finish_output(&mut self) {
+        self.node.shutdown();
+        self.drive_output();
+        for (_, link) in self.links.drain() {
+            link.close(self.config.close_linger);
+        }
+    }
+}
+
+/// A read buffer that starts small and doubles, up to `max`, while reads fill it, so idle
+/// connections stay small.
+pub(crate) struct ReadBuffer {
+    buf: bytes::BytesMut,
+    next: usize,
+    max: usize,
+}
+
+#[cfg_attr(not(feature = "blocking"), allow(dead_code))]
+impl ReadBuffer {
+    pub(crate) fn new(max: usize) -> Self {
+        let next = 1024.min(max.max(64));
+        Self { buf: bytes::BytesMut::new(), next, max: max.max(64) }
+    }
+
+    /// Makes room before a read.
+    pub(crate) fn prepare(&mut self) -> &mut bytes::BytesMut {
+        if self.buf.capacity() - self.buf.len() < self.next / 2 {
+            self.buf.reserve(self.next);
+        }
+        &mut self.buf
+    }
+
+    /// Room for a read into the spare capacity, zero-filled (for `std::io::Read`).
+    pub(crate) fn room(&mut self) -> &mut [u8] {
+        let buf = self.prepare();
+        let len = buf.len();
+        buf.resize(buf.capacity(), 0);
+        &mut buf[len..]
+    }
+
+    /// Keeps `read` bytes of the room given by [`room`](Self::room) and takes them.
+    pub(crate) fn filled(&mut self, read: usize) -> Bytes {
+        let room = self.buf.len();
+        self.buf.truncate(read);
+        self.take(read, room)
+    }
+
+    /// Takes what was read, growing the next buffer if this read filled the room it had.
+    pub(crate) fn take(&mut self, read: usize, room: usize) -> Bytes {
+        if read == room && self.next < self.max {
+            self.next = (self.next * 2).min(self.max);
+        }
+        self.buf.split().freeze()
+    }
+}
