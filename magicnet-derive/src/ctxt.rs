@@ -1,24 +1,41 @@
-//! Error collection: every problem is recorded with its span and reported at once.
+//! Error collection: the parse and validate stages record every problem, spanned on the
+//! offending tokens, and the pipeline reports them all at once.
 
 use std::cell::RefCell;
+use std::fmt::Display;
 
-#[derive(Default)]
+use proc_macro2::Span;
+use quote::ToTokens;
+
+/// The errors of one macro invocation. It must be consumed by [`Ctxt::check`]: dropping it
+/// unchecked is a bug in this crate (it would lose errors), and panics.
 pub(crate) struct Ctxt {
-    errors: RefCell<Vec<syn::Error>>,
+    errors: RefCell<Option<Vec<syn::Error>>>,
 }
 
 impl Ctxt {
-    pub(crate) fn error(&self, span: impl quote::ToTokens, msg: impl std::fmt::Display) {
-        self.errors.borrow_mut().push(syn::Error::new_spanned(span, msg));
+    pub(crate) fn new() -> Self {
+        Self { errors: RefCell::new(Some(Vec::new())) }
     }
 
-    pub(crate) fn push(&self, e: syn::Error) {
-        self.errors.borrow_mut().push(e);
+    /// An error spanning `tokens` (all of them, where the compiler can).
+    pub(crate) fn error(&self, tokens: impl ToTokens, msg: impl Display) {
+        self.push(syn::Error::new_spanned(tokens.into_token_stream(), msg));
+    }
+
+    /// An error at `span`.
+    pub(crate) fn error_at(&self, span: Span, msg: impl Display) {
+        self.push(syn::Error::new(span, msg));
+    }
+
+    /// An error from `syn` (a parse error).
+    pub(crate) fn push(&self, error: syn::Error) {
+        self.errors.borrow_mut().as_mut().expect("errors recorded after `Ctxt::check`").push(error);
     }
 
     /// All errors combined into one, if any.
     pub(crate) fn check(self) -> syn::Result<()> {
-        let mut errors = self.errors.into_inner().into_iter();
+        let mut errors = self.errors.take().expect("`Ctxt::check` called twice").into_iter();
         let Some(mut first) = errors.next() else {
             return Ok(());
         };
@@ -26,5 +43,13 @@ impl Ctxt {
             first.combine(e);
         }
         Err(first)
+    }
+}
+
+impl Drop for Ctxt {
+    fn drop(&mut self) {
+        if !std::thread::panicking() && self.errors.borrow().is_some() {
+            panic!("magicnet-derive: a `Ctxt` was dropped without `check`");
+        }
     }
 }

@@ -119,6 +119,14 @@ pub use magicnet_derive::NetworkObject;
 
 /// Marks the impl block of a class's network fields (`#[network_field]` methods) and its
 /// `#[net_create]`/`#[net_delete]` hooks.
+///
+/// A field method's context is its first parameter after `self` when that is a reference
+/// (`ctx: &mut ObjectContext`, any name, a type alias works), or a parameter marked
+/// `#[net(context)]`; every other parameter is a wire argument.
+///
+/// All five macros take `crate = "path"` (for example
+/// `#[network_fields(crate = "my_engine::net")]`) when `magicnet` is re-exported under another
+/// name; every generated path goes through `<path>::__private`.
 pub use magicnet_derive::network_fields;
 
 /// Declares one role's fields for code that calls them without implementing them.
@@ -135,15 +143,26 @@ pub mod prelude {
     };
 }
 
+/// What the derive macros expand to: every path in generated code starts here (through
+/// `::magicnet::__private`, or the crate path given with `crate = "..."`), the standard items
+/// included, so that user code cannot shadow any of them.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::error::{DecodeError, EncodeError, SendError};
     pub use crate::ids::ObjectRole;
+    pub use crate::message::{Delivery, Message};
     pub use crate::object::private::*;
     pub use crate::object::{CallError, FieldReturn, FieldTarget, NetworkFields, NetworkObject, ObjectContext};
     pub use crate::wire::msgpack::{ReadLimits, Reader, write_array_len};
     pub use crate::wire::{NetType, Schema};
     pub use inventory;
+
+    pub use core::default::Default;
+    pub use core::marker::Sized;
+    pub use core::option::Option;
+    pub use core::result::Result;
+    pub use core::{assert, concat, module_path, unreachable};
+    pub use std::vec::Vec;
 
     /// `a == b`, usable in constants.
     pub const fn str_eq(a: &str, b: &str) -> bool {
