@@ -436,6 +436,7 @@ fn main() {
             "nodemem" => println!("{}", memory_per_connection_node(n)),
             "objmem" => println!("{}", memory_per_object(n)),
             "latency" => println!("{:?} us", rt.block_on(latency(3000))),
+            "oneway" => println!("{}", rt.block_on(one_way(n))),
             other => eprintln!("unknown E2E_ONLY={other}"),
         }
         return;
