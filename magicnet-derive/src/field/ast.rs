@@ -1,8 +1,8 @@
 //! The model of a network field and of its parameters, built from the method's signature.
 
-use syn::{FnArg, Ident, LitStr, Pat, PatType, Receiver, Signature, Type, Visibility};
+use syn::{FnArg, Ident, Pat, PatType, Receiver, Signature, Type, Visibility};
 
-use super::attr::{self, ParamAttrs};
+use super::attr::{self, FieldOptions, ParamAttrs};
 use crate::ctxt::Ctxt;
 
 /// Where a signature comes from.
@@ -23,22 +23,6 @@ pub(crate) struct Field<'a> {
     pub(crate) vis: Option<&'a Visibility>,
     pub(crate) options: FieldOptions,
     pub(crate) sig: Sig<'a>,
-}
-
-/// What `#[network_field(...)]` says about a field.
-pub(crate) struct FieldOptions {
-    /// `ram_persist = bool` (default true).
-    pub(crate) persist: bool,
-    /// `auth = "tag"`.
-    pub(crate) auth: Option<LitStr>,
-    /// `unreliable`.
-    pub(crate) unreliable: bool,
-}
-
-impl Default for FieldOptions {
-    fn default() -> Self {
-        Self { persist: true, auth: None, unreliable: false }
-    }
 }
 
 /// A method's signature: its receiver and its typed parameters, in order.

@@ -1,11 +1,27 @@
-//! Parsing `#[network_field(...)]` on a field and `#[net(...)]` on its parameters.
+//! What `#[network_field(...)]` says about a field and `#[net(...)]` about its parameters
+//! ([`FieldOptions`], [`ParamAttrs`]), and their parsing.
 
 use proc_macro2::Span;
 use syn::{Attribute, Expr, LitBool, LitStr, Token};
 
-use super::ast::FieldOptions;
 use crate::attr::{self, Once};
 use crate::ctxt::Ctxt;
+
+/// What `#[network_field(...)]` says about a field.
+pub(crate) struct FieldOptions {
+    /// `ram_persist = bool` (default true).
+    pub(crate) persist: bool,
+    /// `auth = "tag"`.
+    pub(crate) auth: Option<LitStr>,
+    /// `unreliable`.
+    pub(crate) unreliable: bool,
+}
+
+impl Default for FieldOptions {
+    fn default() -> Self {
+        Self { persist: true, auth: None, unreliable: false }
+    }
+}
 
 /// What `#[net(...)]` says about a parameter.
 #[derive(Default)]

@@ -4,7 +4,8 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::ast::{Field, FieldOptions};
+use super::ast::Field;
+use super::attr::FieldOptions;
 use crate::private::Private;
 
 /// `FieldDesc { name, args, persist, auth, unreliable }`, a constant expression.

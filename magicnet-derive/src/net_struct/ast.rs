@@ -3,18 +3,9 @@
 use proc_macro2::Span;
 use syn::{Data, DeriveInput, Fields, Member, Type};
 
-use super::attr::{self, ContainerAttrs};
+use super::attr::{self, ContainerAttrs, Kind};
 use crate::ctxt::Ctxt;
 use crate::private::Private;
-
-/// Which derive.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// `#[derive(NetStruct)]`: `NetType`.
-    NetStruct,
-    /// `#[derive(Message)]`: `NetType` and `Message`.
-    Message,
-}
 
 /// A wire struct.
 pub(crate) struct Container<'a> {

@@ -1,12 +1,21 @@
-//! Parsing `#[net(...)]` (on the struct: `crate`; on fields: `default`) and
-//! `#[message(...)]` (`id`, `name`, `unreliable`, `crate`).
+//! Which derive runs ([`Kind`]), and parsing the attributes it takes: `#[net(...)]` (on the
+//! struct: `crate`; on fields: `default`) and `#[message(...)]` (`id`, `name`, `unreliable`,
+//! `crate`).
 
 use syn::{DeriveInput, LitInt, LitStr, Path};
 
-use super::ast::Kind;
 use crate::attr::{self, Once, is_net};
 use crate::ctxt::Ctxt;
 use crate::private::CratePath;
+
+/// Which derive: it decides which attributes the struct takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `#[derive(NetStruct)]`: `NetType`.
+    NetStruct,
+    /// `#[derive(Message)]`: `NetType` and `Message`.
+    Message,
+}
 
 /// The struct's options.
 pub(crate) struct ContainerAttrs {

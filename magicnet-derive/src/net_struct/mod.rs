@@ -14,7 +14,7 @@ mod valid;
 use proc_macro2::TokenStream;
 use syn::DeriveInput;
 
-pub(crate) use ast::Kind;
+pub(crate) use attr::Kind;
 
 use crate::ctxt::Ctxt;
 
