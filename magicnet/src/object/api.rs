@@ -1,9 +1,11 @@
 //! [`ObjectApi`]: what application code can do with network objects, wherever it runs (on
-//! the node, in a processor, in another object's field, on a polled wrapper).
+//! the node, in a processor, in another object's field, on a polled wrapper); its
+//! implementation for [`ObjectContext`], and the runtime's side of the calls that need more
+//! than one step (create, `with_object`, moving an object, its info).
 
-use super::context::{ObjectContext, Scope};
+use super::context::ObjectContext;
 use super::registry::Registry;
-use super::runtime::{Audience, ObjectRuntime};
+use super::runtime::{Audience, ObjectRuntime, Scope};
 use super::store::Entry;
 use super::{NetworkObject, ObjectState};
 use crate::error::SendError;
@@ -269,6 +271,15 @@ pub trait ObjectApi {
         let rt = rt.ok_or(ObjectError::Disabled)?;
         rt.settle(net);
         rt.move_object(net, oid, zone)
+    }
+}
+
+impl<T> ObjectApi for ObjectContext<'_, T> {
+    fn parts(&self) -> (&Net, Option<&ObjectRuntime>) {
+        (self.net, Some(self.objects))
+    }
+    fn parts_mut(&mut self) -> (&mut Net, Option<&mut ObjectRuntime>) {
+        (self.net, Some(self.objects))
     }
 }
 

@@ -9,34 +9,15 @@ use bytes::Bytes;
 use super::CallError;
 use super::ObjectState;
 use super::codec::set_field_params;
-use super::context::Scope;
+use super::permission::FieldCall;
 use super::registry::FieldDesc;
-use super::runtime::{Audience, ObjectRuntime};
+use super::runtime::{Audience, ClassEntries, ObjectRuntime, Scope};
 use crate::error::SendError;
 use crate::event::{BadCallReason, DiagnosticKind};
 use crate::ids::{ClassId, ConnectionId, ObjectId, ObjectRole};
 use crate::message::Delivery;
 use crate::net::{Net, panic_text};
 use crate::protocol::message as msg;
-
-/// A field call a peer wants to make, as the permission hook sees it.
-#[derive(Debug)]
-pub struct FieldCall<'a> {
-    /// The caller.
-    pub conn: ConnectionId,
-    /// The object.
-    pub oid: ObjectId,
-    /// Its network name.
-    pub class: &'static str,
-    /// The role addressed.
-    pub role: ObjectRole,
-    /// The field (its name, options, and `auth` tag).
-    pub field: &'a FieldDesc,
-}
-
-/// Decides whether a connection may call a field (see
-/// [`ObjectConfig::permission`](super::ObjectConfig::permission)).
-pub(crate) type PermissionHook = Box<dyn FnMut(&FieldCall<'_>, &Net) -> bool + Send>;
 
 impl ObjectRuntime {
     /// The descriptor of a class's field.
@@ -159,7 +140,8 @@ impl ObjectRuntime {
                 return Self::bad_call(net, oid, conn, at, BadCallReason::NoAuth, detail);
             }
         }
-        let result = match (view_role == Some(role) && has_instance, role_info.implementation) {
+        let entries = role_info.implementation.and_then(ClassEntries::of);
+        let result = match (view_role == Some(role) && has_instance, entries) {
             // Our own view: decode and run the field.
             (true, Some(imp)) => {
                 let prev = std::mem::replace(&mut net.current_sender, conn);

@@ -1,27 +1,18 @@
 //! What a field method sees: the node's network and objects, the object it runs on, and who
-//! called; and the type-erased entry points the registry keeps for each class.
+//! called ([`ObjectContext`], and the [`FieldTarget`]s its `send_*` methods send to); and the
+//! functions generated code calls, among them the entry points of each class, which its
+//! registration hands the registry type-erased.
 
 use std::any::{Any, TypeId};
 use std::marker::PhantomData;
 
-use super::api::ObjectApi;
 use super::registry::Implementation;
-use super::runtime::ObjectRuntime;
+use super::runtime::{ClassEntries, ObjectRuntime, Scope};
 use super::{CallError, NetworkFields, NetworkObject};
 use crate::error::SendError;
 use crate::ids::{ConnectionId, ObjectId, ObjectRole, Repository, ZoneId};
 use crate::net::{Net, NetApi};
 use crate::wire::Reader;
-
-/// Where user code runs: the node's parts, the object, and the caller. Built by the runtime
-/// each time it calls into a class.
-#[doc(hidden)]
-pub struct Scope<'a> {
-    pub(crate) net: &'a mut Net,
-    pub(crate) objects: &'a mut ObjectRuntime,
-    pub(crate) oid: ObjectId,
-    pub(crate) sender: Option<ConnectionId>,
-}
 
 /// The context of a field call (or of `net_create`/`net_delete`) on an object of class `T`.
 ///
@@ -29,6 +20,8 @@ pub struct Scope<'a> {
 /// generated `send_*` methods: `self.send_set_value(ctx, 5)` calls `set_value` on every other
 /// view of this object (the zone's viewers on an authority, the authority on a client).
 /// `self.send_set_value(&mut ctx.reply(), 5)` answers only the caller.
+///
+/// [`ObjectApi`]: super::ObjectApi
 pub struct ObjectContext<'a, T> {
     pub(crate) net: &'a mut Net,
     pub(crate) objects: &'a mut ObjectRuntime,
@@ -96,15 +89,6 @@ impl<T> NetApi for ObjectContext<'_, T> {
     }
     fn net_mut(&mut self) -> &mut Net {
         self.net
-    }
-}
-
-impl<T> ObjectApi for ObjectContext<'_, T> {
-    fn parts(&self) -> (&Net, Option<&ObjectRuntime>) {
-        (self.net, Some(self.objects))
-    }
-    fn parts_mut(&mut self) -> (&mut Net, Option<&mut ObjectRuntime>) {
-        (self.net, Some(self.objects))
     }
 }
 
@@ -208,10 +192,14 @@ pub const fn implementation<T: NetworkObject + Default>() -> Implementation {
     Implementation {
         type_id: TypeId::of::<T>,
         type_name: std::any::type_name::<T>,
-        new: new_object::<T>,
-        dispatch: dispatch::<T>,
-        net_create: net_create::<T>,
-        net_delete: net_delete::<T>,
+        entries: const {
+            &ClassEntries {
+                new: new_object::<T>,
+                dispatch: dispatch::<T>,
+                net_create: net_create::<T>,
+                net_delete: net_delete::<T>,
+            }
+        },
     }
 }
 

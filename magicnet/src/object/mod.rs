@@ -35,10 +35,18 @@
 //! network name it knows to assign type ids the way Python does, and refuses duplicate
 //! implementations or conflicting signatures when the node is built.
 
+// The files stand in layers; each imports only files of the layers below it (and this one):
+//   1. codec, known, registry, store, zones: data, each on its own
+//   2. permission: the permission hook's types (field descriptors from the registry)
+//   3. runtime: ObjectRuntime, its config, Scope and the class entry points
+//   4. context: ObjectContext, and what generated code calls
+//   5. api, calls, protocol, visibility: the runtime's behaviours (`impl ObjectRuntime`)
 mod api;
 mod calls;
 mod codec;
 mod context;
+mod known;
+mod permission;
 mod protocol;
 mod registry;
 mod runtime;
@@ -51,16 +59,17 @@ use std::fmt;
 pub use crate::event::{BadCallReason, ObjectEvent};
 pub use crate::ids::{ClassId, ObjectId, ObjectRole, ZoneId};
 pub use api::{CreateOptions, IntoObjectResult, ObjectApi, ObjectError, ObjectInfo};
-pub use calls::FieldCall;
 pub use context::{Directed, FieldTarget, ObjectContext};
+pub use permission::FieldCall;
 pub use registry::{ArgDesc, ClassInfo, FieldDesc, Registry, RoleInfo};
 pub use runtime::{ObjectConfig, ObjectRuntime};
 
 /// What the derive macros expand to (through `magicnet::__private`).
 #[doc(hidden)]
 pub mod private {
-    pub use super::context::{Scope, call_field, field_reader, implementation, remember, report, validate};
+    pub use super::context::{call_field, field_reader, implementation, remember, report, validate};
     pub use super::registry::{ArgDesc, ClassRegistration, FieldDesc};
+    pub use super::runtime::Scope;
 }
 
 /// Where an object is in its life.

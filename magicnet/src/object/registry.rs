@@ -1,5 +1,9 @@
 //! The class registry: every network object class and interface in the binary, registered at
 //! link time with `inventory`, sorted by network name to assign type ids the Python way.
+//!
+//! The registry is only the class table: names, roles, field descriptors and signatures. What
+//! runs a class (its entry points) is kept here type-erased, as an [`Implementation`]; the
+//! runtime, which knows their concrete type, reads them back.
 
 use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap};
@@ -7,7 +11,6 @@ use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
 use super::CallError;
-use super::context::Scope;
 use crate::error::RegistryError;
 use crate::ids::{ClassId, ObjectRole};
 use crate::wire::Schema;
@@ -96,21 +99,16 @@ impl FieldDesc {
     }
 }
 
-/// Type-erased entry points of a class implementation.
+/// A class implementation, type-erased: the Rust type that implements a role, and its entry
+/// points, which only the runtime reads (they take the runtime's types). Two registrations of
+/// one role are the same implementation when their `type_id`s agree.
 #[doc(hidden)]
 pub struct Implementation {
     pub type_id: fn() -> TypeId,
     pub type_name: fn() -> &'static str,
-    pub new: fn() -> Box<dyn Any + Send>,
-    pub dispatch: Dispatch,
-    pub net_create: Hook,
-    pub net_delete: Hook,
+    pub entries: &'static (dyn Any + Send + Sync),
 }
 
-#[doc(hidden)]
-pub type Dispatch = fn(&mut dyn Any, Scope<'_>, ObjectRole, u8, &[u8]) -> Result<(), CallError>;
-#[doc(hidden)]
-pub type Hook = fn(&mut dyn Any, Scope<'_>);
 #[doc(hidden)]
 pub type Validate = fn(u8, &[u8], crate::wire::ReadLimits) -> Result<(), CallError>;
 

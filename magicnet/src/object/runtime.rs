@@ -5,22 +5,28 @@
 //! report an event, read a connection).
 //!
 //! User code (fields, `net_create`, `net_delete`, the permission hook) runs with its object's
-//! instance taken out of the store, so it may use the whole node, this runtime included.
+//! instance taken out of the store, so it may use the whole node, this runtime included: it
+//! is reached through a class's [`ClassEntries`] (what the registry keeps, type-erased, for
+//! each implementation), each given a [`Scope`] (the node's parts and the call).
+//!
+//! Here are the runtime's data and the small helpers its behaviours share; the behaviours are
+//! `impl ObjectRuntime` blocks of their own files (calls, visibility, protocol, api).
 //!
 //! [`ObjectApi`]: super::ObjectApi
 
+use std::any::Any;
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::ObjectState;
-use super::calls::{FieldCall, PermissionHook};
-use super::context::Scope;
+use super::known::Visibility;
+use super::permission::{FieldCall, PermissionHook};
 use super::registry::{Implementation, Registry};
 use super::store::Store;
-use super::visibility::Visibility;
 use super::zones::Zones;
+use super::{CallError, ObjectState};
 use crate::error::RegistryError;
 use crate::event::{BadCallReason, DiagnosticKind, Event, ObjectEvent};
 use crate::ids::{ClassId, ConnectionId, ObjectId, ObjectRole, Repository, ZoneId};
@@ -126,6 +132,40 @@ impl std::fmt::Debug for ObjectConfig {
     }
 }
 
+/// Where user code runs: the node's parts, the object, and the caller. Built by the runtime
+/// each time it calls into a class.
+#[doc(hidden)]
+pub struct Scope<'a> {
+    pub(crate) net: &'a mut Net,
+    pub(crate) objects: &'a mut ObjectRuntime,
+    pub(crate) oid: ObjectId,
+    pub(crate) sender: Option<ConnectionId>,
+}
+
+/// Runs a field of a class: the instance, the scope, the role and field addressed, the
+/// encoded arguments.
+pub(crate) type Dispatch = fn(&mut dyn Any, Scope<'_>, ObjectRole, u8, &[u8]) -> Result<(), CallError>;
+/// Runs a class hook (`net_create`, `net_delete`) on an instance.
+pub(crate) type Hook = fn(&mut dyn Any, Scope<'_>);
+
+/// The entry points of one class implementation, the concrete side of the registry's
+/// type-erased [`Implementation`] (generated for each class by the context's
+/// `implementation::<T>()`).
+pub(crate) struct ClassEntries {
+    /// A default instance (a view built for an object that arrives).
+    pub(crate) new: fn() -> Box<dyn Any + Send>,
+    pub(crate) dispatch: Dispatch,
+    pub(crate) net_create: Hook,
+    pub(crate) net_delete: Hook,
+}
+
+impl ClassEntries {
+    /// The entry points an implementation holds.
+    pub(crate) fn of(imp: &Implementation) -> Option<&'static ClassEntries> {
+        imp.entries.downcast_ref()
+    }
+}
+
 /// Who an object message goes to.
 #[derive(Clone)]
 pub(crate) enum Audience {
@@ -149,6 +189,8 @@ pub struct ObjectRuntime {
     pub(crate) max_objects_per_client: usize,
     pub(crate) max_visible_zones: usize,
     pub(crate) delete_owned_on_disconnect: bool,
+    /// Objects destroyed while their instance was out running a field.
+    deferred_delete: HashMap<ObjectId, &'static ClassEntries>,
 }
 
 impl std::fmt::Debug for ObjectRuntime {
@@ -199,6 +241,7 @@ impl ObjectRuntime {
             max_objects_per_client: config.max_objects_per_client,
             max_visible_zones: config.max_visible_zones,
             delete_owned_on_disconnect: config.delete_owned_on_disconnect,
+            deferred_delete: HashMap::new(),
         })
     }
 
@@ -220,8 +263,9 @@ impl ObjectRuntime {
         self.view_roles.get(class.0 as usize).copied().flatten()
     }
 
-    pub(crate) fn implementation(&self, class: ClassId, role: Option<ObjectRole>) -> Option<&'static Implementation> {
-        self.registry.class(class)?.role(role?)?.implementation
+    /// The entry points of the implementation of a class's role, if this binary has one.
+    pub(crate) fn implementation(&self, class: ClassId, role: Option<ObjectRole>) -> Option<&'static ClassEntries> {
+        ClassEntries::of(self.registry.class(class)?.role(role?)?.implementation?)
     }
 
     pub(crate) fn class_name(&self, class: ClassId) -> &'static str {
@@ -281,7 +325,7 @@ impl ObjectRuntime {
         &mut self,
         net: &mut Net,
         oid: ObjectId,
-        f: impl FnOnce(&mut dyn std::any::Any, &mut Net, &mut ObjectRuntime) -> R,
+        f: impl FnOnce(&mut dyn Any, &mut Net, &mut ObjectRuntime) -> R,
     ) -> Option<R> {
         let mut inst = self.store.get_mut(oid)?.instance.take()?;
         let r = f(&mut *inst, net, self);
@@ -291,8 +335,8 @@ impl ObjectRuntime {
 
     /// Puts an instance back after user code ran, or finishes its deletion if the object was
     /// destroyed meanwhile.
-    pub(crate) fn restore_instance(&mut self, net: &mut Net, oid: ObjectId, mut inst: Box<dyn std::any::Any + Send>) {
-        if let Some(imp) = self.store.take_deferred_delete(oid) {
+    pub(crate) fn restore_instance(&mut self, net: &mut Net, oid: ObjectId, mut inst: Box<dyn Any + Send>) {
+        if let Some(imp) = self.deferred_delete.remove(&oid) {
             self.run_hook(net, oid, &mut *inst, imp.net_delete, "net_delete");
             return;
         }
@@ -304,14 +348,7 @@ impl ObjectRuntime {
     }
 
     /// Runs a class hook (`net_create`, `net_delete`), reporting a panic.
-    fn run_hook(
-        &mut self,
-        net: &mut Net,
-        oid: ObjectId,
-        inst: &mut dyn std::any::Any,
-        hook: super::registry::Hook,
-        what: &str,
-    ) {
+    fn run_hook(&mut self, net: &mut Net, oid: ObjectId, inst: &mut dyn Any, hook: Hook, what: &str) {
         let scope = Scope { net: &mut *net, objects: self, oid, sender: None };
         if let Err(p) = catch_unwind(AssertUnwindSafe(|| hook(inst, scope))) {
             let text = format!("{what} of {oid} panicked: {}", panic_text(&p));
@@ -367,7 +404,9 @@ impl ObjectRuntime {
         match (e.instance.take(), self.implementation(e.class, e.view_role)) {
             (Some(mut inst), Some(imp)) => self.run_hook(net, oid, &mut *inst, imp.net_delete, "net_delete"),
             // Its field is running further up the stack: finish when it returns.
-            (None, Some(imp)) => self.store.defer_delete(oid, imp),
+            (None, Some(imp)) => {
+                self.deferred_delete.insert(oid, imp);
+            }
             _ => {}
         }
         net.diag.emit(Event::Object(ObjectEvent::Destroyed { oid, class }));

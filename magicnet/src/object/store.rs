@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use bytes::Bytes;
 
 use super::ObjectState;
-use super::registry::Implementation;
 use crate::ids::{ClassId, ConnectionId, ObjectId, ObjectRole, Repository, ZoneId};
 
 /// One object.
@@ -51,8 +50,6 @@ pub(crate) struct Store {
     objects: HashMap<ObjectId, Entry>,
     next_counter: u32,
     created_by: HashMap<Creator, usize>,
-    /// Objects destroyed while their instance was out running a field.
-    deferred_delete: HashMap<ObjectId, &'static Implementation>,
 }
 
 impl Store {
@@ -116,14 +113,5 @@ impl Store {
     /// as the objects do).
     pub(crate) fn forget_creator(&mut self, creator: Creator) {
         self.created_by.remove(&creator);
-    }
-
-    /// Finishes later the deletion of an object whose instance is out running user code.
-    pub(crate) fn defer_delete(&mut self, oid: ObjectId, imp: &'static Implementation) {
-        self.deferred_delete.insert(oid, imp);
-    }
-
-    pub(crate) fn take_deferred_delete(&mut self, oid: ObjectId) -> Option<&'static Implementation> {
-        self.deferred_delete.remove(&oid)
     }
 }

@@ -2,7 +2,7 @@
 //! activation, when their visible zones change, when an object moves, on request), telling
 //! them to drop what leaves their view, and following connections that go away.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::ObjectState;
@@ -13,39 +13,6 @@ use crate::ids::{ConnectionId, ObjectId, Repository, ZoneId};
 use crate::message::Delivery;
 use crate::net::{Net, NetApi};
 use crate::protocol::message as msg;
-
-/// On an authority: the objects each connection has been generated (and not told to drop).
-#[derive(Default)]
-pub(crate) struct Visibility {
-    known: HashMap<ConnectionId, HashSet<ObjectId>>,
-}
-
-impl Visibility {
-    /// Records that `conn` has `oid`; false if it had it already.
-    fn mark(&mut self, conn: ConnectionId, oid: ObjectId) -> bool {
-        self.known.entry(conn).or_default().insert(oid)
-    }
-
-    /// Records that `conn` no longer has `oid`; false if it did not have it.
-    fn unmark(&mut self, conn: ConnectionId, oid: ObjectId) -> bool {
-        self.known.get_mut(&conn).is_some_and(|k| k.remove(&oid))
-    }
-
-    /// The connections that have `oid`.
-    pub(crate) fn holders(&self, oid: ObjectId) -> Vec<ConnectionId> {
-        self.known.iter().filter(|(_, k)| k.contains(&oid)).map(|(c, _)| *c).collect()
-    }
-
-    pub(crate) fn forget_object(&mut self, oid: ObjectId) {
-        for k in self.known.values_mut() {
-            k.remove(&oid);
-        }
-    }
-
-    fn forget_conn(&mut self, conn: ConnectionId) {
-        self.known.remove(&conn);
-    }
-}
 
 impl ObjectRuntime {
     /// Sends GENERATE, the remembered fields, and GENERATE_DONE.
