@@ -237,7 +237,7 @@ async fn storm(addr: std::net::SocketAddr, good: usize, bad: usize, n: usize) {
 async fn many_clients_chat_misbehave_and_leave_and_memory_returns_to_baseline() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (mut node, clients) = chat::quiet_server_node("soak").unwrap();
-    node.configure_limits(|l| l.max_connections_per_ip = 10_000);
+    node.configure_limits(|l| l.max_connections_per_address = 10_000);
     node.configure_limits(|l| l.handshake_timeout = Duration::from_millis(500));
     // Sockets the server closed linger until the peer closes too (bad clients may never do);
     // a short linger lets the test see the memory they held come back.

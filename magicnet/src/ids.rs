@@ -189,9 +189,12 @@ impl DisconnectReason {
     pub const LIMIT_EXCEEDED: Self = Self(205);
     /// (Rust extension) The peer sent a message it is not allowed to send.
     pub const FORBIDDEN: Self = Self(206);
+    /// (Rust extension) The node went over its memory budget and this connection held the
+    /// most; reconnecting later is fine.
+    pub const OVER_BUDGET: Self = Self(207);
 
     /// An application's own reason code (anything but the protocol's 1-6 and MagicNet's
-    /// 200-206 is free; the seed uses 10 for "a username is required").
+    /// 200-207 is free; the seed uses 10 for "a username is required").
     pub const fn application(code: u8) -> Self {
         Self(code)
     }
@@ -221,6 +224,7 @@ impl DisconnectReason {
             Self::SERVER_FULL => "The server is full!",
             Self::LIMIT_EXCEEDED => "A resource limit was exceeded!",
             Self::FORBIDDEN => "A forbidden message was sent!",
+            Self::OVER_BUDGET => "The server is short of memory!",
             _ => return None,
         })
     }

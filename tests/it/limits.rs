@@ -144,7 +144,7 @@ async fn byte_rate() {
 async fn connection_caps_total_and_per_address() {
     let (_h, _ev, addr) = server_with(|l| {
         l.max_connections = 3;
-        l.max_connections_per_ip = 2;
+        l.max_connections_per_address = 2;
     })
     .await;
     let a = RawClient::active(addr).await;

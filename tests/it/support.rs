@@ -131,7 +131,7 @@ impl Harness {
                     }
                 }
                 Output::TransmitUnreliable { conn, data } => self.unreliable.entry(conn).or_default().push(data),
-                Output::Close { conn } => self.closed.push(conn),
+                Output::Close { conn } | Output::Abort { conn } => self.closed.push(conn),
             }
         }
     }

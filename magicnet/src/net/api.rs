@@ -76,6 +76,7 @@ pub trait NetApi {
         let net = self.net_mut();
         f(&mut net.limits);
         net.diag.set_max(net.limits.max_queued_events);
+        net.admission.set_limits(&net.limits);
     }
 
     /// The MOTD this node sends.

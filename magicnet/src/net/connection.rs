@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
+use super::admission::Ticket;
+use super::budget::Usage;
 use super::limits::Bucket;
 use super::outbox::{Lane, Outbox};
 use crate::ids::{ConnectionId, Repository, RoleId};
@@ -92,26 +94,28 @@ pub struct Connection {
     /// The last flush that routed output to this connection.
     pub(crate) flush_epoch: u64,
 
-    /// The address this accepted connection counts against, if it counts against the
-    /// connection limits at all.
-    pub(crate) admitted: Option<Admission>,
+    /// Its place under the connection caps (accepted connections).
+    pub(crate) ticket: Option<Ticket>,
+    /// What it makes the node keep.
+    pub(crate) usage: Usage,
+    /// Dropped without handing over its output: the transport aborts it.
+    pub(crate) abort: bool,
     pub(crate) deadline: Option<Instant>,
     pub(crate) last_input: Option<Instant>,
+    /// When the frame now in the read buffer started to arrive.
+    pub(crate) frame_started: Option<Instant>,
     pub(crate) message_bucket: Bucket,
     pub(crate) byte_bucket: Bucket,
+    /// What the node sent on this peer's behalf (see `Limits::work_rate`).
+    pub(crate) work_bucket: Bucket,
     pub(crate) dropped_by_rate: u64,
     pub(crate) stats: ConnectionStats,
     /// Datagrams arrived without a lane (warned about once, then dropped quietly).
     pub(crate) stray_datagrams: u64,
 }
 
-/// What an accepted connection counts against: the total, and its address if known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Admission {
-    pub(crate) ip: Option<std::net::IpAddr>,
-}
-
-/// Traffic counters of a connection (what the node handed to, and got from, its transport).
+/// Traffic counters of a connection (what the node handed to, and got from, its transport),
+/// and what it makes the node keep.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConnectionStats {
@@ -123,6 +127,8 @@ pub struct ConnectionStats {
     pub unreliable_received: u64,
     /// Payloads sent on the unreliable lane.
     pub unreliable_sent: u64,
+    /// What the connection makes the node keep now, by kind.
+    pub usage: Usage,
 }
 
 impl Connection {
@@ -142,11 +148,15 @@ impl Connection {
             lane: None,
             in_ready: false,
             flush_epoch: 0,
-            admitted: None,
+            ticket: None,
+            usage: Usage::default(),
+            abort: false,
             deadline: None,
             last_input: None,
+            frame_started: None,
             message_bucket: Bucket::default(),
             byte_bucket: Bucket::default(),
+            work_bucket: Bucket::default(),
             dropped_by_rate: 0,
             stats: ConnectionStats::default(),
             stray_datagrams: 0,
@@ -201,9 +211,15 @@ impl Connection {
     pub fn queued_bytes(&self) -> usize {
         self.outbox.queued_bytes() + self.lane.as_ref().map_or(0, |l| l.outbox.queued_bytes())
     }
-    /// Its traffic counters.
+    /// Its traffic counters and what it makes the node keep.
     pub fn stats(&self) -> ConnectionStats {
-        self.stats
+        ConnectionStats { usage: self.usage, ..self.stats }
+    }
+    /// What it makes the node keep, by kind (see [`Limits::max_connection_bytes`]).
+    ///
+    /// [`Limits::max_connection_bytes`]: super::Limits::max_connection_bytes
+    pub fn usage(&self) -> Usage {
+        self.usage
     }
     /// The repository this node assigned to the peer (on a server), if the handshake
     /// completed.

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use super::connection::{ConnectionState, Side};
-use super::{Net, Notice};
+use super::{Holding, Net, Notice};
 use crate::error::{DecodeError, SendError};
 use crate::event::{CloseReason, DiagnosticKind, Event};
 use crate::ids::{ConnectionId, DisconnectReason, Repository};
@@ -167,7 +167,16 @@ impl Net {
             let text = format!("shared parameter `{name}` refused: at most {max} per connection");
             return self.diag.warn(Some(conn), DiagnosticKind::Refused, Some(msg::SHARED_PARAMETER), text);
         }
+        let held = shared_bytes(&c.shared) - c.shared.get(&name).map_or(0, |v| name.len() + v.len());
+        let bytes = held + name.len() + (end - start);
+        let max_bytes = self.limits.max_shared_parameter_bytes;
+        if c.side == Side::Accepted && bytes > max_bytes {
+            let text =
+                format!("shared parameters over {max_bytes} bytes on one connection (`{name}` would make {bytes})");
+            return self.refuse(conn, DisconnectReason::LIMIT_EXCEEDED, text);
+        }
         c.shared.insert(name.clone(), Bytes::copy_from_slice(&params[start..end]));
+        self.set_usage(conn, Holding::SharedParameters, bytes);
         let vz = name == "vz";
         self.diag.emit(Event::SharedParameterChanged { conn, name });
         if vz {
@@ -196,9 +205,16 @@ impl Net {
         S16::from(name).encode(&mut params)?;
         params.extend_from_slice(&encoded);
         c.shared.insert(name.to_owned(), encoded);
+        let bytes = shared_bytes(&c.shared);
+        self.set_usage(conn, Holding::SharedParameters, bytes);
         self.router.push(NetMessage::from_raw(msg::SHARED_PARAMETER, Bytes::from(params)).to(conn));
         Ok(())
     }
+}
+
+/// What a connection's shared parameters take: names and encoded values.
+fn shared_bytes(shared: &std::collections::HashMap<String, Bytes>) -> usize {
+    shared.iter().map(|(k, v)| k.len() + v.len()).sum()
 }
 
 /// Cuts a string to at most `max` characters.

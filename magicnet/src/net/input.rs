@@ -42,6 +42,7 @@ impl Net {
         }
         c.last_input = Some(now);
         c.stats.bytes_received += data.len() as u64;
+        self.cause = (c.side == Side::Accepted).then_some(conn);
         // Part of a byte stream cannot be dropped: over the byte rate, a stream peer is
         // disconnected whatever the policy.
         if self.charge_bytes(conn, data.len(), now, false) {
@@ -49,8 +50,34 @@ impl Net {
                 c.inbuf.extend_from_slice(data);
             }
             self.drain_frames(conn, up);
+            self.after_frames(conn, now);
         }
         self.settle_and_flush(up);
+        self.cause = None;
+    }
+
+    /// What is left in the read buffer after the complete frames: a partial frame is timed
+    /// and counted against the budgets; an empty buffer that grew large is given back.
+    fn after_frames(&mut self, conn: ConnectionId, now: Instant) {
+        let Some(c) = self.conns.get_mut(conn) else { return };
+        if c.inbuf.is_empty() {
+            c.frame_started = None;
+            if c.inbuf.capacity() > 16 * 1024 {
+                c.inbuf = bytes::BytesMut::new();
+            }
+        } else if c.frame_started.is_none() {
+            c.frame_started = Some(now);
+            if let Some(limit) = self.limits.frame_timeout {
+                let due = now + limit;
+                if c.deadline.is_none_or(|d| d > due) {
+                    self.timers.set(conn, &mut c.deadline, due);
+                }
+            }
+        }
+        let held = c.inbuf.capacity();
+        if held != c.usage.input {
+            self.set_usage(conn, super::Holding::Input, held);
+        }
     }
 
     /// One whole payload that arrived on a [`Framing::Datagram`] connection, without copying.
@@ -105,19 +132,19 @@ impl Net {
         } else if let Some(c) = self.conns.get_mut(conn) {
             c.last_input = Some(now);
             c.stats.bytes_received += payload.len() as u64;
+            self.cause = (c.side == Side::Accepted).then_some(conn);
             if self.charge_bytes(conn, payload.len(), now, true) {
                 self.process_payload(conn, payload, up);
             }
         }
         self.settle_and_flush(up);
+        self.cause = None;
     }
 
-    /// Hands the notices of this input to the upper layers, then routes what everyone
-    /// queued.
+    /// Lets the upper layers follow this input (its notices, the answers it started), then
+    /// routes what everyone queued.
     fn settle_and_flush(&mut self, up: &mut impl Upcalls) {
-        if !self.notices.is_empty() {
-            up.settle(self);
-        }
+        up.settle(self);
         self.flush();
     }
 
@@ -139,20 +166,34 @@ impl Net {
         false
     }
 
-    /// Counts a message against the sender's message rate; false if it must be dropped (the
-    /// peer may have been disconnected).
+    /// Counts a message against the sender's message rate, and checks that the work done on
+    /// its behalf is within its work rate; false if it must be dropped (the peer may have been
+    /// disconnected).
     #[inline]
     fn allow_message(&mut self, conn: ConnectionId) -> bool {
-        let (Some(rate), Some(now)) = (self.limits.message_rate, self.now) else { return true };
+        let Some(now) = self.now else { return true };
         let Some(c) = self.conns.get_mut(conn) else { return false };
-        if c.side != Side::Accepted || c.message_bucket.take(rate, 1.0, now) {
+        if c.side != Side::Accepted {
             return true;
         }
+        let over = match (self.limits.message_rate, self.limits.work_rate) {
+            (Some(rate), _) if !c.message_bucket.take(rate, 1.0, now) => {
+                Some(("message over the message rate", format!("over the message rate of {}/s", rate.per_second)))
+            }
+            (_, Some(work)) if c.work_bucket.balance(work, now) < 0.0 => Some((
+                "message over the work rate",
+                format!(
+                    "over the work rate: its requests and broadcasts made the server send over {} messages/s",
+                    work.per_second
+                ),
+            )),
+            _ => None,
+        };
+        let Some((dropped, text)) = over else { return true };
         if self.limits.rate_policy == RatePolicy::Disconnect {
-            let text = format!("over the message rate of {}/s", rate.per_second);
             self.refuse(conn, DisconnectReason::RATE_LIMITED, text);
         } else {
-            self.rate_dropped(conn, "message over the message rate");
+            self.rate_dropped(conn, dropped);
         }
         false
     }

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use super::admission::Ticket;
 use super::connection::{ConnectionState, Side};
 use super::{Net, Notice};
 use crate::error::ConfigError;
@@ -27,27 +28,39 @@ impl Net {
         Ok(id)
     }
 
-    /// A connection this node accepted (server side): it is admitted against the connection
-    /// limits, then greeted with MOTD. One over a limit is told DISCONNECT 204 and closed at
-    /// once.
+    /// A connection this node accepted (server side): it takes a place under the connection
+    /// caps (unless its transport took one at accept, `ticket`), then is greeted with MOTD.
+    /// One over a cap is told DISCONNECT 204 and closed at once.
     pub(crate) fn accept(
         &mut self,
         role: RoleId,
         framing: Framing,
         peer: Option<std::net::SocketAddr>,
+        ticket: Option<Ticket>,
         now: Instant,
     ) -> Result<ConnectionId, ConfigError> {
         let id = self.open(role, Side::Accepted, framing, now)?;
+        let admitted = match ticket {
+            Some(t) => Ok(t),
+            None => self.admission.admit(peer.map(|p| p.ip())),
+        };
         if let Some(c) = self.conns.get_mut(id) {
             c.peer_addr = peer;
         }
-        if let Err(why) = self.conns.admit(id, peer.map(|p| p.ip()), &self.limits) {
-            tracing::warn!(conn = %id, ?peer, "connection refused: {why}");
-            let reason = DisconnectReason::SERVER_FULL;
-            self.queue_internal(msg::DISCONNECT, &(reason.code(), Some(S64::from(why))), Some(id));
-            self.flush();
-            self.begin_close(id, CloseReason::Disconnected { reason, detail: Some(why.into()) });
-            return Ok(id);
+        let ticket = match admitted {
+            Ok(t) => t,
+            Err(why) => {
+                tracing::warn!(conn = %id, ?peer, "connection refused: {why}");
+                let reason = DisconnectReason::SERVER_FULL;
+                let text = why.to_string();
+                self.queue_internal(msg::DISCONNECT, &(reason.code(), Some(S64::from(text.as_str()))), Some(id));
+                self.flush();
+                self.begin_close(id, CloseReason::Disconnected { reason, detail: Some(text) });
+                return Ok(id);
+            }
+        };
+        if let Some(c) = self.conns.get_mut(id) {
+            c.ticket = Some(ticket);
         }
         self.greet(id);
         self.flush();
@@ -71,11 +84,17 @@ impl Net {
             return;
         };
         c.state = ConnectionState::Active;
+        if let Some(t) = c.ticket.as_mut() {
+            t.settle();
+        }
         let role = c.role;
         self.timers.clear(conn, &mut c.deadline);
-        if let (Some(idle), Some(now)) = (self.limits.idle_timeout, self.now) {
-            let due = c.last_input.unwrap_or(now).max(now) + idle;
-            self.timers.set(conn, &mut c.deadline, due);
+        if let Some(now) = self.now {
+            let idle = self.limits.idle_timeout.map(|idle| c.last_input.unwrap_or(now).max(now) + idle);
+            let frame = c.frame_started.zip(self.limits.frame_timeout).map(|(t, l)| t + l);
+            if let Some(due) = [idle, frame].into_iter().flatten().min() {
+                self.timers.set(conn, &mut c.deadline, due);
+            }
         }
         self.conns.set_active(conn);
         tracing::debug!(%conn, "connection active");
@@ -161,10 +180,12 @@ impl Net {
         Notice::Closed { conn, side, repository: self.repository_of(conn) }
     }
 
-    /// Forgets a connection for good, releasing what it counted against.
+    /// Forgets a connection for good, releasing what it counted against (its usage leaves
+    /// the node's total, its ticket gives its place back).
     pub(crate) fn forget(&mut self, conn: ConnectionId) {
         if let Some(mut c) = self.conns.remove(conn) {
             self.timers.clear(conn, &mut c.deadline);
+            self.budget.release(&c.usage);
         }
     }
 }

@@ -31,9 +31,54 @@ pub enum RatePolicy {
     Disconnect,
 }
 
-/// Timeouts and resource limits. The defaults are safe for a server on the internet; every
-/// one of them can be changed with
-/// [`NodeBuilder::configure_limits`](crate::NodeBuilder::configure_limits).
+/// How many leading bits of a peer's address name "one address" for the per-address caps.
+///
+/// Counting single IPv4 addresses is too fine for IPv6, where one host holds a whole /64;
+/// counting by prefix makes the caps mean the same thing for both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressPrefix {
+    /// Bits of an IPv4 address (default 24: 203.0.113.0/24 is one address).
+    pub v4: u8,
+    /// Bits of an IPv6 address (default 64).
+    pub v6: u8,
+}
+
+impl Default for AddressPrefix {
+    fn default() -> Self {
+        Self { v4: 24, v6: 64 }
+    }
+}
+
+impl AddressPrefix {
+    /// The prefix `ip` belongs to, as an address with the host bits cleared (IPv4-mapped
+    /// IPv6 addresses count as IPv4).
+    pub fn of(&self, ip: std::net::IpAddr) -> std::net::IpAddr {
+        use std::net::IpAddr;
+        match ip {
+            IpAddr::V4(a) => IpAddr::V4(mask_v4(a, self.v4)),
+            IpAddr::V6(a) => match a.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(mask_v4(v4, self.v4)),
+                None => {
+                    let bits = u32::from(self.v6.min(128));
+                    let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+                    IpAddr::V6((u128::from(a) & mask).into())
+                }
+            },
+        }
+    }
+}
+
+fn mask_v4(a: std::net::Ipv4Addr, bits: u8) -> std::net::Ipv4Addr {
+    let bits = u32::from(bits.min(32));
+    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+    (u32::from(a) & mask).into()
+}
+
+/// Timeouts, resource limits and budgets. The defaults are safe for a server on the internet
+/// on a small machine; every one of them can be changed with
+/// [`NodeBuilder::configure_limits`](crate::NodeBuilder::configure_limits) (or later with
+/// `configure_limits` on the node). The README's security table lists each with what happens
+/// when a peer reaches it.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Limits {
@@ -43,6 +88,10 @@ pub struct Limits {
     /// An active connection that sent nothing for this long is disconnected (reason 200).
     /// Default none: Python clients that only listen send nothing.
     pub idle_timeout: Option<Duration>,
+    /// A frame that has started to arrive but is not complete after this long is dropped
+    /// with its connection (reason 200), even with no idle timeout: a peer cannot park a
+    /// partial 64 KiB frame forever. Default 10 s.
+    pub frame_timeout: Option<Duration>,
     /// Deepest nesting of arrays and maps accepted in one value. Default 32.
     pub max_depth: u16,
     /// Most elements of one array or map. Default 65536.
@@ -58,19 +107,45 @@ pub struct Limits {
     pub message_rate: Option<Rate>,
     /// Incoming bytes per second per accepted connection. Default 4 MiB/s, bursts of 16 MiB.
     pub byte_rate: Option<Rate>,
+    /// Messages this node sends on an accepted peer's behalf, per second: the answers to its
+    /// requests (REQUEST_VISIBLE_OBJECTS, visible-zone changes) and every delivery of what its
+    /// messages caused (a broadcast to 300 clients costs 300). A peer over it is treated as
+    /// over a rate ([`rate_policy`](Self::rate_policy)). Default 100,000/s, bursts of
+    /// 1,000,000.
+    pub work_rate: Option<Rate>,
     /// What to do with a peer over a rate. Default: disconnect (reason 202).
     pub rate_policy: RatePolicy,
-    /// Most connections this node accepts at once; more are told DISCONNECT 204 and closed.
-    /// Default 10000.
+    /// Most connections this node accepts at once, counted from the moment the socket is
+    /// accepted (before any TLS, WebSocket or QUIC handshake); more are refused at once
+    /// (DISCONNECT 204 where the transport can carry it). Default 10000.
     pub max_connections: usize,
-    /// Most accepted connections from one IP address. Default 64.
-    pub max_connections_per_ip: usize,
+    /// Most connections from one address ([`address_prefix`](Self::address_prefix): one
+    /// IPv4 /24 or IPv6 /64 by default), counted like `max_connections`. Default 64.
+    pub max_connections_per_address: usize,
+    /// What "one address" means for the per-address caps (connections here, objects created
+    /// in [`ObjectConfig`](crate::object::ObjectConfig)). Default /24 for IPv4, /64 for IPv6.
+    pub address_prefix: AddressPrefix,
+    /// Most connections whose handshake (the transport's, then MagicNet's HELLO) is not
+    /// complete yet; more are refused at accept. Default 512.
+    pub max_pending_handshakes: usize,
     /// Most shared parameters one peer may set on its connection. Default 64.
     pub max_shared_parameters: usize,
-    /// Outgoing bytes one connection may have waiting in the node (not yet taken by its
-    /// transport); a connection over it is a slow consumer and is dropped (reason 203).
-    /// Default 8 MiB.
+    /// Most bytes (names plus encoded values) of the shared parameters one peer may set on
+    /// its connection; more disconnects it (reason 205). Default 64 KiB.
+    pub max_shared_parameter_bytes: usize,
+    /// Outgoing bytes one connection may have waiting, in the node and in its transport
+    /// together; a connection over it is a slow consumer and is dropped (reason 203).
+    /// Default 2 MiB.
     pub max_queued_bytes: usize,
+    /// Everything one connection makes the node keep, in bytes: its shared parameters, its
+    /// read buffer, its waiting output, the objects it created and its view (see
+    /// [`Usage`](crate::net::Usage)); more disconnects it (reason 205). Default 8 MiB.
+    pub max_connection_bytes: usize,
+    /// The node's budget over every connection's usage and the objects it holds. Over it,
+    /// the connections that hold the most are dropped (reason 207) until the node is back
+    /// under 90% of it, and new connections are refused at accept (204) meanwhile.
+    /// Default 256 MiB.
+    pub max_node_bytes: usize,
     /// Events kept for the application before new ones are dropped. Default 65536.
     pub max_queued_events: usize,
 }
@@ -80,32 +155,44 @@ impl Default for Limits {
         Self {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: None,
+            frame_timeout: Some(Duration::from_secs(10)),
             max_depth: crate::wire::msgpack::DEFAULT_MAX_DEPTH,
             max_collection_len: 65536,
             max_frame_payload: MAX_FRAME_PAYLOAD,
             max_messages_per_frame: 8192,
             message_rate: Some(Rate::new(2000.0, 10_000.0)),
             byte_rate: Some(Rate::new(4.0 * 1024.0 * 1024.0, 16.0 * 1024.0 * 1024.0)),
+            work_rate: Some(Rate::new(100_000.0, 1_000_000.0)),
             rate_policy: RatePolicy::Disconnect,
             max_connections: 10_000,
-            max_connections_per_ip: 64,
+            max_connections_per_address: 64,
+            address_prefix: AddressPrefix::default(),
+            max_pending_handshakes: 512,
             max_shared_parameters: 64,
-            max_queued_bytes: 8 * 1024 * 1024,
+            max_shared_parameter_bytes: 64 * 1024,
+            max_queued_bytes: 2 * 1024 * 1024,
+            max_connection_bytes: 8 * 1024 * 1024,
+            max_node_bytes: 256 * 1024 * 1024,
             max_queued_events: 65536,
         }
     }
 }
 
 impl Limits {
-    /// No rate limits and very large caps: for benchmarks and trusted links only.
+    /// No rate limits, caps or budgets (the timeouts and decoding limits stay): for benchmarks
+    /// and trusted links only.
     pub fn unlimited() -> Self {
         Self {
             message_rate: None,
             byte_rate: None,
+            work_rate: None,
             max_connections: usize::MAX,
-            max_connections_per_ip: usize::MAX,
+            max_connections_per_address: usize::MAX,
+            max_pending_handshakes: usize::MAX,
             max_messages_per_frame: usize::MAX,
             max_queued_bytes: usize::MAX,
+            max_connection_bytes: usize::MAX,
+            max_node_bytes: usize::MAX,
             ..Self::default()
         }
     }
@@ -129,13 +216,28 @@ pub(crate) struct Bucket {
 }
 
 impl Bucket {
-    /// Takes `n` tokens if the bucket has them (refilling it for the time elapsed).
-    pub(crate) fn take(&mut self, rate: Rate, n: f64, now: Instant) -> bool {
+    /// The tokens there are at `now` (refilled for the time elapsed); negative while the
+    /// bucket is in debt.
+    pub(crate) fn balance(&mut self, rate: Rate, now: Instant) -> f64 {
         let tokens = match self.last {
             None => rate.burst,
             Some(t) => (self.tokens + now.saturating_duration_since(t).as_secs_f64() * rate.per_second).min(rate.burst),
         };
         self.last = Some(now);
+        self.tokens = tokens;
+        tokens
+    }
+
+    /// Takes `n` tokens whether the bucket has them or not (it may go into debt, which
+    /// refills at the rate like any deficit); returns the balance left.
+    pub(crate) fn charge(&mut self, rate: Rate, n: f64, now: Instant) -> f64 {
+        self.tokens = self.balance(rate, now) - n;
+        self.tokens
+    }
+
+    /// Takes `n` tokens if the bucket has them (refilling it for the time elapsed).
+    pub(crate) fn take(&mut self, rate: Rate, n: f64, now: Instant) -> bool {
+        let tokens = self.balance(rate, now);
         if tokens >= n {
             self.tokens = tokens - n;
             true

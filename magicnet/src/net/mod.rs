@@ -4,13 +4,15 @@
 //!
 //! | part | file | owns |
 //! |---|---|---|
-//! | connection table | `table.rs`, `connection.rs` | every connection's row, active sets, admission counts |
+//! | connection table | `table.rs`, `connection.rs` | every connection's row and the active sets |
+//! | admission | `admission.rs` | the connection caps, shared with the drivers that accept |
+//! | budgets | `budget.rs` | what each connection makes the node keep, and the node's total |
 //! | roles | `roles.rs` | encodings, middlewares, destination filters, frame budgets |
 //! | handshake | `handshake.rs` | MOTD, HELLO, `rp`, DISCONNECT, shared parameters |
 //! | input | `input.rs` | frames in, rate checks, messages out to their handler |
 //! | output | `output.rs`, `outbox.rs` | routing, filters, encode-once fan-out, frames, [`Output`] |
 //! | lifecycle | `lifecycle.rs` | opening, activating, closing and forgetting connections |
-//! | timers | `timers.rs` | handshake and idle deadlines |
+//! | timers | `timers.rs` | handshake, idle and partial-frame deadlines |
 //! | diagnostics | `diag.rs` | the one event queue, warnings, errors |
 //!
 //! What it does not know: application processors and network objects. The [`Node`] owns
@@ -20,7 +22,9 @@
 //!
 //! [`Node`]: crate::Node
 
+mod admission;
 mod api;
+mod budget;
 mod connection;
 mod diag;
 mod handshake;
@@ -38,13 +42,16 @@ use std::time::Instant;
 use bytes::Bytes;
 
 pub use crate::wire::Framing;
+pub use admission::{Admission, Refusal, Ticket};
 pub use api::{NetApi, SharedParameterError};
+pub use budget::Usage;
 pub use connection::{Connection, ConnectionState, ConnectionStats, Extensions, Side};
 pub use diag::DroppedCounter;
-pub use limits::{Limits, Rate, RatePolicy};
+pub use limits::{AddressPrefix, Limits, Rate, RatePolicy};
 pub use output::Output;
 pub use roles::RoleConfig;
 
+pub(crate) use budget::Holding;
 pub(crate) use diag::{Diagnostics, panic_text};
 pub(crate) use handshake::Greeting;
 pub(crate) use output::Router;
@@ -70,6 +77,11 @@ pub struct Net {
     pub(crate) timers: Timers,
     pub(crate) diag: Diagnostics,
     pub(crate) limits: Limits,
+    /// The connection caps, shared with the drivers that accept sockets for this node.
+    pub(crate) admission: Admission,
+    pub(crate) budget: budget::Budget,
+    /// The connection whose input is being handled: what it causes is charged to it.
+    pub(crate) cause: Option<ConnectionId>,
     /// The declared messages' signatures, for the checks of raw sends.
     pub(crate) signatures: IdMap<Signature>,
     /// The time of the latest input or timer.
@@ -109,7 +121,7 @@ pub(crate) trait Upcalls {
     fn message(&mut self, net: &mut Net, conn: ConnectionId, kind: u64, params: &Bytes);
     /// An application message whose parameters may be decoded straight from the payload.
     fn message_in_place(&mut self, net: &mut Net, conn: ConnectionId, kind: u64, r: &mut Reader<'_>) -> InPlace;
-    /// Follows the notices queued since the last call.
+    /// Follows the notices queued since the last call, and moves on the work in progress.
     fn settle(&mut self, net: &mut Net);
 }
 
@@ -135,6 +147,9 @@ impl Net {
             router: Router::default(),
             timers: Timers::default(),
             diag: Diagnostics::new(c.limits.max_queued_events),
+            admission: Admission::new(&c.limits),
+            budget: budget::Budget::default(),
+            cause: None,
             limits: c.limits,
             signatures: c.signatures,
             now: None,

@@ -50,6 +50,13 @@ pub enum Output {
         /// The connection to close.
         conn: ConnectionId,
     },
+    /// Drop this connection now, without waiting for the peer to take what its transport
+    /// still holds (it was dropped as a slow consumer or to bring the node under its memory
+    /// budget). The node has already forgotten it.
+    Abort {
+        /// The connection to drop.
+        conn: ConnectionId,
+    },
 }
 
 /// The output part's own state.
@@ -57,6 +64,8 @@ pub enum Output {
 pub(crate) struct Router {
     /// Messages not routed yet.
     queue: Vec<NetMessage>,
+    /// Deliveries routed while an input was handled (charged to its connection's work).
+    caused: usize,
     /// Connections with something for the transport, in order.
     ready: VecDeque<ConnectionId>,
     /// Connections found over `max_queued_bytes` while routing; dropped after the message.
@@ -150,10 +159,15 @@ impl Net {
             }
         }
         // Messages queued while routing (a slow consumer's DISCONNECT) go next time; keep
-        // the allocation otherwise.
-        if self.router.queue.is_empty() {
+        // the allocation otherwise (unless a burst grew it far beyond the usual).
+        if self.router.queue.is_empty() && queue.capacity() <= 4096 {
             self.router.queue = queue;
         }
+        let caused = std::mem::take(&mut self.router.caused);
+        if let (Some(cause), true) = (self.cause, caused > 0) {
+            self.charge_work(cause, caused);
+        }
+        self.enforce_budgets();
     }
 
     fn route(&mut self, mut m: NetMessage) {
@@ -231,6 +245,9 @@ impl Net {
             return self.diag.error(None, DiagnosticKind::PayloadTooLarge, Some(m.kind), text);
         }
         let max_queued = self.limits.max_queued_bytes;
+        if self.cause.is_some() {
+            out.caused += out.scratch.len();
+        }
         for i in 0..out.scratch.len() {
             let dest = out.scratch[i];
             let Some(c) = self.conns.get_mut(dest) else {
@@ -243,7 +260,11 @@ impl Net {
             // large burst at once; one whose output is never taken piles up flush after flush.
             if c.flush_epoch != out.flush_epoch {
                 c.flush_epoch = out.flush_epoch;
-                if c.outbox.queued_bytes() > max_queued {
+                let left = c.outbox.queued_bytes();
+                if left != c.usage.output {
+                    self.budget.set_output(&mut c.usage, left);
+                }
+                if c.usage.queued() > max_queued {
                     out.slow.push(dest);
                 }
             }
@@ -293,6 +314,9 @@ impl Net {
             }
             if let Some(data) = c.outbox.take_ready(c.framing) {
                 c.stats.bytes_sent += data.len() as u64;
+                if c.usage.output != 0 {
+                    self.budget.set_output(&mut c.usage, 0);
+                }
                 if !c.outbox.has_ready(c.framing) && c.state != ConnectionState::Closing {
                     c.in_ready = false;
                     self.router.ready.pop_front();
@@ -302,8 +326,9 @@ impl Net {
             self.router.ready.pop_front();
             c.in_ready = false;
             if c.state == ConnectionState::Closing {
+                let abort = c.abort;
                 self.forget(id);
-                return Some(Output::Close { conn: id });
+                return Some(if abort { Output::Abort { conn: id } } else { Output::Close { conn: id } });
             }
         }
         None
@@ -323,17 +348,26 @@ impl Net {
     }
 
     /// Drops a connection that does not take its output: what it has not received is
-    /// discarded, it is told DISCONNECT 203 and closed.
+    /// discarded, it is told DISCONNECT 203 (if its transport takes it) and aborted.
     pub(crate) fn drop_slow(&mut self, conn: ConnectionId) {
-        let Some(c) = self.conns.get_mut(conn) else { return };
+        let Some(c) = self.conns.get(conn) else { return };
         if c.state == ConnectionState::Closing {
             return;
         }
-        let queued = c.outbox.queued_bytes();
-        c.outbox = Outbox::default();
+        let queued = c.outbox.queued_bytes() + c.usage.transport;
         let text = format!("slow consumer: {queued} bytes not taken");
-        self.diag.warn(Some(conn), DiagnosticKind::Refused, None, text.clone());
-        self.disconnect(conn, DisconnectReason::SLOW_CONSUMER, Some(&text));
+        self.drop_abruptly(conn, DisconnectReason::SLOW_CONSUMER, text);
+    }
+
+    /// Discards what waits in the node for `conn`.
+    pub(crate) fn discard_output(&mut self, conn: ConnectionId) {
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.outbox = Outbox::default();
+            if let Some(lane) = c.lane.as_mut() {
+                lane.outbox = Outbox::default();
+            }
+            self.budget.set_output(&mut c.usage, 0);
+        }
     }
 }
 

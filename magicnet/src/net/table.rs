@@ -1,11 +1,8 @@
-//! The connection table: every connection of a node (its rows), which of them are active in
-//! each remote role, and what accepted connections count against the connection limits.
+//! The connection table: every connection of a node (its rows) and which of them are active in
+//! each remote role. (What accepted connections count against the caps travels with each row
+//! as its admission ticket.)
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-
-use super::connection::{Admission, Connection, Side};
-use super::limits::Limits;
+use super::connection::{Connection, Side};
 use crate::ids::{ConnectionId, RoleId};
 use crate::wire::Framing;
 
@@ -14,14 +11,11 @@ pub(crate) struct ConnectionTable {
     slab: Slab<Connection>,
     /// The active (handshake done, not closing) connections of each remote role.
     active: Vec<ConnSet>,
-    /// Accepted connections that count against the limits, in total and per address.
-    accepted: usize,
-    per_ip: HashMap<IpAddr, usize>,
 }
 
 impl ConnectionTable {
     pub(crate) fn new(roles: usize) -> Self {
-        Self { slab: Slab::default(), active: vec![ConnSet::default(); roles], accepted: 0, per_ip: HashMap::new() }
+        Self { slab: Slab::default(), active: vec![ConnSet::default(); roles] }
     }
 
     /// Adds a row for a new connection (handshaking).
@@ -52,29 +46,6 @@ impl ConnectionTable {
         self.slab.iter().map(|(_, c)| c)
     }
 
-    /// Counts an accepted connection against the limits, or says why it cannot be admitted.
-    pub(crate) fn admit(
-        &mut self,
-        conn: ConnectionId,
-        ip: Option<IpAddr>,
-        limits: &Limits,
-    ) -> Result<(), &'static str> {
-        let from_ip = ip.map_or(0, |ip| self.per_ip.get(&ip).copied().unwrap_or(0));
-        if self.accepted >= limits.max_connections {
-            return Err("the server is full");
-        }
-        if from_ip >= limits.max_connections_per_ip {
-            return Err("too many connections from your address");
-        }
-        let Some(c) = self.slab.get_mut(conn) else { return Err("the connection is gone") };
-        c.admitted = Some(Admission { ip });
-        self.accepted += 1;
-        if let Some(ip) = ip {
-            *self.per_ip.entry(ip).or_default() += 1;
-        }
-        Ok(())
-    }
-
     /// The connection completed its handshake: it joins its role's active set.
     pub(crate) fn set_active(&mut self, conn: ConnectionId) {
         if let Some(c) = self.slab.get(conn) {
@@ -99,21 +70,10 @@ impl ConnectionTable {
         self.active.iter().flat_map(|s| s.as_slice().iter().copied())
     }
 
-    /// Forgets a connection for good, releasing what it counted against.
+    /// Forgets a connection for good (its ticket, dropped with the row, gives its place back).
     pub(crate) fn remove(&mut self, conn: ConnectionId) -> Option<Connection> {
         let c = self.slab.remove(conn)?;
         self.active[c.role.index()].remove(conn);
-        if let Some(Admission { ip }) = c.admitted {
-            self.accepted = self.accepted.saturating_sub(1);
-            if let Some(ip) = ip {
-                if let Some(n) = self.per_ip.get_mut(&ip) {
-                    *n -= 1;
-                    if *n == 0 {
-                        self.per_ip.remove(&ip);
-                    }
-                }
-            }
-        }
         Some(c)
     }
 }

@@ -46,8 +46,9 @@ impl Timers {
 }
 
 impl super::Net {
-    /// Handles every deadline that has passed at `now`: a handshake not completed in time,
-    /// or (with an idle timeout) a peer silent for too long, is disconnected (reason 200).
+    /// Handles every deadline that has passed at `now`: a handshake not completed in time, a
+    /// frame that started to arrive and did not complete in time, or (with an idle timeout) a
+    /// peer silent for too long, is disconnected (reason 200).
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         self.now = Some(now);
         while let Some(conn) = self.timers.pop_due(now) {
@@ -55,26 +56,30 @@ impl super::Net {
                 continue;
             };
             c.deadline = None;
-            match (c.state, self.limits.idle_timeout) {
-                (ConnectionState::Handshaking, _) => {
-                    let secs = self.limits.handshake_timeout.as_secs_f64();
-                    let text = format!("handshake not completed within {secs}s");
-                    self.diag.warn(Some(conn), DiagnosticKind::Refused, None, text.clone());
-                    self.disconnect(conn, DisconnectReason::TIMEOUT, Some(&text));
+            let text = match c.state {
+                ConnectionState::Handshaking => {
+                    format!("handshake not completed within {}s", self.limits.handshake_timeout.as_secs_f64())
                 }
-                (ConnectionState::Active, Some(idle)) => {
-                    // Inputs only stamp the connection; the deadline moves when it fires.
-                    let due = c.last_input.map_or(now, |t| t + idle);
-                    if due > now {
-                        self.timers.set(conn, &mut c.deadline, due);
+                ConnectionState::Active => {
+                    let frame = c.frame_started.zip(self.limits.frame_timeout);
+                    let idle = c.last_input.zip(self.limits.idle_timeout);
+                    if let Some((_, limit)) = frame.filter(|(t, l)| *t + *l <= now) {
+                        format!("a frame did not complete within {}s", limit.as_secs_f64())
+                    } else if let Some((_, limit)) = idle.filter(|(t, l)| *t + *l <= now) {
+                        format!("idle for {}s", limit.as_secs_f64())
                     } else {
-                        let text = format!("idle for {}s", idle.as_secs_f64());
-                        self.diag.warn(Some(conn), DiagnosticKind::Refused, None, text.clone());
-                        self.disconnect(conn, DisconnectReason::TIMEOUT, Some(&text));
+                        // Inputs only stamp the connection; the deadline moves when it fires.
+                        let next = [frame.map(|(t, l)| t + l), idle.map(|(t, l)| t + l)].into_iter().flatten().min();
+                        if let Some(due) = next {
+                            self.timers.set(conn, &mut c.deadline, due);
+                        }
+                        continue;
                     }
                 }
-                _ => {}
-            }
+                ConnectionState::Closing => continue,
+            };
+            self.diag.warn(Some(conn), DiagnosticKind::Refused, None, text.clone());
+            self.disconnect(conn, DisconnectReason::TIMEOUT, Some(&text));
         }
     }
 }

@@ -28,7 +28,7 @@ pub use inbox::{Inbox, Recv};
 use crate::error::ConfigError;
 use crate::event::{DiagnosticKind, Event};
 use crate::ids::{ConnectionId, RoleId};
-use crate::net::{Framing, InPlace, Net, NetApi, Output, Upcalls};
+use crate::net::{Admission, Framing, InPlace, Net, NetApi, Output, Ticket, Upcalls};
 use crate::object::{ObjectApi, ObjectRuntime};
 use crate::protocol::message as msg;
 use crate::wire::Reader;
@@ -78,7 +78,12 @@ impl Upcalls for Layers<'_> {
 
     fn settle(&mut self, net: &mut Net) {
         match self.objects.as_deref_mut() {
-            Some(rt) => rt.settle(net),
+            Some(rt) => {
+                rt.settle(net);
+                // Answers started by this input go out now, as far as their connections have
+                // room; the rest follows from `handle_timeout`.
+                rt.pump(net);
+            }
             None => net.notices.clear(),
         }
     }
@@ -114,13 +119,20 @@ impl Node {
 
     // ----- connections, as transports report them -----------------------------------------
 
-    /// Registers a connection this node accepted (server side) from `peer` (if known): it is
-    /// admitted against the connection limits ([`Limits::max_connections`],
-    /// [`Limits::max_connections_per_ip`]) and sent MOTD, and must answer HELLO within the
-    /// handshake timeout. A connection over a limit is told DISCONNECT 204 and closed at once.
+    /// Registers a connection this node accepted (server side) from `peer` (if known): it
+    /// takes a place under the connection caps ([`Limits::max_connections`],
+    /// [`Limits::max_connections_per_address`], [`Limits::max_pending_handshakes`]) and is
+    /// sent MOTD, and must answer HELLO within the handshake timeout. A connection over a cap
+    /// is told DISCONNECT 204 and closed at once.
+    ///
+    /// A transport with a handshake of its own (TLS, WebSocket, QUIC) should take the place
+    /// when it accepts the socket, with [`admission`](Self::admission), and hand the ticket to
+    /// [`accept_admitted`](Self::accept_admitted): then a flood of handshakes that never
+    /// finish is capped too.
     ///
     /// [`Limits::max_connections`]: crate::Limits::max_connections
-    /// [`Limits::max_connections_per_ip`]: crate::Limits::max_connections_per_ip
+    /// [`Limits::max_connections_per_address`]: crate::Limits::max_connections_per_address
+    /// [`Limits::max_pending_handshakes`]: crate::Limits::max_pending_handshakes
     pub fn accept(
         &mut self,
         role: RoleId,
@@ -128,9 +140,47 @@ impl Node {
         peer: Option<SocketAddr>,
         now: Instant,
     ) -> Result<ConnectionId, ConfigError> {
-        let conn = self.net.accept(role, framing, peer, now)?;
+        let conn = self.net.accept(role, framing, peer, None, now)?;
         self.settle();
         Ok(conn)
+    }
+
+    /// Registers an accepted connection whose place its transport already took (see
+    /// [`accept`](Self::accept)).
+    pub fn accept_admitted(
+        &mut self,
+        role: RoleId,
+        framing: Framing,
+        peer: Option<SocketAddr>,
+        ticket: Ticket,
+        now: Instant,
+    ) -> Result<ConnectionId, ConfigError> {
+        let conn = self.net.accept(role, framing, peer, Some(ticket), now)?;
+        self.settle();
+        Ok(conn)
+    }
+
+    /// The connection caps, to check when a socket is accepted, before any handshake: the
+    /// handle is shared (clone it into accept loops on other threads).
+    pub fn admission(&self) -> Admission {
+        self.net.admission.clone()
+    }
+
+    /// Reports what `conn`'s transport holds but has not written yet. Drivers call it after
+    /// handing output over (and now and then): it counts against the connection's
+    /// [`Limits::max_queued_bytes`] and the node's budget, and paces the answers to large
+    /// requests.
+    ///
+    /// [`Limits::max_queued_bytes`]: crate::Limits::max_queued_bytes
+    pub fn set_transport_backlog(&mut self, conn: ConnectionId, bytes: usize) {
+        self.net.set_transport_backlog(conn, bytes);
+        self.settle();
+    }
+
+    /// Everything the node keeps for its connections and objects, in bytes (see
+    /// [`Limits::max_node_bytes`](crate::Limits::max_node_bytes)).
+    pub fn usage_total(&self) -> usize {
+        self.net.usage_total()
     }
 
     /// Registers a connection this node opened (client side) to `peer` (if known): it waits
@@ -225,14 +275,27 @@ impl Node {
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.net.timers.next()
+        let answers = self.objects.as_ref().and_then(|rt| rt.pump_due(&self.net));
+        [self.net.timers.next(), self.net.backlog_wake(), answers].into_iter().flatten().min()
     }
 
-    /// Handles every deadline that has passed at `now` (handshake and idle timeouts).
+    /// Handles every deadline that has passed at `now` (handshake, idle and partial-frame
+    /// timeouts), and moves on the answers in progress (objects generated a chunk at a time
+    /// as each connection drains).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.net.handle_timeout(now);
         self.settle();
+        if let Some(rt) = self.objects.as_mut() {
+            rt.pump(&mut self.net);
+        }
         self.net.flush();
+    }
+
+    /// The connections with an answer in progress: a driver reports how their transports
+    /// drain (see [`set_transport_backlog`](Self::set_transport_backlog)) before each
+    /// [`handle_timeout`](Self::handle_timeout).
+    pub fn answering(&self) -> Vec<ConnectionId> {
+        self.objects.as_ref().map(|rt| rt.answering().collect()).unwrap_or_default()
     }
 }
 

@@ -255,6 +255,7 @@ pub trait ObjectApi {
         if let Some(rt) = rt {
             rt.settle(net);
             rt.on_vz(net, conn);
+            rt.pump(net);
         }
         Ok(())
     }
@@ -357,6 +358,7 @@ impl ObjectRuntime {
             view_role: Some(T::ROLE),
             origin,
             creator: None,
+            charged: None,
         };
         self.store.insert(oid, entry);
         init(&mut value, &mut ObjectContext::new(Scope { net: &mut *net, objects: self, oid, sender: None }));
@@ -364,7 +366,7 @@ impl ObjectRuntime {
         let Some(entry) = self.store.get(oid) else { return Ok(oid) };
         let Some(conn) = origin else {
             self.zones.add_object(opts.zone, oid);
-            let audience = self.audience(opts.zone, None);
+            let audience = self.audience(oid, opts.zone, None);
             self.generate_to(net, oid, audience);
             self.initialize(net, oid);
             return Ok(oid);

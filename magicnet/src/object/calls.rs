@@ -41,15 +41,18 @@ impl ObjectRuntime {
         let entry = self.store.get_mut(oid).ok_or(SendError::UnknownObject(oid))?;
         let args = Bytes::from(args);
         if desc.persist {
-            entry.persist(role, field, args.clone());
+            let grew = entry.persist(role, field, args.clone());
+            let charged = entry.charged;
+            Self::charge(net, charged, grew);
         }
+        let entry = self.store.get(oid).ok_or(SendError::UnknownObject(oid))?;
         if entry.state != ObjectState::Generated {
             return Ok(());
         }
         let (zone, origin) = (entry.zone, entry.origin);
         let audience = match only {
             Some(c) => Audience::One(c),
-            None => self.audience(zone, origin),
+            None => self.audience(oid, zone, origin),
         };
         let params = set_field_params(oid, role, field, &args);
         let budget = net.roles.frame_budget();
@@ -63,11 +66,13 @@ impl ObjectRuntime {
 
     /// Remembers an incoming field call's arguments (before its method runs), if the field
     /// is remembered.
-    pub(crate) fn remember(&mut self, oid: ObjectId, role: ObjectRole, field: u8, args: &[u8]) {
+    pub(crate) fn remember(&mut self, net: &mut Net, oid: ObjectId, role: ObjectRole, field: u8, args: &[u8]) {
         let Some(class) = self.store.get(oid).map(|e| e.class) else { return };
         if self.field_desc(class, role, field).is_some_and(|d| d.persist) {
             if let Some(e) = self.store.get_mut(oid) {
-                e.persist(role, field, Bytes::copy_from_slice(args));
+                let grew = e.persist(role, field, Bytes::copy_from_slice(args));
+                let charged = e.charged;
+                Self::charge(net, charged, grew);
             }
         }
     }
@@ -160,7 +165,8 @@ impl ObjectRuntime {
                 }
             }
             // Another role's field: validated and remembered, for late joiners.
-            _ => (role_info.validate)(field, args, net.limits.read()).map(|()| self.remember(oid, role, field, args)),
+            _ => (role_info.validate)(field, args, net.limits.read())
+                .map(|()| self.remember(net, oid, role, field, args)),
         };
         match result {
             Ok(()) => {}

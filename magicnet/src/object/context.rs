@@ -136,7 +136,7 @@ pub fn field_reader<'b, T>(ctx: &ObjectContext<'_, T>, args: &'b [u8]) -> Reader
 /// Remembers the arguments of the call being dispatched (before the method runs).
 pub fn remember<T>(ctx: &mut ObjectContext<'_, T>, args: &[u8]) {
     if let Some((role, field)) = ctx.current {
-        ctx.objects.remember(ctx.oid, role, field, args);
+        ctx.objects.remember(ctx.net, ctx.oid, role, field, args);
     }
 }
 

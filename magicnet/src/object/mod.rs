@@ -36,7 +36,7 @@
 //! implementations or conflicting signatures when the node is built.
 
 // The files stand in layers; each imports only files of the layers below it (and this one):
-//   1. codec, known, registry, store, zones: data, each on its own
+//   1. codec, registry, store, sweeps, zones: data, each on its own
 //   2. permission: the permission hook's types (field descriptors from the registry)
 //   3. runtime: ObjectRuntime, its config, Scope and the class entry points
 //   4. context: ObjectContext, and what generated code calls
@@ -45,12 +45,12 @@ mod api;
 mod calls;
 mod codec;
 mod context;
-mod known;
 mod permission;
 mod protocol;
 mod registry;
 mod runtime;
 mod store;
+mod sweeps;
 mod visibility;
 mod zones;
 

@@ -121,12 +121,20 @@ impl ObjectRuntime {
         };
         let Some(rp) = Self::require_repository(net, conn) else { return };
         let creator = match net.connection(conn).and_then(|c| c.peer_addr()) {
-            Some(addr) => Creator::Ip(addr.ip()),
+            Some(addr) => Creator::Address(net.limits.address_prefix.of(addr.ip())),
             None => Creator::Conn(conn),
         };
         let max = self.max_objects_per_client;
         if self.store.created_by(creator) >= max {
-            let detail = format!("create refused: at most {max} objects per client");
+            let detail = format!("create refused: at most {max} objects per client address");
+            return Self::refuse(net, conn, msg::CREATE_OBJECT, detail);
+        }
+        if self.store.len() >= self.max_objects {
+            let detail = format!("create refused: the server holds its maximum of {} objects", self.max_objects);
+            return Self::refuse(net, conn, msg::CREATE_OBJECT, detail);
+        }
+        if net.usage_total() > net.limits.max_node_bytes {
+            let detail = "create refused: the server is short of memory".to_owned();
             return Self::refuse(net, conn, msg::CREATE_OBJECT, detail);
         }
         let oid = ObjectId::new(rp, req.counter);
@@ -144,8 +152,10 @@ impl ObjectRuntime {
             view_role: view,
             origin: None,
             creator: Some(creator),
+            charged: Some(conn),
         };
         self.store.insert(oid, entry);
+        Self::charge(net, Some(conn), super::store::ENTRY_BYTES as isize);
         self.zones.add_object(zone, oid);
         for (role, field, args) in req.fields {
             self.incoming_call(net, Some(conn), oid, (role, field), args, true);
@@ -153,7 +163,7 @@ impl ObjectRuntime {
         if !self.store.contains(oid) {
             return; // a field deleted it
         }
-        let audience = self.audience(zone, None);
+        let audience = self.audience(oid, zone, None);
         self.generate_to(net, oid, audience);
         self.initialize(net, oid);
     }
@@ -202,8 +212,10 @@ impl ObjectRuntime {
             view_role: view,
             origin: Some(conn),
             creator: None,
+            charged: Some(conn),
         };
         self.store.insert(oid, entry);
+        Self::charge(net, Some(conn), super::store::ENTRY_BYTES as isize);
         self.zones.add_object(zone, oid);
     }
 }

@@ -21,17 +21,17 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::known::Visibility;
 use super::permission::{FieldCall, PermissionHook};
 use super::registry::{Implementation, Registry};
 use super::store::Store;
+use super::sweeps::Sweeps;
 use super::zones::Zones;
 use super::{CallError, ObjectState};
 use crate::error::RegistryError;
 use crate::event::{BadCallReason, DiagnosticKind, Event, ObjectEvent};
 use crate::ids::{ClassId, ConnectionId, ObjectId, ObjectRole, Repository, ZoneId};
 use crate::message::{Delivery, NetMessage};
-use crate::net::{Net, Notice, panic_text};
+use crate::net::{Holding, Net, Notice, panic_text};
 
 /// How a node takes part in the Object API.
 pub struct ObjectConfig {
@@ -42,6 +42,7 @@ pub struct ObjectConfig {
     pub(crate) zone_routing: bool,
     pub(crate) permission: Option<PermissionHook>,
     pub(crate) max_objects_per_client: usize,
+    pub(crate) max_objects: usize,
     pub(crate) max_visible_zones: usize,
     pub(crate) delete_owned_on_disconnect: bool,
 }
@@ -63,6 +64,7 @@ impl ObjectConfig {
             zone_routing: false,
             permission: None,
             max_objects_per_client: 1024,
+            max_objects: 100_000,
             max_visible_zones: 256,
             delete_owned_on_disconnect: false,
         }
@@ -104,9 +106,19 @@ impl ObjectConfig {
         self
     }
 
-    /// Most objects one client may have created and alive at once (default 1024).
+    /// Most objects the clients of one address (by prefix: see
+    /// [`Limits::address_prefix`](crate::Limits::address_prefix)) may have created and alive
+    /// at once; they outlive their creators, so reconnecting does not reset the count
+    /// (default 1024).
     pub fn max_objects_per_client(mut self, n: usize) -> Self {
         self.max_objects_per_client = n;
+        self
+    }
+
+    /// Most objects the node holds before it refuses clients' CREATE_OBJECT (the
+    /// application's own creations are not refused, but count). Default 100,000.
+    pub fn max_objects(mut self, n: usize) -> Self {
+        self.max_objects = n;
         self
     }
 
@@ -183,10 +195,12 @@ pub struct ObjectRuntime {
     view_roles: Vec<Option<ObjectRole>>,
     pub(crate) store: Store,
     pub(crate) zones: Zones,
-    pub(crate) visibility: Visibility,
+    /// Answers in progress (generating, dropping, re-sending zones to connections).
+    pub(crate) sweeps: Sweeps,
     pub(crate) zone_routing: bool,
     pub(crate) permission: Option<PermissionHook>,
     pub(crate) max_objects_per_client: usize,
+    pub(crate) max_objects: usize,
     pub(crate) max_visible_zones: usize,
     pub(crate) delete_owned_on_disconnect: bool,
     /// Objects destroyed while their instance was out running a field.
@@ -235,10 +249,11 @@ impl ObjectRuntime {
             view_roles,
             store: Store::default(),
             zones: Zones::default(),
-            visibility: Visibility::default(),
+            sweeps: Sweeps::default(),
             zone_routing: config.zone_routing,
             permission: config.permission,
             max_objects_per_client: config.max_objects_per_client,
+            max_objects: config.max_objects,
             max_visible_zones: config.max_visible_zones,
             delete_owned_on_disconnect: config.delete_owned_on_disconnect,
             deferred_delete: HashMap::new(),
@@ -273,12 +288,42 @@ impl ObjectRuntime {
     }
 
     /// Who an object's updates go to: on an authority, its zone's viewers (with zone routing)
-    /// or everyone; on a client, the connection it came from.
-    pub(crate) fn audience(&mut self, zone: ZoneId, origin: Option<ConnectionId>) -> Audience {
-        if self.authority.is_some() {
-            if self.zone_routing { Audience::List(self.zones.viewers(zone)) } else { Audience::All }
-        } else {
-            origin.map_or(Audience::All, Audience::One)
+    /// or everyone; on a client, the connection it came from. A viewer whose sweep of the zone
+    /// has not reached the object yet is left out: the sweep will generate it, with its
+    /// remembered values, when it gets there.
+    pub(crate) fn audience(&mut self, oid: ObjectId, zone: ZoneId, origin: Option<ConnectionId>) -> Audience {
+        if self.authority.is_none() {
+            return origin.map_or(Audience::All, Audience::One);
+        }
+        if !self.zone_routing {
+            return Audience::All;
+        }
+        let viewers = self.zones.viewers(zone);
+        if !self.sweeps.fresh_in(zone) {
+            return Audience::List(viewers);
+        }
+        Audience::List(viewers.iter().copied().filter(|c| !self.sweeps.not_yet(*c, zone, oid)).collect())
+    }
+
+    /// Everyone who may hold an object (to tell them it is gone): on an authority, its zone's
+    /// viewers (with zone routing) or everyone, and the connections still dropping its zone.
+    /// Telling one that never got it costs a warning on its side, never a ghost object.
+    pub(crate) fn holders(&mut self, oid: ObjectId, zone: ZoneId, origin: Option<ConnectionId>) -> Audience {
+        if self.authority.is_none() || !self.zone_routing {
+            return self.audience(oid, zone, origin);
+        }
+        let viewers = self.zones.viewers(zone);
+        let dropping = self.sweeps.dropping(zone, oid);
+        if dropping.is_empty() {
+            return Audience::List(viewers);
+        }
+        Audience::List(viewers.iter().copied().chain(dropping).collect())
+    }
+
+    /// Counts `delta` bytes of an object against the connection it is charged to.
+    pub(crate) fn charge(net: &mut Net, charged: Option<ConnectionId>, delta: isize) {
+        if charged.is_some() && delta != 0 {
+            net.add_usage(charged, Holding::Objects, delta);
         }
     }
 
@@ -379,12 +424,9 @@ impl ObjectRuntime {
     /// Removes an object here, running `net_delete`; with `broadcast`, tells whoever has it.
     pub(crate) fn destroy(&mut self, net: &mut Net, oid: ObjectId, broadcast: bool) {
         let Some(mut e) = self.store.remove(oid) else { return };
+        Self::charge(net, e.charged, -(e.bytes() as isize));
         if broadcast {
-            let audience = match self.authority {
-                // everyone who was generated it, and only them
-                Some(_) => Audience::List(self.visibility.holders(oid).into()),
-                None => self.audience(e.zone, e.origin),
-            };
+            let audience = self.holders(oid, e.zone, e.origin);
             Self::queue(
                 net,
                 crate::protocol::message::DESTROY_OBJECT,
@@ -393,7 +435,6 @@ impl ObjectRuntime {
                 Delivery::Reliable,
             );
         }
-        self.visibility.forget_object(oid);
         self.zones.remove_object(e.zone, oid);
         let class = self.class_name(e.class);
         if e.state != ObjectState::Generated {

@@ -1,99 +1,119 @@
-//! Who has which object: generating objects to the connections that should see them (on
-//! activation, when their visible zones change, when an object moves, on request), telling
-//! them to drop what leaves their view, and following connections that go away.
+//! Who gets which object: generating objects to the connections that should see them (when
+//! they activate, when their visible zones change, when an object moves, when they ask),
+//! telling them to drop what leaves their view, and following connections that go away.
+//!
+//! Anything that may concern many objects is a sweep (see `sweeps.rs`): it is started in
+//! O(zones), charged up front to the connection that caused it (its work rate), and run by
+//! [`pump`](ObjectRuntime::pump) a chunk at a time, each connection in turn, only while the
+//! connection drains what it was sent. A peer cannot make the node queue megabytes with one
+//! small request, nor make it walk every object again and again.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::ObjectState;
 use super::codec::{generate_params, oid_params, set_field_params};
 use super::runtime::{Audience, ObjectRuntime};
+use super::sweeps::{Area, Cursor, Kind};
 use crate::event::DiagnosticKind;
 use crate::ids::{ConnectionId, ObjectId, Repository, ZoneId};
 use crate::message::Delivery;
-use crate::net::{Net, NetApi};
+use crate::net::{Holding, Net, NetApi};
 use crate::protocol::message as msg;
 
+/// A connection gets no more of an answer while this much of its output waits (in the node
+/// and in its transport): answers go out as fast as the peer reads them, and a peer that does
+/// not read holds at most this much.
+const WATERMARK: usize = 64 * 1024;
+/// Objects one connection gets per turn, so that every connection with an answer moves on.
+const PER_TURN: usize = 64;
+/// Objects all connections get per pump, so that input is not kept waiting.
+const PER_PUMP: usize = 1024;
+/// How soon to look again when every answer waits for its connection to drain.
+const BLOCKED_RETRY: Duration = Duration::from_millis(10);
+/// What one sweep costs in the view's usage (bytes).
+const SWEEP_BYTES: usize = 64;
+/// Messages charged to a connection's work rate per object of an answer (its GENERATE, its
+/// remembered values, its GENERATE_DONE: three is the usual).
+const WORK_PER_OBJECT: usize = 3;
+
 impl ObjectRuntime {
-    /// Sends GENERATE, the remembered fields, and GENERATE_DONE.
-    pub(crate) fn generate_to(&mut self, net: &mut Net, oid: ObjectId, audience: Audience) {
-        let Some(audience) = self.fresh_audience(net, oid, audience) else { return };
-        let Some(e) = self.store.get(oid) else { return };
+    /// Sends GENERATE, the remembered fields, and GENERATE_DONE to `audience`; returns the
+    /// bytes queued per destination.
+    pub(crate) fn generate_to(&mut self, net: &mut Net, oid: ObjectId, audience: Audience) -> usize {
+        let Some(e) = self.store.get(oid) else { return 0 };
+        if matches!(&audience, Audience::List(l) if l.is_empty()) {
+            return 0;
+        }
         let gen_params = generate_params(oid, e.class.0, e.owner.0, e.zone.0);
         let fields: Vec<Vec<u8>> = e.persisted.iter().map(|(r, f, a)| set_field_params(oid, *r, *f, a)).collect();
+        let done = oid_params(oid);
+        let bytes = gen_params.len() + done.len() + fields.iter().map(|f| f.len() + 2).sum::<usize>() + 6;
         Self::queue(net, msg::GENERATE_OBJECT, gen_params, audience.clone(), Delivery::Reliable);
         for f in fields {
             Self::queue(net, msg::SET_OBJECT_FIELD, f, audience.clone(), Delivery::Reliable);
         }
-        Self::queue(net, msg::OBJECT_GENERATE_DONE, oid_params(oid), audience, Delivery::Reliable);
+        Self::queue(net, msg::OBJECT_GENERATE_DONE, done, audience, Delivery::Reliable);
+        bytes
     }
 
-    /// On an authority, narrows a generation's audience to the connections that do not have
-    /// the object yet, and records that they now have it: nobody is generated an object twice
-    /// (Python clients would build a second instance), and repeated REQUEST_VISIBLE_OBJECTS
-    /// cost nothing.
-    fn fresh_audience(&mut self, net: &Net, oid: ObjectId, audience: Audience) -> Option<Audience> {
-        if self.authority.is_none() {
-            return Some(audience);
-        }
-        let candidates: Vec<ConnectionId> = match audience {
-            Audience::All => net.conns.all_active().collect(),
-            Audience::One(c) => vec![c],
-            Audience::List(l) => l.to_vec(),
-        };
-        let fresh: Vec<ConnectionId> = candidates.into_iter().filter(|c| self.visibility.mark(*c, oid)).collect();
-        match fresh.as_slice() {
-            [] => None,
-            [one] => Some(Audience::One(*one)),
-            _ => Some(Audience::List(fresh.into())),
-        }
-    }
-
-    /// Tells `conn` to drop `oid`, if it has it.
-    pub(crate) fn drop_from(&mut self, net: &mut Net, conn: ConnectionId, oid: ObjectId) {
-        if self.visibility.unmark(conn, oid) {
-            Self::queue(net, msg::DESTROY_OBJECT, oid_params(oid), Audience::One(conn), Delivery::Reliable);
-        }
+    /// Tells `conn` to drop `oid`.
+    fn drop_from(net: &mut Net, conn: ConnectionId, oid: ObjectId) {
+        Self::queue(net, msg::DESTROY_OBJECT, oid_params(oid), Audience::One(conn), Delivery::Reliable);
     }
 
     /// Moves an object to another zone's viewers: the ones that lose it drop it, the ones that
-    /// gain it are generated it.
+    /// gain it are generated it (unless their sweep of the new zone will).
     pub(crate) fn move_viewers(&mut self, net: &mut Net, oid: ObjectId, old: ZoneId, new: ZoneId) {
-        let before: BTreeSet<ConnectionId> = self.zones.viewers(old).iter().copied().collect();
+        let before: BTreeSet<ConnectionId> = match self.holders(oid, old, None) {
+            Audience::List(l) => l.iter().copied().collect(),
+            _ => BTreeSet::new(),
+        };
         let after: BTreeSet<ConnectionId> = self.zones.viewers(new).iter().copied().collect();
         for conn in before.difference(&after) {
-            self.drop_from(net, *conn, oid);
+            Self::drop_from(net, *conn, oid);
         }
-        let gained: Arc<[ConnectionId]> = after.difference(&before).copied().collect();
+        let gained: Arc<[ConnectionId]> =
+            after.difference(&before).copied().filter(|c| !self.sweeps.not_yet(*c, new, oid)).collect();
         self.generate_to(net, oid, Audience::List(gained));
     }
 
-    /// REQUEST_VISIBLE_OBJECTS: every live object `conn` may see that it does not have yet.
+    /// REQUEST_VISIBLE_OBJECTS: `conn` is sent again every live object it sees, as Python
+    /// does. A new request replaces the one in progress; it is charged to the peer up front.
     pub(crate) fn send_visible(&mut self, net: &mut Net, conn: ConnectionId) {
-        let mut oids: Vec<ObjectId> = if self.zone_routing {
-            self.zones
-                .visible(conn)
-                .into_iter()
-                .filter(|z| self.zones.sees(conn, *z))
-                .flat_map(|z| self.zones.objects_in(z))
-                .collect()
-        } else {
-            self.store.ids()
-        };
-        oids.sort();
-        for oid in oids {
-            let live = self
-                .store
-                .get(oid)
-                .is_some_and(|e| matches!(e.state, ObjectState::Generated | ObjectState::Generating));
-            if live {
-                self.generate_to(net, oid, Audience::One(conn));
+        self.sweeps.end_kind(conn, Kind::Resend);
+        let mut areas: Vec<(Area, Cursor)> = Vec::new();
+        if self.zone_routing {
+            for z in self.zones.visible(conn).into_iter().filter(|z| self.zones.sees(conn, *z)) {
+                // What a fresh sweep of the zone has not reached yet, it sends itself.
+                match self.sweeps.get(conn, Kind::Fresh, Area::Zone(z)) {
+                    None => areas.push((Area::Zone(z), Cursor::default())),
+                    Some(Cursor { after: Some(last), .. }) => areas.push((Area::Zone(z), Cursor::upto(Some(last)))),
+                    Some(_) => {}
+                }
             }
+        } else {
+            areas.push((Area::All, Cursor::default()));
+        }
+        let cost: usize = areas.iter().map(|(a, _)| self.objects_in(*a)).sum();
+        net.charge_work(conn, cost * WORK_PER_OBJECT);
+        for (area, cursor) in areas {
+            self.sweeps.start(conn, Kind::Resend, area, cursor);
+        }
+        self.charge_view(net, conn);
+    }
+
+    /// How many objects an area holds.
+    fn objects_in(&self, area: Area) -> usize {
+        match area {
+            Area::Zone(z) => self.zones.count_in(z),
+            Area::All => self.store.len(),
         }
     }
 
-    /// The peer's `vz` changed (or server code set it): it sees its new zones' objects and
-    /// drops the ones of the zones it left.
+    /// The peer's `vz` changed (or server code set it): it is sent its new zones' objects and
+    /// told to drop the ones of the zones it left, both as sweeps charged to it up front.
     pub(crate) fn on_vz(&mut self, net: &mut Net, conn: ConnectionId) {
         if self.authority.is_none() {
             return;
@@ -111,39 +131,62 @@ impl ObjectRuntime {
             }
         };
         let (added, removed) = self.zones.set_visible(conn, zones);
-        if !self.zone_routing {
-            return;
+        if self.zone_routing {
+            let cost: usize = added.iter().chain(&removed).map(|z| self.zones.count_in(*z)).sum();
+            net.charge_work(conn, cost * WORK_PER_OBJECT);
+            for z in removed {
+                self.lose_zone(conn, z);
+            }
+            for z in added {
+                self.gain_zone(conn, z);
+            }
         }
-        let dropped: Vec<ObjectId> = removed.iter().flat_map(|z| self.zones.objects_in(*z)).collect();
-        let gained: Vec<ObjectId> = added.iter().flat_map(|z| self.zones.objects_in(*z)).collect();
-        for oid in dropped {
-            self.drop_from(net, conn, oid);
-        }
-        for oid in gained {
-            self.generate_to(net, oid, Audience::One(conn));
-        }
+        self.charge_view(net, conn);
     }
 
-    /// A connection completed its handshake: its visible zones take effect.
+    /// `conn` sees `zone` from now on: a fresh sweep generates its objects.
+    fn gain_zone(&mut self, conn: ConnectionId, zone: ZoneId) {
+        // Dropping it still? The objects not dropped yet are on the peer; sending the zone
+        // again whole costs a few duplicates, never a missing object.
+        self.sweeps.end(conn, Kind::Drop, Area::Zone(zone));
+        self.sweeps.start(conn, Kind::Fresh, Area::Zone(zone), Cursor::default());
+    }
+
+    /// `conn` no longer sees `zone`: a drop sweep tells it to drop what it was sent of it.
+    fn lose_zone(&mut self, conn: ConnectionId, zone: ZoneId) {
+        self.sweeps.end(conn, Kind::Resend, Area::Zone(zone));
+        let upto = match self.sweeps.end(conn, Kind::Fresh, Area::Zone(zone)) {
+            // Only what the fresh sweep had reached is on the peer.
+            Some(fresh) => match fresh.after {
+                Some(last) => Some(last),
+                None => return,
+            },
+            None => None,
+        };
+        self.sweeps.start(conn, Kind::Drop, Area::Zone(zone), Cursor::upto(upto));
+    }
+
+    /// A connection completed its handshake: its visible zones take effect, and their objects
+    /// are generated to it.
     pub(crate) fn on_activated(&mut self, net: &mut Net, conn: ConnectionId) {
         if self.authority.is_none() {
             return;
         }
         let zones = self.zones.activate(conn);
-        if !self.zone_routing {
-            return;
+        if self.zone_routing {
+            for z in zones {
+                self.gain_zone(conn, z);
+            }
         }
-        let oids: Vec<ObjectId> = zones.iter().flat_map(|z| self.zones.objects_in(*z)).collect();
-        for oid in oids {
-            self.generate_to(net, oid, Audience::One(conn));
-        }
+        self.charge_view(net, conn);
     }
 
-    /// A connection went away: it sees nothing more; a client drops the objects that came
-    /// from it; an authority deletes the peer's own objects if so configured.
+    /// A connection went away: it sees nothing more, its answers stop; a client drops the
+    /// objects that came from it; an authority deletes the peer's own objects if so
+    /// configured.
     pub(crate) fn on_closed(&mut self, net: &mut Net, conn: ConnectionId, repository: Option<Repository>) {
         self.zones.remove_conn(conn);
-        self.visibility.forget_conn(conn);
+        self.sweeps.forget(conn);
         // Creations keep counting against their creator's address after it leaves (they
         // outlive it); only a connection-keyed count goes away with the connection.
         self.store.forget_creator(super::store::Creator::Conn(conn));
@@ -158,5 +201,103 @@ impl ObjectRuntime {
         for (oid, broadcast) in doomed {
             self.destroy(net, oid, broadcast);
         }
+    }
+
+    /// What `conn`'s view takes: its visible zones and its sweeps.
+    fn charge_view(&self, net: &mut Net, conn: ConnectionId) {
+        let zones = self.zones.visible(conn).len();
+        let sweeps = self.sweeps.of(conn).map_or(0, |s| s.len());
+        net.set_usage(conn, Holding::View, (zones + sweeps) * SWEEP_BYTES);
+    }
+
+    /// When the pump should run next: now while some answer can move, soon while every one
+    /// waits for its connection to drain, never when none is in progress.
+    pub(crate) fn pump_due(&self, net: &Net) -> Option<Instant> {
+        if self.sweeps.is_idle() {
+            return None;
+        }
+        let now = net.now?;
+        let moving = self.sweeps.connections().any(|c| Self::room(net, c) > 0);
+        Some(if moving { now } else { now + BLOCKED_RETRY })
+    }
+
+    /// The connections with an answer in progress (their drivers report how they drain).
+    pub(crate) fn answering(&self) -> impl Iterator<Item = ConnectionId> + '_ {
+        self.sweeps.connections()
+    }
+
+    /// How much more `conn` may be sent now.
+    fn room(net: &Net, conn: ConnectionId) -> usize {
+        net.conns.get(conn).filter(|c| c.is_active()).map_or(0, |c| WATERMARK.saturating_sub(c.usage().queued()))
+    }
+
+    /// Moves the answers in progress on: each connection in turn gets a chunk, as long as it
+    /// has room. The work was charged when the answer was asked for.
+    pub(crate) fn pump(&mut self, net: &mut Net) {
+        if self.sweeps.is_idle() {
+            return;
+        }
+        // Nothing here is caused by the input being handled, if any.
+        let cause = net.cause.take();
+        let mut left = PER_PUMP;
+        // Rounds of turns, while someone moves.
+        let mut turns = self.sweeps.waiting();
+        let mut moved = false;
+        // What each connection was given in this pump (not routed yet, so not in its usage).
+        let mut given: std::collections::HashMap<ConnectionId, usize> = std::collections::HashMap::new();
+        while left > 0 {
+            if turns == 0 {
+                turns = self.sweeps.waiting();
+                if !moved || turns == 0 {
+                    break;
+                }
+                moved = false;
+            }
+            turns -= 1;
+            let Some(conn) = self.sweeps.next_turn() else { break };
+            match net.conns.get(conn) {
+                Some(c) if c.is_active() => {}
+                Some(c) if c.is_open() => continue, // not active yet
+                _ => {
+                    self.sweeps.forget(conn);
+                    continue;
+                }
+            }
+            let mut room = Self::room(net, conn).saturating_sub(given.get(&conn).copied().unwrap_or(0));
+            let before = room;
+            let mut n = 0;
+            while room > 0 && n < PER_TURN.min(left) {
+                let Some(((kind, area), cursor)) = self.sweeps.of(conn).and_then(|s| s.next()) else { break };
+                let next = match area {
+                    Area::Zone(z) => self.zones.next_in(z, cursor.after),
+                    Area::All => self.store.next_after(cursor.after),
+                };
+                let Some(oid) = next.filter(|o| cursor.upto.is_none_or(|u| *o <= u)) else {
+                    self.sweeps.end(conn, kind, area);
+                    self.charge_view(net, conn);
+                    continue;
+                };
+                self.sweeps.advance(conn, kind, area, oid);
+                n += 1;
+                let sent = match kind {
+                    Kind::Drop => {
+                        Self::drop_from(net, conn, oid);
+                        12
+                    }
+                    Kind::Fresh | Kind::Resend => {
+                        let live = self
+                            .store
+                            .get(oid)
+                            .is_some_and(|e| matches!(e.state, ObjectState::Generated | ObjectState::Generating));
+                        if live { self.generate_to(net, oid, Audience::One(conn)) } else { 0 }
+                    }
+                };
+                room = room.saturating_sub(sent);
+            }
+            left -= n;
+            moved |= n > 0;
+            *given.entry(conn).or_default() += before - room;
+        }
+        net.cause = cause;
     }
 }

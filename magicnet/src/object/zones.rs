@@ -113,8 +113,18 @@ impl Zones {
         }
     }
 
-    pub(crate) fn objects_in(&self, zone: ZoneId) -> Vec<ObjectId> {
-        self.members.get(&zone).map(|m| m.iter().copied().collect()).unwrap_or_default()
+    /// How many objects live in `zone`.
+    pub(crate) fn count_in(&self, zone: ZoneId) -> usize {
+        self.members.get(&zone).map_or(0, BTreeSet::len)
+    }
+
+    /// The first object of `zone` after `after` (from the start with `None`).
+    pub(crate) fn next_in(&self, zone: ZoneId, after: Option<ObjectId>) -> Option<ObjectId> {
+        let m = self.members.get(&zone)?;
+        match after {
+            None => m.first().copied(),
+            Some(a) => m.range((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)).next().copied(),
+        }
     }
 }
 

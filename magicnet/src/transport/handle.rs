@@ -34,11 +34,13 @@ impl<R> Reply<R> {
     }
 }
 
-/// A handle's side of the node: its queue and the driver's configuration.
+/// A handle's side of the node: its queue, the driver's configuration, and the node's
+/// connection caps (for listeners, which check them at accept).
 #[derive(Clone)]
 pub(crate) struct HandleCore {
     pub(crate) tx: CommandTx,
     pub(crate) config: Arc<DriverConfig>,
+    pub(crate) admission: crate::net::Admission,
 }
 
 impl HandleCore {

@@ -175,7 +175,7 @@ impl MemoryNetwork {
                                 batch.push(Delivery::Unreliable(peer, peer_conn, data));
                             }
                         }
-                        Output::Close { conn } => {
+                        Output::Close { conn } | Output::Abort { conn } => {
                             if let Some((peer, peer_conn)) = self.links.remove(&(i, conn)) {
                                 self.links.remove(&(peer, peer_conn));
                                 batch.push(Delivery::Closed(peer, peer_conn));

@@ -41,7 +41,7 @@ use super::driver::{DriverConfig, DriverCore, Link, TransportError};
 use super::endpoint::Endpoint;
 use crate::event::Event;
 use crate::ids::{ConnectionId, RoleId};
-use crate::net::{Framing, Net, NetApi};
+use crate::net::{Framing, Net, NetApi, Ticket};
 use crate::node::Node;
 use crate::object::{ObjectApi, ObjectRuntime};
 
@@ -63,8 +63,12 @@ pub struct PolledNode {
 enum Io {
     Tcp(TcpStream),
     #[cfg(feature = "websocket")]
-    Ws(Box<WebSocket<TcpStream>>),
+    Ws(Box<WebSocket<WsSock>>),
 }
+
+/// A WebSocket's socket: its upgrade request is size-limited.
+#[cfg(feature = "websocket")]
+type WsSock = super::ws_proto::HeaderLimit<TcpStream>;
 
 /// A connection's socket, shared by the poller and the node's link to it.
 struct Socket {
@@ -118,7 +122,7 @@ impl Link for PolledLink {
         let _ = match &s.io {
             Io::Tcp(t) => t.shutdown(std::net::Shutdown::Both),
             #[cfg(feature = "websocket")]
-            Io::Ws(ws) => ws.get_ref().shutdown(std::net::Shutdown::Both),
+            Io::Ws(ws) => ws.get_ref().get_ref().shutdown(std::net::Shutdown::Both),
         };
         s.done = true;
     }
@@ -139,10 +143,10 @@ struct PolledListener {
 
 #[cfg(feature = "websocket")]
 type ServerMid = tungstenite::handshake::MidHandshake<
-    tungstenite::handshake::server::ServerHandshake<TcpStream, super::ws_proto::Callback>,
+    tungstenite::handshake::server::ServerHandshake<WsSock, super::ws_proto::Callback>,
 >;
 #[cfg(feature = "websocket")]
-type ClientMid = tungstenite::handshake::MidHandshake<tungstenite::handshake::client::ClientHandshake<TcpStream>>;
+type ClientMid = tungstenite::handshake::MidHandshake<tungstenite::handshake::client::ClientHandshake<WsSock>>;
 
 /// A connection on its way.
 enum Pending {
@@ -157,7 +161,7 @@ enum Pending {
     },
     /// The server side of a WebSocket handshake; the node learns of the connection after it.
     #[cfg(feature = "websocket")]
-    WsServer { mid: Box<ServerMid>, role: RoleId, peer: Option<SocketAddr>, since: Instant },
+    WsServer { mid: Box<ServerMid>, role: RoleId, peer: Option<SocketAddr>, ticket: Ticket, since: Instant },
     /// The client side of a WebSocket handshake.
     #[cfg(feature = "websocket")]
     WsClient { conn: ConnectionId, mid: Box<ClientMid>, since: Instant },
@@ -166,7 +170,7 @@ enum Pending {
 /// What became of a pending connection this round.
 enum Step {
     Wait(Pending),
-    Ready(Option<ConnectionId>, Io, Option<(RoleId, Option<SocketAddr>)>),
+    Ready(Option<ConnectionId>, Io, Option<(RoleId, Option<SocketAddr>, Ticket)>),
     Failed(Option<ConnectionId>, String),
 }
 
@@ -292,14 +296,26 @@ impl PolledNode {
                     tracing::warn!(%peer, "cannot use an accepted socket: {e}");
                     continue;
                 }
+                // The caps apply before any handshake: a refused socket costs nothing more.
+                let ticket = match self.core.node().admission().admit(Some(peer.ip())) {
+                    Ok(t) => t,
+                    Err(why) => {
+                        tracing::info!(%peer, "connection refused at accept: {why}");
+                        if kind == Kind::Tcp {
+                            let _ = (&stream).write(&super::driver::refusal_frame(why));
+                        }
+                        continue;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
                 match kind {
-                    Kind::Tcp => self.open(None, Io::Tcp(stream), Some((role, Some(peer))), now),
+                    Kind::Tcp => self.open(None, Io::Tcp(stream), Some((role, Some(peer), ticket)), now),
                     #[cfg(feature = "websocket")]
                     Kind::Ws => {
                         let cb = super::ws_proto::choose_subprotocol as super::ws_proto::Callback;
+                        let stream = super::ws_proto::HeaderLimit::new(stream);
                         let started = tungstenite::accept_hdr_with_config(stream, cb, Some(super::ws_proto::config()));
-                        let step = server_step(started, role, Some(peer), now);
+                        let step = server_step(started, role, Some(peer), ticket, now);
                         self.finish_step(step, now);
                     }
                 }
@@ -348,7 +364,9 @@ impl PolledNode {
                     continue;
                 }
                 #[cfg(feature = "websocket")]
-                Pending::WsServer { mid, role, peer, since } => server_step(mid.handshake(), role, peer, since),
+                Pending::WsServer { mid, role, peer, ticket, since } => {
+                    server_step(mid.handshake(), role, peer, ticket, since)
+                }
                 #[cfg(feature = "websocket")]
                 Pending::WsClient { conn, since, .. } if now.saturating_duration_since(since) > timeout => {
                     Step::Failed(Some(conn), format!("WebSocket handshake not completed within {timeout:?}"))
@@ -378,7 +396,7 @@ impl PolledNode {
         &mut self,
         conn: Option<ConnectionId>,
         io: Io,
-        accepted: Option<(RoleId, Option<SocketAddr>)>,
+        accepted: Option<(RoleId, Option<SocketAddr>, Ticket)>,
         now: Instant,
     ) {
         let framing = match io {
@@ -388,10 +406,12 @@ impl PolledNode {
         };
         let conn = match (conn, accepted) {
             (Some(c), _) => c,
-            (None, Some((role, peer))) => match self.core.node().accept(role, framing, peer, now) {
-                Ok(c) => c,
-                Err(e) => return tracing::warn!("connection refused by the node: {e}"),
-            },
+            (None, Some((role, peer, ticket))) => {
+                match self.core.node().accept_admitted(role, framing, peer, ticket, now) {
+                    Ok(c) => c,
+                    Err(e) => return tracing::warn!("connection refused by the node: {e}"),
+                }
+            }
             (None, None) => return,
         };
         let socket = Arc::new(Mutex::new(Socket {
@@ -669,7 +689,7 @@ fn in_progress(_: &std::io::Error) -> bool {
 }
 
 #[cfg(feature = "websocket")]
-fn ws_close(ws: &mut WebSocket<TcpStream>, code: tungstenite::protocol::frame::coding::CloseCode, why: &str) {
+fn ws_close(ws: &mut WebSocket<WsSock>, code: tungstenite::protocol::frame::coding::CloseCode, why: &str) {
     let reason: String = why.chars().take(100).collect();
     let _ = ws.close(Some(tungstenite::protocol::CloseFrame { code, reason: reason.into() }));
     let _ = ws.flush();
@@ -678,17 +698,21 @@ fn ws_close(ws: &mut WebSocket<TcpStream>, code: tungstenite::protocol::frame::c
 #[cfg(feature = "websocket")]
 fn server_step(
     r: Result<
-        WebSocket<TcpStream>,
-        HandshakeError<tungstenite::handshake::server::ServerHandshake<TcpStream, super::ws_proto::Callback>>,
+        WebSocket<WsSock>,
+        HandshakeError<tungstenite::handshake::server::ServerHandshake<WsSock, super::ws_proto::Callback>>,
     >,
     role: RoleId,
     peer: Option<SocketAddr>,
+    ticket: Ticket,
     since: Instant,
 ) -> Step {
     match r {
-        Ok(ws) => Step::Ready(None, Io::Ws(Box::new(ws)), Some((role, peer))),
+        Ok(mut ws) => {
+            ws.get_mut().lift();
+            Step::Ready(None, Io::Ws(Box::new(ws)), Some((role, peer, ticket)))
+        }
         Err(HandshakeError::Interrupted(mid)) => {
-            Step::Wait(Pending::WsServer { mid: Box::new(mid), role, peer, since })
+            Step::Wait(Pending::WsServer { mid: Box::new(mid), role, peer, ticket, since })
         }
         Err(HandshakeError::Failure(e)) => Step::Failed(None, format!("WebSocket handshake failed: {e}")),
     }
@@ -700,6 +724,7 @@ fn client_start(conn: ConnectionId, url: &str, stream: TcpStream, since: Instant
         Ok((request, ..)) => request,
         Err(e) => return Step::Failed(Some(conn), e.to_string()),
     };
+    let stream = super::ws_proto::HeaderLimit::new(stream);
     client_step(conn, tungstenite::client::client_with_config(request, stream, Some(super::ws_proto::config())), since)
 }
 
@@ -707,13 +732,16 @@ fn client_start(conn: ConnectionId, url: &str, stream: TcpStream, since: Instant
 fn client_step(
     conn: ConnectionId,
     r: Result<
-        (WebSocket<TcpStream>, tungstenite::handshake::client::Response),
-        HandshakeError<tungstenite::handshake::client::ClientHandshake<TcpStream>>,
+        (WebSocket<WsSock>, tungstenite::handshake::client::Response),
+        HandshakeError<tungstenite::handshake::client::ClientHandshake<WsSock>>,
     >,
     since: Instant,
 ) -> Step {
     match r {
-        Ok((ws, _)) => Step::Ready(Some(conn), Io::Ws(Box::new(ws)), None),
+        Ok((mut ws, _)) => {
+            ws.get_mut().lift();
+            Step::Ready(Some(conn), Io::Ws(Box::new(ws)), None)
+        }
         Err(HandshakeError::Interrupted(mid)) => Step::Wait(Pending::WsClient { conn, mid: Box::new(mid), since }),
         Err(HandshakeError::Failure(e)) => Step::Failed(Some(conn), format!("WebSocket handshake failed: {e}")),
     }

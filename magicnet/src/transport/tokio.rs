@@ -128,9 +128,13 @@ pub fn spawn_with(node: Node, config: DriverConfig) -> (NodeHandle, EventStream)
     let (stop_tx, stopped) = watch::channel(());
     let config = Arc::new(config);
     let tasks = TaskSink::new(::tokio::runtime::Handle::current());
+    let admission = node.admission();
     let core = DriverCore::new(node, config.clone());
     ::tokio::spawn(run(core, rx, events, tasks.clone(), stop_tx));
-    (NodeHandle { host: Host { handle: HandleCore { tx, config }, tasks, stopped } }, EventStream { rx: ev_rx })
+    (
+        NodeHandle { host: Host { handle: HandleCore { tx, config, admission }, tasks, stopped } },
+        EventStream { rx: ev_rx },
+    )
 }
 
 /// The node's task: commands in, timers, output out, until shutdown or until nothing can

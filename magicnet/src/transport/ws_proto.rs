@@ -86,3 +86,102 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
     }
     s[..end].to_owned()
 }
+
+/// The most bytes a WebSocket upgrade request may take (request line and headers). Browsers
+/// send well under 2 KiB; tungstenite's own ceiling is 64 KiB per request, which lets a
+/// flood of large requests hold memory until the handshake timeout.
+pub const MAX_UPGRADE_REQUEST: usize = 8 * 1024;
+
+/// A stream that fails reads past [`MAX_UPGRADE_REQUEST`] bytes until [`lift`](Self::lift)
+/// is called (once the upgrade is done), so the server's handshake cannot be fed an
+/// oversized request.
+pub(crate) struct HeaderLimit<S> {
+    inner: S,
+    left: Option<usize>,
+}
+
+impl<S> HeaderLimit<S> {
+    pub(crate) fn new(inner: S) -> Self {
+        Self { inner, left: Some(MAX_UPGRADE_REQUEST) }
+    }
+
+    /// The upgrade is done: reads are no longer counted.
+    pub(crate) fn lift(&mut self) {
+        self.left = None;
+    }
+
+    /// The stream inside.
+    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
+    pub(crate) fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    fn count(&mut self, n: usize) -> std::io::Result<()> {
+        match &mut self.left {
+            Some(left) if n > *left => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("WebSocket upgrade request over {MAX_UPGRADE_REQUEST} bytes"),
+            )),
+            Some(left) => {
+                *left -= n;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl<S: std::io::Read> std::io::Read for HeaderLimit<S> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count(n)?;
+        Ok(n)
+    }
+}
+
+impl<S: std::io::Write> std::io::Write for HeaderLimit<S> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<S: ::tokio::io::AsyncRead + Unpin> ::tokio::io::AsyncRead for HeaderLimit<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ::tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = polled {
+            let n = buf.filled().len() - before;
+            return std::task::Poll::Ready(self.count(n));
+        }
+        polled
+    }
+}
+
+impl<S: ::tokio::io::AsyncWrite + Unpin> ::tokio::io::AsyncWrite for HeaderLimit<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

@@ -12,7 +12,8 @@ use ::tokio::sync::watch;
 use super::link::LinkCx;
 use super::tasks::TaskSink;
 use crate::ids::{ConnectionId, RoleId};
-use crate::net::{Framing, Side};
+use crate::net::{Admission, Framing, Refusal, Side, Ticket};
+use crate::transport::driver::refusal_frame;
 use crate::transport::driver::{Command, DriverConfig, Link, Register, TransportError};
 use crate::transport::handle::HandleCore;
 
@@ -49,7 +50,15 @@ impl Host {
         start: impl FnOnce(LinkCx) -> Box<dyn Link> + Send + 'static,
     ) -> Register {
         let this = self.clone();
-        Register { role, side, framing, peer, start: Box::new(move |conn| start(this.link_cx(conn))), reply: None }
+        Register {
+            role,
+            side,
+            framing,
+            peer,
+            start: Box::new(move |conn| start(this.link_cx(conn))),
+            reply: None,
+            ticket: None,
+        }
     }
 
     /// Registers a connection and waits for its id.
@@ -80,6 +89,7 @@ impl Host {
         Listening {
             weak: self.handle.tx.downgrade(),
             config: self.handle.config.clone(),
+            admission: self.handle.admission.clone(),
             tasks: self.tasks.clone(),
             stopped: self.stopped.clone(),
         }
@@ -90,6 +100,7 @@ impl Host {
 pub(crate) struct Listening {
     weak: flume::WeakSender<Command>,
     config: std::sync::Arc<DriverConfig>,
+    admission: Admission,
     tasks: TaskSink,
     stopped: watch::Receiver<()>,
 }
@@ -106,32 +117,53 @@ impl Listening {
     /// The node, unless it stopped.
     pub(crate) fn host(&self) -> Option<Host> {
         Some(Host {
-            handle: HandleCore { tx: self.weak.upgrade()?, config: self.config.clone() },
+            handle: HandleCore {
+                tx: self.weak.upgrade()?,
+                config: self.config.clone(),
+                admission: self.admission.clone(),
+            },
             tasks: self.tasks.clone(),
             stopped: self.stopped.clone(),
         })
     }
 
-    /// The next TCP connection and the node to give it to; `None` once the node stopped. A
-    /// failed accept (out of file descriptors and the like) is logged and retried after a
+    /// The next TCP connection the node's caps admit, the node to give it to, and its place
+    /// under the caps; `None` once the node stopped. A socket over a cap is refused at once
+    /// (told DISCONNECT 204 first when `plain`: no handshake stands between it and MagicNet).
+    /// A failed accept (out of file descriptors and the like) is logged and retried after a
     /// pause.
     pub(crate) async fn accept_tcp(
         &mut self,
         listener: &::tokio::net::TcpListener,
-    ) -> Option<(Host, ::tokio::net::TcpStream, SocketAddr)> {
+        plain: bool,
+    ) -> Option<(Host, ::tokio::net::TcpStream, SocketAddr, Ticket)> {
         loop {
             let accepted = self.until_stopped(listener.accept()).await?;
             let host = self.host()?;
             match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    return Some((host, stream, peer));
-                }
+                Ok((stream, peer)) => match self.admission.admit(Some(peer.ip())) {
+                    Ok(ticket) => {
+                        let _ = stream.set_nodelay(true);
+                        return Some((host, stream, peer, ticket));
+                    }
+                    Err(why) => {
+                        tracing::info!(%peer, "connection refused at accept: {why}");
+                        if plain {
+                            let _ = stream.try_write(&refusal_frame(why));
+                        }
+                    }
+                },
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
                     ::tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }
         }
+    }
+
+    /// A place for a connection from `peer`, or why there is none.
+    #[cfg_attr(not(feature = "quic"), allow(dead_code))]
+    pub(crate) fn admit(&self, peer: SocketAddr) -> Result<Ticket, Refusal> {
+        self.admission.admit(Some(peer.ip()))
     }
 }

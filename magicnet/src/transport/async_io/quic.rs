@@ -36,6 +36,14 @@ pub(crate) async fn listen(
         while let Some(Some(incoming)) = l.until_stopped(endpoint.accept()).await {
             let Some(host) = l.host() else { break };
             let peer = incoming.remote_address();
+            let ticket = match l.admit(peer) {
+                Ok(t) => t,
+                Err(why) => {
+                    tracing::info!(%peer, "QUIC connection refused at accept: {why}");
+                    incoming.refuse();
+                    continue;
+                }
+            };
             // The handshake runs on its own: a slow or hostile client holds up nobody.
             ::tokio::spawn(async move {
                 let admitted = ::tokio::time::timeout(timeout, async {
@@ -49,9 +57,11 @@ pub(crate) async fn listen(
                     Ok(Err(e)) => return tracing::info!(%peer, "QUIC connection refused: {e}"),
                     Err(_) => return tracing::info!(%peer, "QUIC handshake timed out after {timeout:?}"),
                 };
-                let reg = host.registration(role, Side::Accepted, Framing::Stream, Some(peer), move |cx| {
-                    quic_link(conn, send, recv, None, cx)
-                });
+                let reg = host
+                    .registration(role, Side::Accepted, Framing::Stream, Some(peer), move |cx| {
+                        quic_link(conn, send, recv, None, cx)
+                    })
+                    .with_ticket(ticket);
                 let _ = host.submit(reg).await;
             });
         }

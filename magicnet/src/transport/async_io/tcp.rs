@@ -19,9 +19,10 @@ pub(crate) async fn listen(host: &Host, addr: &str, role: RoleId) -> Result<Sock
     let local = listener.local_addr()?;
     let mut l = host.listening();
     ::tokio::spawn(async move {
-        while let Some((host, stream, peer)) = l.accept_tcp(&listener).await {
-            let reg =
-                host.registration(role, Side::Accepted, Framing::Stream, Some(peer), move |cx| tcp_link(stream, cx));
+        while let Some((host, stream, peer, ticket)) = l.accept_tcp(&listener, true).await {
+            let reg = host
+                .registration(role, Side::Accepted, Framing::Stream, Some(peer), move |cx| tcp_link(stream, cx))
+                .with_ticket(ticket);
             // No round trip: the listener goes straight back to accepting.
             if host.submit(reg).await.is_err() {
                 break;

@@ -29,7 +29,7 @@ pub(crate) async fn listen(
     let timeout = host.config().transport_handshake_timeout;
     let mut l = host.listening();
     ::tokio::spawn(async move {
-        while let Some((host, stream, peer)) = l.accept_tcp(&listener).await {
+        while let Some((host, stream, peer, ticket)) = l.accept_tcp(&listener, false).await {
             let acceptor = acceptor.clone();
             // The handshake runs on its own: a slow or hostile client holds up nobody.
             ::tokio::spawn(async move {
@@ -39,7 +39,8 @@ pub(crate) async fn listen(
                     Err(_) => return tracing::info!(%peer, "TLS handshake timed out after {timeout:?}"),
                 };
                 let reg = host
-                    .registration(role, Side::Accepted, Framing::Stream, Some(peer), move |cx| stream_link(tls, cx));
+                    .registration(role, Side::Accepted, Framing::Stream, Some(peer), move |cx| stream_link(tls, cx))
+                    .with_ticket(ticket);
                 let _ = host.submit(reg).await;
             });
         }

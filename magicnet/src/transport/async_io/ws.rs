@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use super::host::Host;
 use super::link::{ChannelLink, LinkCx};
 use crate::ids::{ConnectionId, RoleId};
-use crate::net::{Framing, Side};
+use crate::net::{Framing, Side, Ticket};
 use crate::transport::driver::{Command, Link, TransportError};
 use crate::transport::ws_proto;
 
@@ -48,7 +48,7 @@ pub(crate) async fn listen(
     let timeout = host.config().transport_handshake_timeout;
     let mut l = host.listening();
     ::tokio::spawn(async move {
-        while let Some((host, stream, peer)) = l.accept_tcp(&listener).await {
+        while let Some((host, stream, peer, ticket)) = l.accept_tcp(&listener, false).await {
             #[cfg(feature = "tls")]
             let tls = tls.clone();
             // The handshake runs on its own: a slow or hostile client holds up nobody.
@@ -57,9 +57,9 @@ pub(crate) async fn listen(
                     #[cfg(feature = "tls")]
                     if let Some(acceptor) = tls {
                         let s = acceptor.accept(stream).await.map_err(|e| format!("TLS handshake failed: {e}"))?;
-                        return accept(s, &host, role, peer).await;
+                        return accept(s, &host, role, peer, ticket).await;
                     }
-                    accept(stream, &host, role, peer).await
+                    accept(stream, &host, role, peer, ticket).await
                 })
                 .await;
                 match admitted {
@@ -127,15 +127,22 @@ where
     host.register(reg).await
 }
 
-async fn accept<S>(stream: S, host: &Host, role: RoleId, peer: SocketAddr) -> Result<(), String>
+/// The server side of the upgrade (its request limited to
+/// [`MAX_UPGRADE_REQUEST`](ws_proto::MAX_UPGRADE_REQUEST) bytes), then the connection to the
+/// node with its place.
+async fn accept<S>(stream: S, host: &Host, role: RoleId, peer: SocketAddr, ticket: Ticket) -> Result<(), String>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let ws =
+    let stream = ws_proto::HeaderLimit::new(stream);
+    let mut ws =
         tokio_tungstenite::accept_hdr_async_with_config(stream, ws_proto::choose_subprotocol, Some(ws_proto::config()))
             .await
             .map_err(|e| format!("WebSocket handshake failed: {e}"))?;
-    let reg = host.registration(role, Side::Accepted, Framing::Datagram, Some(peer), move |cx| ws_link(ws, cx));
+    ws.get_mut().lift();
+    let reg = host
+        .registration(role, Side::Accepted, Framing::Datagram, Some(peer), move |cx| ws_link(ws, cx))
+        .with_ticket(ticket);
     host.submit(reg).await.map_err(|e| e.to_string())
 }
 

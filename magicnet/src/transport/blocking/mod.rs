@@ -40,14 +40,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::driver::{Command, DriverCore, Link, Register};
+use super::driver::{Command, DriverCore, Link, Register, refusal_frame};
 pub use super::driver::{DriverConfig, TransportError};
 pub use super::endpoint::Endpoint;
 use super::handle::{COMMAND_QUEUE, CommandRx, HandleCore};
 use crate::event::Event;
 use crate::ids::{ConnectionId, ObjectId, RoleId};
 use crate::message::Message;
-use crate::net::{Framing, NetApi, Side};
+use crate::net::{Framing, NetApi, Side, Ticket};
 use crate::node::Node;
 use crate::object::{IntoObjectResult, NetworkObject, ObjectContext};
 use link::{Reaper, ThreadCx};
@@ -130,6 +130,7 @@ pub fn spawn_with(node: Node, config: DriverConfig) -> (BlockingNode, Events) {
         #[cfg(feature = "tokio")]
         hosted: std::sync::OnceLock::new(),
     });
+    let admission = node.admission();
     let core = DriverCore::new(node, config.clone());
     let driver_shared = shared.clone();
     let spawned =
@@ -138,7 +139,7 @@ pub fn spawn_with(node: Node, config: DriverConfig) -> (BlockingNode, Events) {
         // The handle reports NodeStopped on every call.
         tracing::error!("cannot start the node thread: {e}");
     }
-    (BlockingNode { handle: HandleCore { tx, config }, shared }, Events { rx: ev_rx })
+    (BlockingNode { handle: HandleCore { tx, config, admission }, shared }, Events { rx: ev_rx })
 }
 
 /// The node's thread: commands in, timers, output out, until shutdown or until nothing can
@@ -313,6 +314,7 @@ impl BlockingNode {
             peer,
             start: Box::new(move |conn| start(ThreadCx { conn, to_node, read_buffer, linger, shared })),
             reply: None,
+            ticket: None,
         }
     }
 
@@ -334,7 +336,8 @@ impl BlockingNode {
         &self,
         listener: TcpListener,
         what: &'static str,
-        admit: impl Fn(&BlockingNode, TcpStream, Option<SocketAddr>) -> Result<(), TransportError> + Send + 'static,
+        plain: bool,
+        admit: impl Fn(&BlockingNode, TcpStream, Option<SocketAddr>, Ticket) -> Result<(), TransportError> + Send + 'static,
     ) -> Result<SocketAddr, TransportError> {
         let local = listener.local_addr()?;
         let wake = if local.ip().is_unspecified() {
@@ -360,9 +363,22 @@ impl BlockingNode {
                         continue;
                     }
                 };
-                let _ = stream.set_nodelay(true);
                 let peer = stream.peer_addr().ok();
-                if admit(&this, stream, peer).is_err() {
+                // The caps apply before any handshake: a refused socket costs nothing more.
+                let ticket = match this.handle.admission.admit(peer.map(|p| p.ip())) {
+                    Ok(t) => t,
+                    Err(why) => {
+                        tracing::info!(?peer, "connection refused at accept: {why}");
+                        if plain {
+                            use std::io::Write as _;
+                            let _ = stream.set_nonblocking(true);
+                            let _ = (&stream).write(&refusal_frame(why));
+                        }
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                if admit(&this, stream, peer, ticket).is_err() {
                     break;
                 }
             }

@@ -20,25 +20,28 @@ use crate::transport::driver::{Command, Link, TransportError};
 use crate::transport::handle::CommandTx;
 use crate::transport::ws_proto;
 
+/// A WebSocket over a socket whose upgrade request was size-limited.
+type Ws = WebSocket<ws_proto::HeaderLimit<TcpStream>>;
+
 const SOCKET: Token = Token(0);
 const WAKE: Token = Token(1);
 
 /// An established WebSocket, ready for its connection thread.
 struct Ready {
-    ws: WebSocket<TcpStream>,
+    ws: Ws,
     poll: Poll,
     watched: mio::net::TcpStream,
     waker: Arc<Waker>,
 }
 
 /// Makes an established WebSocket non-blocking and watched.
-fn ready(ws: WebSocket<TcpStream>) -> std::io::Result<Ready> {
-    ws.get_ref().set_read_timeout(None)?;
-    ws.get_ref().set_write_timeout(None)?;
-    ws.get_ref().set_nonblocking(true)?;
+fn ready(ws: Ws) -> std::io::Result<Ready> {
+    ws.get_ref().get_ref().set_read_timeout(None)?;
+    ws.get_ref().get_ref().set_write_timeout(None)?;
+    ws.get_ref().get_ref().set_nonblocking(true)?;
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
-    let mut watched = mio::net::TcpStream::from_std(ws.get_ref().try_clone()?);
+    let mut watched = mio::net::TcpStream::from_std(ws.get_ref().get_ref().try_clone()?);
     poll.registry().register(&mut watched, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
     Ok(Ready { ws, poll, watched, waker })
 }
@@ -60,9 +63,11 @@ impl BlockingNode {
         // The handshake blocks, bounded by the timeout; afterwards the socket is non-blocking.
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
-        let (ws, _response) = tungstenite::client::client_with_config(request, stream, Some(ws_proto::config()))
+        let stream = ws_proto::HeaderLimit::new(stream);
+        let (mut ws, _response) = tungstenite::client::client_with_config(request, stream, Some(ws_proto::config()))
             .map_err(|e| TransportError::WebSocket(e.to_string()))?;
-        let peer = ws.get_ref().peer_addr().ok();
+        ws.get_mut().lift();
+        let peer = ws.get_ref().get_ref().peer_addr().ok();
         let ready = ready(ws)?;
         let reg =
             self.registration(role, Side::Initiated, Framing::Datagram, peer, move |cx| ws_thread_link(ready, cx));
@@ -75,7 +80,7 @@ impl BlockingNode {
     pub(crate) fn listen_ws(&self, addr: &str, role: RoleId) -> Result<SocketAddr, TransportError> {
         let listener = std::net::TcpListener::bind(addr)?;
         let timeout = self.config().transport_handshake_timeout;
-        self.serve(listener, "ws", move |this, stream, peer| {
+        self.serve(listener, "ws", false, move |this, stream, peer, ticket| {
             let this = this.clone();
             let spawned = std::thread::Builder::new().name("magicnet-ws-handshake".into()).spawn(move || {
                 let who = peer.map_or_else(|| "?".to_owned(), |p| p.to_string());
@@ -84,7 +89,7 @@ impl BlockingNode {
                         let reg = this.registration(role, Side::Accepted, Framing::Datagram, peer, move |cx| {
                             ws_thread_link(ready, cx)
                         });
-                        let _ = this.submit(reg);
+                        let _ = this.submit(reg.with_ticket(ticket));
                     }
                     Err(e) => tracing::info!(peer = %who, "WebSocket connection refused: {e}"),
                 }
@@ -101,15 +106,17 @@ impl BlockingNode {
 fn accept(stream: TcpStream, timeout: Duration) -> Result<Ready, String> {
     stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
     stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    let ws = tungstenite::accept_hdr_with_config(stream, ws_proto::choose_subprotocol, Some(ws_proto::config()))
+    let stream = ws_proto::HeaderLimit::new(stream);
+    let mut ws = tungstenite::accept_hdr_with_config(stream, ws_proto::choose_subprotocol, Some(ws_proto::config()))
         .map_err(|e| format!("WebSocket handshake failed: {e}"))?;
+    ws.get_mut().lift();
     ready(ws).map_err(|e| e.to_string())
 }
 
 fn ws_thread_link(ready: Ready, cx: ThreadCx) -> Box<dyn Link> {
     let Ready { ws, poll, watched, waker } = ready;
     let (tx, rx) = mpsc::channel::<Bytes>();
-    let mut link = ThreadLink::new(&cx, tx, ws.get_ref().try_clone().ok());
+    let mut link = ThreadLink::new(&cx, tx, ws.get_ref().get_ref().try_clone().ok());
     let wake = waker.clone();
     link.wake = Some(Box::new(move || {
         let _ = wake.wake();
@@ -138,7 +145,7 @@ fn ws_thread_link(ready: Ready, cx: ThreadCx) -> Box<dyn Link> {
 }
 
 struct WsThread {
-    ws: WebSocket<TcpStream>,
+    ws: Ws,
     poll: Poll,
     _watched: mio::net::TcpStream,
     /// Lives as long as the poll it is registered with: the link that wakes us is dropped as

@@ -10,7 +10,7 @@ use super::{DriverCore, Link};
 use crate::error::ConfigError;
 use crate::event::Event;
 use crate::ids::{ConnectionId, RoleId};
-use crate::net::{Framing, NetApi, Side};
+use crate::net::{Framing, NetApi, Side, Ticket};
 use crate::node::Node;
 
 /// Work for the node's loop, from handles, listeners and connection I/O.
@@ -45,6 +45,16 @@ pub(crate) struct Register {
     pub(crate) start: Box<dyn FnOnce(ConnectionId) -> Box<dyn Link> + Send>,
     /// Told the id, or why the node refused the connection (connect calls wait for it).
     pub(crate) reply: Option<RegisterReply>,
+    /// Its place under the connection caps, taken when its socket was accepted.
+    pub(crate) ticket: Option<Ticket>,
+}
+
+impl Register {
+    /// The registration, with the place its listener took for it.
+    pub(crate) fn with_ticket(mut self, ticket: Ticket) -> Self {
+        self.ticket = Some(ticket);
+        self
+    }
 }
 
 /// Where a driver hands the node's events.
@@ -70,10 +80,11 @@ impl DriverCore {
 
     /// Registers a new connection and starts its link.
     pub(crate) fn register(&mut self, reg: Register, now: Instant) -> Result<ConnectionId, ConfigError> {
-        let Register { role, side, framing, peer, start, reply } = reg;
-        let opened = match side {
-            Side::Accepted => self.node.accept(role, framing, peer, now),
-            Side::Initiated => self.node.connect(role, framing, peer, now),
+        let Register { role, side, framing, peer, start, reply, ticket } = reg;
+        let opened = match (side, ticket) {
+            (Side::Accepted, Some(ticket)) => self.node.accept_admitted(role, framing, peer, ticket, now),
+            (Side::Accepted, None) => self.node.accept(role, framing, peer, now),
+            (Side::Initiated, _) => self.node.connect(role, framing, peer, now),
         };
         let conn = match opened {
             Ok(conn) => conn,

@@ -136,6 +136,21 @@ pub(crate) trait Link: Send {
     fn abort(self: Box<Self>);
 }
 
+/// How often at most a driver reports every link's backlog to its node.
+const BACKLOG_REPORT: Duration = Duration::from_millis(50);
+
+/// DISCONNECT 204 with `why`, framed for a plain stream: what a listener writes (if the socket
+/// takes it at once) to a connection it refuses before the node sees it.
+#[cfg_attr(not(any(feature = "tokio", feature = "blocking")), allow(dead_code))]
+pub(crate) fn refusal_frame(why: crate::net::Refusal) -> Vec<u8> {
+    let reason = crate::ids::DisconnectReason::SERVER_FULL.code();
+    let text = why.to_string();
+    let params = crate::wire::to_vec(&(reason, Some(crate::wire::S64::from(text.as_str())))).unwrap_or_default();
+    let mut payload = Vec::with_capacity(params.len() + 2);
+    crate::wire::encode_message(crate::protocol::message::DISCONNECT, &params, &mut payload);
+    frame(&payload).to_vec()
+}
+
 /// Frames one payload for a stream (2-byte length, then the payload).
 pub(crate) fn frame(payload: &[u8]) -> Bytes {
     let mut v = Vec::with_capacity(payload.len() + 2);
@@ -151,11 +166,13 @@ pub(crate) struct DriverCore {
     pub(super) config: std::sync::Arc<DriverConfig>,
     #[cfg_attr(not(any(feature = "tokio", feature = "blocking")), allow(dead_code))]
     pub(super) dropped: DroppedCounter,
+    /// When every link's backlog was last reported to the node.
+    backlogs_reported: Option<Instant>,
 }
 
 impl DriverCore {
     pub(crate) fn new(node: Node, config: std::sync::Arc<DriverConfig>) -> Self {
-        Self { node, links: HashMap::new(), config, dropped: DroppedCounter::default() }
+        Self { node, links: HashMap::new(), config, dropped: DroppedCounter::default(), backlogs_reported: None }
     }
 
     pub(crate) fn node(&mut self) -> &mut Node {
@@ -170,9 +187,24 @@ impl DriverCore {
         &self.config
     }
 
-    /// Runs the node's due timers.
+    /// Runs the node's due timers, after telling it what each link still holds (every link
+    /// at most every 50 ms, the ones being answered a chunk at a time every time): that is how
+    /// it sees its peers drain.
     pub(crate) fn on_timer(&mut self, now: Instant) {
         if self.node.poll_timeout().is_some_and(|t| t <= now) {
+            if self.backlogs_reported.is_none_or(|t| now.saturating_duration_since(t) >= BACKLOG_REPORT) {
+                self.backlogs_reported = Some(now);
+                for (conn, link) in &self.links {
+                    self.node.set_transport_backlog(*conn, link.backlog());
+                }
+            } else {
+                // The connections being answered a chunk at a time, every time.
+                for conn in self.node.answering() {
+                    if let Some(link) = self.links.get(&conn) {
+                        self.node.set_transport_backlog(conn, link.backlog());
+                    }
+                }
+            }
             self.node.handle_timeout(now);
         }
     }
@@ -221,6 +253,9 @@ impl DriverCore {
                             failed.push((conn, format!("slow consumer: {backlog} bytes not read")));
                         } else if let Err(e) = link.send(data) {
                             failed.push((conn, e));
+                        } else {
+                            let backlog = link.backlog();
+                            self.node.set_transport_backlog(conn, backlog);
                         }
                     }
                     Output::TransmitUnreliable { conn, data } => {
@@ -240,6 +275,11 @@ impl DriverCore {
                     Output::Close { conn } => {
                         if let Some(link) = self.links.remove(&conn) {
                             link.close(self.config.close_linger);
+                        }
+                    }
+                    Output::Abort { conn } => {
+                        if let Some(link) = self.links.remove(&conn) {
+                            link.abort();
                         }
                     }
                 }

@@ -1,0 +1,215 @@
+//! Admission: the connection caps, checked the moment a transport accepts a socket, before
+//! any TLS, WebSocket or QUIC handshake costs the node anything.
+//!
+//! The node and its drivers share one [`Admission`]: a listener takes a [`Ticket`] for each
+//! accepted socket (or refuses it at once), the ticket travels with the connection into the
+//! node, and dropping it (the handshake failed, the connection closed) gives its place back.
+//! A ticket counts against the total, against its address (by prefix, see
+//! [`AddressPrefix`](super::AddressPrefix)), and, until the MagicNet handshake completes,
+//! against the pending handshakes.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::limits::{AddressPrefix, Limits};
+
+/// The connection caps of one node, shared by the node and the transports that accept for it.
+#[derive(Clone, Debug)]
+pub struct Admission {
+    inner: Arc<Mutex<Counts>>,
+}
+
+#[derive(Debug)]
+struct Counts {
+    max_total: usize,
+    max_per_address: usize,
+    max_pending: usize,
+    prefix: AddressPrefix,
+    total: usize,
+    pending: usize,
+    per_address: HashMap<IpAddr, usize>,
+    /// The node is over its memory budget: nothing new gets in.
+    over_budget: bool,
+}
+
+/// Why a connection was refused at the door. Its `Display` text is what the peer is told
+/// (in DISCONNECT 204, where the transport can carry it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// [`Limits::max_connections`] reached.
+    #[error("the server is full")]
+    Full,
+    /// [`Limits::max_connections_per_address`] reached for the peer's address.
+    #[error("too many connections from your address")]
+    AddressFull,
+    /// [`Limits::max_pending_handshakes`] reached.
+    #[error("too many connections are being set up; try again shortly")]
+    TooManyPending,
+    /// The node is over its memory budget ([`Limits::max_node_bytes`]).
+    #[error("the server is busy; try again shortly")]
+    OverBudget,
+}
+
+/// One admitted connection's place. Dropping it gives the place back.
+#[derive(Debug)]
+pub struct Ticket {
+    counts: Arc<Mutex<Counts>>,
+    address: Option<IpAddr>,
+    pending: bool,
+}
+
+impl Admission {
+    /// Caps taken from `limits`.
+    pub(crate) fn new(limits: &Limits) -> Self {
+        let counts = Counts {
+            max_total: limits.max_connections,
+            max_per_address: limits.max_connections_per_address,
+            max_pending: limits.max_pending_handshakes,
+            prefix: limits.address_prefix,
+            total: 0,
+            pending: 0,
+            per_address: HashMap::new(),
+            over_budget: false,
+        };
+        Self { inner: Arc::new(Mutex::new(counts)) }
+    }
+
+    fn counts(&self) -> MutexGuard<'_, Counts> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// New caps (connections already in keep their places).
+    pub(crate) fn set_limits(&self, limits: &Limits) {
+        let mut c = self.counts();
+        c.max_total = limits.max_connections;
+        c.max_per_address = limits.max_connections_per_address;
+        c.max_pending = limits.max_pending_handshakes;
+        if c.prefix != limits.address_prefix {
+            // Places already counted stay under their old prefix until they go.
+            tracing::debug!("address prefix changed: new connections are counted by the new one");
+            c.prefix = limits.address_prefix;
+        }
+    }
+
+    /// The node went over (or back under) its memory budget.
+    pub(crate) fn set_over_budget(&self, over: bool) {
+        self.counts().over_budget = over;
+    }
+
+    /// Takes a place for a connection from `ip` (if known), or says why there is none. Call it
+    /// when the socket is accepted, before any handshake.
+    pub fn admit(&self, ip: Option<IpAddr>) -> Result<Ticket, Refusal> {
+        let mut c = self.counts();
+        let address = ip.map(|ip| c.prefix.of(ip));
+        if c.over_budget {
+            return Err(Refusal::OverBudget);
+        }
+        if c.total >= c.max_total {
+            return Err(Refusal::Full);
+        }
+        if c.pending >= c.max_pending {
+            return Err(Refusal::TooManyPending);
+        }
+        if let Some(a) = address {
+            let n = c.per_address.get(&a).copied().unwrap_or(0);
+            if n >= c.max_per_address {
+                return Err(Refusal::AddressFull);
+            }
+            c.per_address.insert(a, n + 1);
+        }
+        c.total += 1;
+        c.pending += 1;
+        Ok(Ticket { counts: self.inner.clone(), address, pending: true })
+    }
+
+    /// Connections holding a place, and how many of them are still handshaking.
+    pub fn counts_now(&self) -> (usize, usize) {
+        let c = self.counts();
+        (c.total, c.pending)
+    }
+
+    /// Places held by the address (prefix) of `ip`.
+    pub fn from_address(&self, ip: IpAddr) -> usize {
+        let c = self.counts();
+        c.per_address.get(&c.prefix.of(ip)).copied().unwrap_or(0)
+    }
+}
+
+impl Ticket {
+    /// The connection completed its handshake: it no longer counts as pending.
+    pub(crate) fn settle(&mut self) {
+        if std::mem::take(&mut self.pending) {
+            let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+            c.pending = c.pending.saturating_sub(1);
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        c.total = c.total.saturating_sub(1);
+        if self.pending {
+            c.pending = c.pending.saturating_sub(1);
+        }
+        if let Some(a) = self.address {
+            if let Some(n) = c.per_address.get_mut(&a) {
+                *n -= 1;
+                if *n == 0 {
+                    c.per_address.remove(&a);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(total: usize, per: usize, pending: usize) -> Limits {
+        Limits {
+            max_connections: total,
+            max_connections_per_address: per,
+            max_pending_handshakes: pending,
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn places_are_counted_by_prefix_and_given_back() {
+        let gate = Admission::new(&limits(10, 2, 10));
+        let a = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let t1 = gate.admit(a("10.0.0.1")).unwrap();
+        let _t2 = gate.admit(a("10.0.0.2")).unwrap();
+        assert_eq!(gate.admit(a("10.0.0.3")).unwrap_err(), Refusal::AddressFull, "same /24");
+        let _t3 = gate.admit(a("10.0.1.1")).unwrap();
+        let _v6 = gate.admit(a("2001:db8::1")).unwrap();
+        let _v6b = gate.admit(a("2001:db8::ffff:1")).unwrap();
+        assert_eq!(gate.admit(a("2001:db8::2")).unwrap_err(), Refusal::AddressFull, "same /64");
+        assert_eq!(gate.from_address("10.0.0.9".parse().unwrap()), 2);
+        drop(t1);
+        assert_eq!(gate.from_address("10.0.0.9".parse().unwrap()), 1);
+        let _t4 = gate.admit(a("10.0.0.3")).unwrap();
+        assert_eq!(gate.counts_now(), (5, 5));
+    }
+
+    #[test]
+    fn pending_handshakes_total_and_budget_are_capped() {
+        let gate = Admission::new(&limits(3, 10, 2));
+        let mut t1 = gate.admit(None).unwrap();
+        let _t2 = gate.admit(None).unwrap();
+        assert_eq!(gate.admit(None).unwrap_err(), Refusal::TooManyPending);
+        t1.settle();
+        let _t3 = gate.admit(None).unwrap();
+        assert_eq!(gate.counts_now(), (3, 2));
+        assert_eq!(gate.admit(None).unwrap_err(), Refusal::Full);
+        drop(t1);
+        gate.set_over_budget(true);
+        assert_eq!(gate.admit(None).unwrap_err(), Refusal::OverBudget);
+        gate.set_over_budget(false);
+        assert_eq!(gate.admit(None).unwrap_err(), Refusal::TooManyPending);
+    }
+}
