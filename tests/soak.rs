@@ -179,7 +179,7 @@ async fn good_client(
 async fn bad_client(addr: std::net::SocketAddr, kind: usize) {
     let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else { return };
     use tokio::io::AsyncWriteExt;
-    match kind % 5 {
+    match kind % 7 {
         0 => {
             let _ = stream.write_all(&[0x00, 0x05, 0xde, 0xad, 0xbe, 0xef, 0x00]).await; // garbage
         }
@@ -199,8 +199,25 @@ async fn bad_client(addr: std::net::SocketAddr, kind: usize) {
         3 => {
             let _ = stream.write_all(&[0xff, 0xff, 0x92]).await; // a frame that never completes
         }
-        _ => {
+        4 => {
             let _ = stream.write_all(&frame(&hello())[..3]).await; // hangs up mid-frame
+        }
+        5 => {
+            // issue 18, item 1: shared parameters of 60 KB each, 3.8 MB in all
+            let _ = stream.write_all(&frame(&hello())).await;
+            let value = "x".repeat(60_000);
+            for p in 0..63 {
+                if stream.write_all(&frame(&msg(5, &(format!("p{p}"), value.clone())))).await.is_err() {
+                    break;
+                }
+            }
+        }
+        _ => {
+            // issue 18, item 7: 64 KB of a 65535-byte frame after the handshake, then a stall
+            let _ = stream.write_all(&frame(&hello())).await;
+            let mut partial = vec![0xff, 0xff];
+            partial.extend(std::iter::repeat_n(0x90u8, 64_000));
+            let _ = stream.write_all(&partial).await;
         }
     }
     let mut sink = [0u8; 4096];
