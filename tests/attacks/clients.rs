@@ -250,6 +250,8 @@ pub struct GoodStats {
     pub rtts: Vec<Duration>,
     pub timeouts: usize,
     pub error: Option<String>,
+    /// When each probe started (from the first one measured), beside `rtts`.
+    pub at: Vec<Duration>,
 }
 
 impl GoodStats {
@@ -285,7 +287,16 @@ impl GoodStats {
             ms(self.p99()),
             ms(self.max()),
             self.error.as_ref().map(|e| format!(", error: {e}")).unwrap_or_default()
-        )
+        ) + &self.slowest()
+    }
+
+    /// The five slowest probes over 20 ms, with when they started: where a tail comes from.
+    fn slowest(&self) -> String {
+        let mut v: Vec<_> = self.at.iter().zip(&self.rtts).filter(|(_, r)| **r > Duration::from_millis(20)).collect();
+        v.sort_by_key(|(_, r)| std::cmp::Reverse(**r));
+        let list: Vec<String> =
+            v.iter().take(5).map(|(a, r)| format!("{:.1} ms at +{:.2} s", ms(**r), a.as_secs_f64())).collect();
+        if list.is_empty() { String::new() } else { format!("; slowest: {}", list.join(", ")) }
     }
 }
 
@@ -423,6 +434,7 @@ impl GoodClient {
         }
         let _ = ready.send(());
         let mut k: u64 = 0;
+        let mut first_measured: Option<Instant> = None;
         while !stop.load(Ordering::Relaxed) {
             let counted = measuring.load(Ordering::Relaxed);
             let started = Instant::now();
@@ -448,6 +460,8 @@ impl GoodClient {
             let rtt = started.elapsed();
             k += 1;
             if counted {
+                let first = *first_measured.get_or_insert(started);
+                stats.at.push(started - first);
                 if answered {
                     stats.rtts.push(rtt);
                 } else {

@@ -48,7 +48,7 @@ pub const SHARED_PARAMETER_BUDGET: u64 = 64 * KIB;
 /// connections x 64 KiB is 12.5 MiB; the rest is room for buffers in flight).
 pub const SHARED_PARAMETER_RSS_ALLOWANCE: u64 = 64 * MIB;
 /// `Limits::max_node_bytes`: the node's total of all per-connection budgets.
-pub const NODE_BUDGET: u64 = 256 * MIB;
+pub const NODE_BUDGET: u64 = 128 * MIB;
 /// What the process may hold beyond the node budget (runtime, allocator, socket buffers
 /// in user space) in the attacks bounded by the node budget (items 2 and 7).
 pub const NODE_BUDGET_SLACK: u64 = 64 * MIB;
@@ -60,8 +60,9 @@ pub const MESSAGE_RATE: u32 = 2000;
 pub const SENDER_RATE: u32 = 1900;
 /// Item 2: every reader that never reads is closed by the server within this long.
 pub const SLOW_READERS_CLOSED_WITHIN: Duration = Duration::from_secs(15);
-/// Item 3: `Limits::work_rate` (100,000 messages/s, bursts of 1,000,000): an attacker
-/// asking for 20,480 objects 200 times a second is over it within a few seconds.
+/// Item 3: `Limits::work_rate` (8 MiB/s, bursts of 4 MiB; each REQUEST_VISIBLE_OBJECTS costs
+/// a 128 KiB fee, then the bytes of the objects it is sent): an attacker asking for 20,480
+/// objects 200 times a second is over it within a few seconds.
 pub const RATE_LIMITED_WITHIN: Duration = Duration::from_secs(5);
 /// Item 3: server CPU over the attack, as a share of one core.
 pub const CPU_MAX_SHARE: f64 = 0.5;
@@ -128,10 +129,27 @@ static SERIAL: Mutex<()> = Mutex::new(());
 fn run(attack: impl std::future::Future<Output = Verdict>) {
     let _alone = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     raise_fd_limit();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    // The attackers' threads run at a lower priority than the server and the good client: on
+    // the internet the attackers' CPU is not the server's, and on this machine the three
+    // share it. (The good client measures the server, not the attackers' load on the box.)
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start(lower_priority)
+        .build()
+        .unwrap();
     let verdict = rt.block_on(attack);
     rt.shutdown_timeout(Duration::from_secs(2));
     verdict.finish();
+}
+
+/// Lowers the calling thread's scheduling priority (nice 10).
+fn lower_priority() {
+    // SAFETY: plain system calls; `gettid` names the calling thread.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
 }
 
 /// Attacks open thousands of sockets (and the server, our child, inherits the limit).
@@ -149,7 +167,14 @@ fn raise_fd_limit() {
 
 /// The server is still up (not crashed, not killed by the safety valve).
 fn survived(server: &mut Server, v: &mut Verdict) {
-    v.check(server.alive() && !server.was_killed(), "the server is still running after the attack");
+    let up = server.alive() && !server.was_killed();
+    if !up {
+        // What it said last, to see why.
+        for line in server.stderr.tail(12) {
+            v.note(format!("server stderr: {line}"));
+        }
+    }
+    v.check(up, "the server is still running after the attack");
 }
 
 fn chat_server(ws: bool, tls: bool, watch: &[&str]) -> Server {

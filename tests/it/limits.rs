@@ -257,3 +257,25 @@ fn a_connection_whose_output_is_never_taken_is_dropped_but_a_burst_is_fine() {
     assert_eq!(decode::<(u8, Option<String>)>(&msgs[0]).0, DisconnectReason::SLOW_CONSUMER.code());
     assert!(h.node.connection(drained).unwrap().is_active());
 }
+
+/// A broadcast costs the sender's work rate what it makes the server send (its bytes, once
+/// per recipient): a sender whose lines make the server send more than the rate allows is
+/// disconnected (202), and the recipients and the others keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasts_are_charged_to_their_sender() {
+    let (_h, _ev, addr) = server_with(|l| l.work_rate = Some(Rate::new(20_000.0, 40_000.0))).await;
+    let mut listeners = Vec::new();
+    for i in 0..20 {
+        listeners.push(named(addr, &format!("listener{i}")).await);
+    }
+    let mut chatty = named(addr, "chatty").await;
+    // Each line reaches 20 listeners as about 4.3 KB: the 40 KB burst lasts about 10 lines.
+    for i in 0..30 {
+        chatty.send_raw(&frame(&custom(&format!("{i:03} {}", "x".repeat(196))))).await;
+    }
+    let detail = chatty.expect_disconnect(DisconnectReason::RATE_LIMITED).await.unwrap();
+    assert!(detail.contains("work rate"), "{detail}");
+    let heard = listeners[0].read_until_quiet().await.iter().filter(|m| m.kind == 67).count();
+    assert!((5..=15).contains(&heard), "the listeners heard the lines sent within the rate, no more: {heard}");
+    still_served(addr).await;
+}

@@ -6,13 +6,18 @@
 //! node, and dropping it (the handshake failed, the connection closed) gives its place back.
 //! A ticket counts against the total, against its address (by prefix, see
 //! [`AddressPrefix`](super::AddressPrefix)), and, until the MagicNet handshake completes,
-//! against the pending handshakes.
+//! against the pending handshakes. When the pending handshakes are at their cap, a new
+//! connection takes the place of the oldest one: a legitimate handshake takes milliseconds,
+//! so whoever has been pending the longest is most likely stalling on purpose, and a flood
+//! of stalled handshakes cannot lock honest clients out.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::limits::{AddressPrefix, Limits};
+use crate::ids::ConnectionId;
 
 /// The connection caps of one node, shared by the node and the transports that accept for it.
 #[derive(Clone, Debug)]
@@ -27,10 +32,25 @@ struct Counts {
     max_pending: usize,
     prefix: AddressPrefix,
     total: usize,
-    pending: usize,
     per_address: HashMap<IpAddr, usize>,
+    /// The pending handshakes, oldest first.
+    pending: BTreeMap<u64, Arc<Pending>>,
+    next: u64,
+    /// Connections the node holds whose handshake was evicted: the node closes them.
+    evicted: Vec<ConnectionId>,
     /// The node is over its memory budget: nothing new gets in.
     over_budget: bool,
+}
+
+/// A pending handshake, as its ticket and the admission see it.
+#[derive(Debug, Default)]
+struct Pending {
+    /// Another connection took its place: whoever runs the handshake should give up.
+    evicted: AtomicBool,
+    /// The node's id for it, once the node has it.
+    conn: Mutex<Option<ConnectionId>>,
+    #[cfg(feature = "tokio")]
+    notify: ::tokio::sync::Notify,
 }
 
 /// Why a connection was refused at the door. Its `Display` text is what the peer is told
@@ -44,7 +64,8 @@ pub enum Refusal {
     /// [`Limits::max_connections_per_address`] reached for the peer's address.
     #[error("too many connections from your address")]
     AddressFull,
-    /// [`Limits::max_pending_handshakes`] reached.
+    /// [`Limits::max_pending_handshakes`] is zero. (Otherwise a new connection takes the
+    /// place of the oldest pending handshake.)
     #[error("too many connections are being set up; try again shortly")]
     TooManyPending,
     /// The node is over its memory budget ([`Limits::max_node_bytes`]).
@@ -57,7 +78,8 @@ pub enum Refusal {
 pub struct Ticket {
     counts: Arc<Mutex<Counts>>,
     address: Option<IpAddr>,
-    pending: bool,
+    /// While its handshake is pending: its place in the pending handshakes.
+    pending: Option<(u64, Arc<Pending>)>,
 }
 
 impl Admission {
@@ -69,8 +91,10 @@ impl Admission {
             max_pending: limits.max_pending_handshakes,
             prefix: limits.address_prefix,
             total: 0,
-            pending: 0,
             per_address: HashMap::new(),
+            pending: BTreeMap::new(),
+            next: 0,
+            evicted: Vec::new(),
             over_budget: false,
         };
         Self { inner: Arc::new(Mutex::new(counts)) }
@@ -109,7 +133,7 @@ impl Admission {
         if c.total >= c.max_total {
             return Err(Refusal::Full);
         }
-        if c.pending >= c.max_pending {
+        if c.max_pending == 0 {
             return Err(Refusal::TooManyPending);
         }
         if let Some(a) = address {
@@ -119,15 +143,35 @@ impl Admission {
             }
             c.per_address.insert(a, n + 1);
         }
+        while c.pending.len() >= c.max_pending {
+            let Some((_, oldest)) = c.pending.pop_first() else { break };
+            oldest.evicted.store(true, Ordering::Release);
+            #[cfg(feature = "tokio")]
+            oldest.notify.notify_waiters();
+            if let Some(conn) = *oldest.conn.lock().unwrap_or_else(|p| p.into_inner()) {
+                c.evicted.push(conn);
+            }
+            tracing::debug!("pending handshakes at their cap: the oldest gives way to a new connection");
+        }
         c.total += 1;
-        c.pending += 1;
-        Ok(Ticket { counts: self.inner.clone(), address, pending: true })
+        let seq = c.next;
+        c.next += 1;
+        let slot = Arc::new(Pending::default());
+        c.pending.insert(seq, slot.clone());
+        Ok(Ticket { counts: self.inner.clone(), address, pending: Some((seq, slot)) })
+    }
+
+    /// The connections the node holds whose pending handshake gave way to newer ones (the
+    /// node closes them).
+    pub(crate) fn take_evicted(&self) -> Vec<ConnectionId> {
+        let mut c = self.counts();
+        if c.evicted.is_empty() { Vec::new() } else { std::mem::take(&mut c.evicted) }
     }
 
     /// Connections holding a place, and how many of them are still handshaking.
     pub fn counts_now(&self) -> (usize, usize) {
         let c = self.counts();
-        (c.total, c.pending)
+        (c.total, c.pending.len())
     }
 
     /// Places held by the address (prefix) of `ip`.
@@ -140,9 +184,40 @@ impl Admission {
 impl Ticket {
     /// The connection completed its handshake: it no longer counts as pending.
     pub(crate) fn settle(&mut self) {
-        if std::mem::take(&mut self.pending) {
+        if let Some((seq, _)) = self.pending.take() {
             let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-            c.pending = c.pending.saturating_sub(1);
+            c.pending.remove(&seq);
+        }
+    }
+
+    /// The node now knows the connection as `conn` (so that it can close it if its pending
+    /// handshake has to give way).
+    pub(crate) fn bind(&self, conn: ConnectionId) {
+        if let Some((_, slot)) = &self.pending {
+            *slot.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
+            if slot.evicted.load(Ordering::Acquire) {
+                self.counts.lock().unwrap_or_else(|p| p.into_inner()).evicted.push(conn);
+            }
+        }
+    }
+
+    /// True when a newer connection took this one's place among the pending handshakes: the
+    /// handshake should be given up.
+    pub fn evicted(&self) -> bool {
+        self.pending.as_ref().is_some_and(|(_, s)| s.evicted.load(Ordering::Acquire))
+    }
+
+    /// Waits until the handshake has to give way (forever if it never does).
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(not(any(feature = "tls", feature = "websocket", feature = "quic")), allow(dead_code))]
+    pub(crate) async fn given_way(&self) {
+        let Some((_, slot)) = &self.pending else { return std::future::pending().await };
+        loop {
+            let notified = slot.notify.notified();
+            if slot.evicted.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
         }
     }
 }
@@ -151,8 +226,8 @@ impl Drop for Ticket {
     fn drop(&mut self) {
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         c.total = c.total.saturating_sub(1);
-        if self.pending {
-            c.pending = c.pending.saturating_sub(1);
+        if let Some((seq, _)) = &self.pending {
+            c.pending.remove(seq);
         }
         if let Some(a) = self.address {
             if let Some(n) = c.per_address.get_mut(&a) {
@@ -197,19 +272,25 @@ mod tests {
     }
 
     #[test]
-    fn pending_handshakes_total_and_budget_are_capped() {
-        let gate = Admission::new(&limits(3, 10, 2));
-        let mut t1 = gate.admit(None).unwrap();
-        let _t2 = gate.admit(None).unwrap();
-        assert_eq!(gate.admit(None).unwrap_err(), Refusal::TooManyPending);
-        t1.settle();
-        let _t3 = gate.admit(None).unwrap();
+    fn the_oldest_pending_handshake_gives_way_and_caps_hold() {
+        let gate = Admission::new(&limits(4, 10, 2));
+        let t1 = gate.admit(None).unwrap();
+        t1.bind(ConnectionId::from_u64(7));
+        let mut t2 = gate.admit(None).unwrap();
+        let t3 = gate.admit(None).unwrap();
+        assert!(t1.evicted() && !t2.evicted() && !t3.evicted(), "the oldest gave way");
+        assert_eq!(gate.take_evicted(), vec![ConnectionId::from_u64(7)], "the node is told to close it");
         assert_eq!(gate.counts_now(), (3, 2));
+        t2.settle();
+        let _t4 = gate.admit(None).unwrap();
+        assert!(!t3.evicted(), "a settled handshake leaves room");
         assert_eq!(gate.admit(None).unwrap_err(), Refusal::Full);
         drop(t1);
+        assert_eq!(gate.counts_now(), (3, 2));
         gate.set_over_budget(true);
         assert_eq!(gate.admit(None).unwrap_err(), Refusal::OverBudget);
         gate.set_over_budget(false);
-        assert_eq!(gate.admit(None).unwrap_err(), Refusal::TooManyPending);
+        let late = gate.admit(None).unwrap();
+        assert!(t3.evicted() && !late.evicted());
     }
 }

@@ -23,6 +23,9 @@ use super::connection::ConnectionState;
 use crate::event::DiagnosticKind;
 use crate::ids::{ConnectionId, DisconnectReason};
 
+/// Connections holding less than this are never dropped to bring the node under its budget.
+const SHED_FLOOR: usize = 64 * 1024;
+
 /// What one connection makes the node keep, in bytes, by kind. Read it with
 /// [`Connection::usage`](super::Connection::usage).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -94,7 +97,16 @@ pub(crate) struct Budget {
     /// Connections whose transport holds output: the node wakes now and then to hear how
     /// they drain.
     transport_waiting: usize,
+    /// Set while the budgets are being enforced (dropping a connection flushes, and a flush
+    /// enforces the budgets: once is enough).
+    enforcing: bool,
+    /// When the node last looked for connections to drop for its own budget (it looks at
+    /// most every [`SHED_EVERY`]: the look is O(connections)).
+    last_shed: Option<std::time::Instant>,
 }
+
+/// How often at most the node looks for connections to drop for its own budget.
+const SHED_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
 
 impl Budget {
     /// The node's total.
@@ -162,18 +174,29 @@ impl Net {
     /// The driver's report of what `conn`'s transport holds unwritten.
     pub(crate) fn set_transport_backlog(&mut self, conn: ConnectionId, bytes: usize) {
         self.set_usage(conn, Holding::Transport, bytes);
-        if !self.budget.over.is_empty() || self.budget.total() > self.limits.max_node_bytes {
+        if !self.budget.over.is_empty() {
             self.enforce_budgets();
         }
     }
 
-    /// Charges `n` messages sent on `conn`'s behalf to its work rate.
+    /// Charges `n` bytes sent on `conn`'s behalf to its work rate.
     pub(crate) fn charge_work(&mut self, conn: ConnectionId, n: usize) {
         let (Some(rate), Some(now)) = (self.limits.work_rate, self.now) else { return };
         if let Some(c) = self.conns.get_mut(conn) {
             if c.side == super::Side::Accepted {
                 c.work_bucket.charge(rate, n as f64, now);
             }
+        }
+    }
+
+    /// Whether `conn` has more than `share` of its work rate's burst left (always, without
+    /// a limit): answers in progress only spend down to there, so that the peer's own
+    /// messages never find it in debt.
+    pub(crate) fn has_work_left(&self, conn: ConnectionId, share: f64) -> bool {
+        let (Some(rate), Some(now)) = (self.limits.work_rate, self.now) else { return true };
+        match self.conns.get(conn) {
+            Some(c) if c.side == super::Side::Accepted => c.work_bucket.peek(rate, now) > rate.burst * share,
+            _ => true,
         }
     }
 
@@ -193,6 +216,15 @@ impl Net {
     /// Acts on the budgets: connections over theirs are dropped, and a node over its own
     /// sheds the largest holders.
     pub(crate) fn enforce_budgets(&mut self) {
+        if self.budget.enforcing {
+            return;
+        }
+        self.budget.enforcing = true;
+        self.enforce();
+        self.budget.enforcing = false;
+    }
+
+    fn enforce(&mut self) {
         while let Some(conn) = self.budget.over.pop() {
             let Some(c) = self.conns.get(conn) else { continue };
             if c.state == ConnectionState::Closing {
@@ -213,7 +245,12 @@ impl Net {
         }
         let max = self.limits.max_node_bytes;
         let total = self.budget.total();
-        if total > max {
+        let due = match (self.budget.last_shed, self.now) {
+            (Some(last), Some(now)) => now.saturating_duration_since(last) >= SHED_EVERY,
+            _ => true,
+        };
+        if total > max && due {
+            self.budget.last_shed = self.now;
             self.shed(total, max);
         }
         let shedding = if self.budget.shedding { self.budget.total() > max / 10 * 9 } else { total > max };
@@ -228,15 +265,24 @@ impl Net {
         }
     }
 
-    /// Drops the connections that hold the most until the node would be under 90% of `max`.
+    /// Drops the connections that hold the most until the node would be under 90% of `max`
+    /// (counting what closing connections hold as gone: it is, once their transports let go).
     fn shed(&mut self, total: usize, max: usize) {
-        let mut holders: Vec<(usize, ConnectionId)> =
-            self.conns.iter().filter(|c| c.is_open()).map(|c| (c.usage.total(), c.id)).collect();
+        let mut leaving = 0;
+        let mut holders: Vec<(usize, ConnectionId)> = Vec::new();
+        for c in self.conns.iter() {
+            match c.is_open() {
+                true => holders.push((c.usage.total() - c.usage.objects, c.id)),
+                false => leaving += c.usage.total() - c.usage.objects,
+            }
+        }
         holders.sort_unstable_by(|a, b| b.cmp(a));
         let goal = max / 10 * 9;
-        let mut left = total;
+        let mut left = total.saturating_sub(leaving);
         for (held, conn) in holders {
-            if left <= goal || held == 0 {
+            // Dropping a connection that holds little frees little: past this point, refusing
+            // new connections (already done) is what brings the node back.
+            if left <= goal || held < SHED_FLOOR {
                 break;
             }
             left -= held.min(left);
@@ -248,12 +294,14 @@ impl Net {
     /// Drops a connection without handing over what waits for it: its queues are freed, it
     /// is told why if its transport still takes a few bytes, and the transport aborts it.
     pub(crate) fn drop_abruptly(&mut self, conn: ConnectionId, reason: DisconnectReason, text: String) {
+        match self.conns.get_mut(conn) {
+            // Marked first: the disconnect flushes, and that flush must not find it slow again.
+            Some(c) if !c.abort => c.abort = true,
+            _ => return,
+        }
         self.diag.warn(Some(conn), DiagnosticKind::Refused, None, text.clone());
         self.discard_output(conn);
         self.disconnect(conn, reason, Some(&text));
-        if let Some(c) = self.conns.get_mut(conn) {
-            c.abort = true;
-        }
     }
 }
 

@@ -106,7 +106,7 @@ pub struct Connection {
     pub(crate) frame_started: Option<Instant>,
     pub(crate) message_bucket: Bucket,
     pub(crate) byte_bucket: Bucket,
-    /// What the node sent on this peer's behalf (see `Limits::work_rate`).
+    /// What the node sent on this peer's behalf, in bytes (see `Limits::work_rate`).
     pub(crate) work_bucket: Bucket,
     pub(crate) dropped_by_rate: u64,
     pub(crate) stats: ConnectionStats,

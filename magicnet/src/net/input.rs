@@ -183,8 +183,8 @@ impl Net {
             (_, Some(work)) if c.work_bucket.balance(work, now) < 0.0 => Some((
                 "message over the work rate",
                 format!(
-                    "over the work rate: its requests and broadcasts made the server send over {} messages/s",
-                    work.per_second
+                    "over the work rate: its requests and broadcasts made the server send over {} KiB/s",
+                    work.per_second / 1024.0
                 ),
             )),
             _ => None,

@@ -59,12 +59,25 @@ impl Net {
                 return Ok(id);
             }
         };
+        ticket.bind(id);
         if let Some(c) = self.conns.get_mut(id) {
             c.ticket = Some(ticket);
         }
         self.greet(id);
+        self.close_evicted();
         self.flush();
         Ok(id)
+    }
+
+    /// Closes the connections whose pending handshake gave way to newer ones.
+    pub(crate) fn close_evicted(&mut self) {
+        for conn in self.admission.take_evicted() {
+            if self.conns.get(conn).is_some_and(|c| c.state == ConnectionState::Handshaking) {
+                let text = "handshake not completed while the server is busy with newer connections";
+                self.diag.warn(Some(conn), crate::event::DiagnosticKind::Refused, None, text.to_owned());
+                self.disconnect(conn, DisconnectReason::TIMEOUT, Some(text));
+            }
+        }
     }
 
     /// A connection this node opened (client side): it waits for the server's MOTD.

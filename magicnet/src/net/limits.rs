@@ -107,11 +107,14 @@ pub struct Limits {
     pub message_rate: Option<Rate>,
     /// Incoming bytes per second per accepted connection. Default 4 MiB/s, bursts of 16 MiB.
     pub byte_rate: Option<Rate>,
-    /// Messages this node sends on an accepted peer's behalf, per second: the answers to its
-    /// requests (REQUEST_VISIBLE_OBJECTS, visible-zone changes) and every delivery of what its
-    /// messages caused (a broadcast to 300 clients costs 300). A peer over it is treated as
-    /// over a rate ([`rate_policy`](Self::rate_policy)). Default 100,000/s, bursts of
-    /// 1,000,000.
+    /// Bytes this node sends on an accepted peer's behalf, per second: everything its
+    /// messages caused (a 280-byte line broadcast to 300 clients costs 84,000) and the answers
+    /// to its requests (REQUEST_VISIBLE_OBJECTS, visible-zone changes: a small fee each, then
+    /// the objects' bytes as the answer goes out, paced so that it never puts the peer in
+    /// debt). A peer in debt is treated as over a rate ([`rate_policy`](Self::rate_policy)).
+    /// Default 8 MiB/s, bursts of 4 MiB (a 250-byte line to 10,000 clients is 2.5 MiB; a
+    /// larger burst would let a few peers make the server copy more at once than its whole
+    /// memory budget).
     pub work_rate: Option<Rate>,
     /// What to do with a peer over a rate. Default: disconnect (reason 202).
     pub rate_policy: RatePolicy,
@@ -143,8 +146,9 @@ pub struct Limits {
     pub max_connection_bytes: usize,
     /// The node's budget over every connection's usage and the objects it holds. Over it,
     /// the connections that hold the most are dropped (reason 207) until the node is back
-    /// under 90% of it, and new connections are refused at accept (204) meanwhile.
-    /// Default 256 MiB.
+    /// under 90% of it, and new connections are refused at accept (204) meanwhile. This
+    /// counts the bytes held; the allocator's own overhead under churn can add half as much
+    /// again to the process's resident size. Default 128 MiB.
     pub max_node_bytes: usize,
     /// Events kept for the application before new ones are dropped. Default 65536.
     pub max_queued_events: usize,
@@ -162,7 +166,7 @@ impl Default for Limits {
             max_messages_per_frame: 8192,
             message_rate: Some(Rate::new(2000.0, 10_000.0)),
             byte_rate: Some(Rate::new(4.0 * 1024.0 * 1024.0, 16.0 * 1024.0 * 1024.0)),
-            work_rate: Some(Rate::new(100_000.0, 1_000_000.0)),
+            work_rate: Some(Rate::new(8.0 * 1024.0 * 1024.0, 4.0 * 1024.0 * 1024.0)),
             rate_policy: RatePolicy::Disconnect,
             max_connections: 10_000,
             max_connections_per_address: 64,
@@ -172,7 +176,7 @@ impl Default for Limits {
             max_shared_parameter_bytes: 64 * 1024,
             max_queued_bytes: 2 * 1024 * 1024,
             max_connection_bytes: 8 * 1024 * 1024,
-            max_node_bytes: 256 * 1024 * 1024,
+            max_node_bytes: 128 * 1024 * 1024,
             max_queued_events: 65536,
         }
     }
@@ -219,13 +223,18 @@ impl Bucket {
     /// The tokens there are at `now` (refilled for the time elapsed); negative while the
     /// bucket is in debt.
     pub(crate) fn balance(&mut self, rate: Rate, now: Instant) -> f64 {
-        let tokens = match self.last {
-            None => rate.burst,
-            Some(t) => (self.tokens + now.saturating_duration_since(t).as_secs_f64() * rate.per_second).min(rate.burst),
-        };
+        let tokens = self.peek(rate, now);
         self.last = Some(now);
         self.tokens = tokens;
         tokens
+    }
+
+    /// The tokens there would be at `now`, without refilling the bucket.
+    pub(crate) fn peek(&self, rate: Rate, now: Instant) -> f64 {
+        match self.last {
+            None => rate.burst,
+            Some(t) => (self.tokens + now.saturating_duration_since(t).as_secs_f64() * rate.per_second).min(rate.burst),
+        }
     }
 
     /// Takes `n` tokens whether the bucket has them or not (it may go into debt, which

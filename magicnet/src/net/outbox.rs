@@ -7,6 +7,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::roles::PayloadStyle;
 use crate::wire::Framing;
 
+/// The most spare capacity an empty output buffer keeps.
+const SPARE_KEPT: usize = 16 * 1024;
+
 /// A connection's unreliable lane: payloads of at most `max` bytes, each sent as one
 /// datagram.
 pub(crate) struct Lane {
@@ -102,7 +105,16 @@ impl Outbox {
                 let payload = self.buf.split().freeze();
                 self.sealed_bytes += payload.len();
                 self.sealed.push_back(payload);
+                self.release_spare();
             }
+        }
+    }
+
+    /// An empty buffer lets go of a large allocation: after a burst, an idle connection keeps
+    /// no more than a small buffer (the next output allocates what it needs).
+    fn release_spare(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > SPARE_KEPT {
+            self.buf = BytesMut::new();
         }
     }
 
@@ -135,7 +147,11 @@ impl Outbox {
     /// Takes everything ready to write, if anything.
     pub(crate) fn take_ready(&mut self, framing: Framing) -> Option<Bytes> {
         match framing {
-            Framing::Stream => (!self.buf.is_empty()).then(|| self.buf.split().freeze()),
+            Framing::Stream => (!self.buf.is_empty()).then(|| {
+                let data = self.buf.split().freeze();
+                self.release_spare();
+                data
+            }),
             Framing::Datagram => {
                 let p = self.sealed.pop_front()?;
                 self.sealed_bytes -= p.len();

@@ -59,13 +59,41 @@ pub enum Output {
     },
 }
 
+impl Output {
+    /// The connection this output is for.
+    pub fn conn(&self) -> ConnectionId {
+        match self {
+            Self::Transmit { conn, .. }
+            | Self::TransmitUnreliable { conn, .. }
+            | Self::Close { conn }
+            | Self::Abort { conn } => *conn,
+        }
+    }
+
+    /// The bytes it carries (zero for `Close` and `Abort`).
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Transmit { data, .. } | Self::TransmitUnreliable { data, .. } => data.len(),
+            Self::Close { .. } | Self::Abort { .. } => 0,
+        }
+    }
+
+    /// True when it carries no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The output part's own state.
 #[derive(Default)]
 pub(crate) struct Router {
     /// Messages not routed yet.
     queue: Vec<NetMessage>,
-    /// Deliveries routed while an input was handled (charged to its connection's work).
+    /// Bytes routed while an input was handled (charged to its connection's work).
     caused: usize,
+    /// Bytes routed into the connections' output buffers since the transport last took
+    /// everything (see [`Net::pending_output`]).
+    pending: usize,
     /// Connections with something for the transport, in order.
     ready: VecDeque<ConnectionId>,
     /// Connections found over `max_queued_bytes` while routing; dropped after the message.
@@ -148,7 +176,7 @@ impl Net {
     /// [`poll_output`](Self::poll_output) and after each input.
     pub(crate) fn flush(&mut self) {
         if self.router.queue.is_empty() {
-            return;
+            return self.enforce_budgets();
         }
         self.router.flush_epoch += 1;
         let mut queue = std::mem::take(&mut self.router.queue);
@@ -246,8 +274,9 @@ impl Net {
         }
         let max_queued = self.limits.max_queued_bytes;
         if self.cause.is_some() {
-            out.caused += out.scratch.len();
+            out.caused += out.enc.len() * out.scratch.len();
         }
+        out.pending += out.enc.len() * out.scratch.len();
         for i in 0..out.scratch.len() {
             let dest = out.scratch[i];
             let Some(c) = self.conns.get_mut(dest) else {
@@ -264,7 +293,7 @@ impl Net {
                 if left != c.usage.output {
                     self.budget.set_output(&mut c.usage, left);
                 }
-                if c.usage.queued() > max_queued {
+                if c.usage.queued() > max_queued && !c.abort {
                     out.slow.push(dest);
                 }
             }
@@ -331,7 +360,15 @@ impl Net {
                 return Some(if abort { Output::Abort { conn: id } } else { Output::Close { conn: id } });
             }
         }
+        self.router.pending = 0;
         None
+    }
+
+    /// Bytes routed into the output buffers since the transport last took everything: a
+    /// driver that handles many inputs before it writes should write early when this grows
+    /// (a broadcast to many connections multiplies what each input queues).
+    pub(crate) fn pending_output(&self) -> usize {
+        self.router.pending
     }
 
     /// True when [`poll_output`](Self::poll_output) has something (after a flush).

@@ -51,6 +51,7 @@ impl super::Net {
     /// peer silent for too long, is disconnected (reason 200).
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         self.now = Some(now);
+        self.close_evicted();
         while let Some(conn) = self.timers.pop_due(now) {
             let Some(c) = self.conns.get_mut(conn) else {
                 continue;

@@ -80,9 +80,11 @@ impl Upcalls for Layers<'_> {
         match self.objects.as_deref_mut() {
             Some(rt) => {
                 rt.settle(net);
-                // Answers started by this input go out now, as far as their connections have
-                // room; the rest follows from `handle_timeout`.
-                rt.pump(net);
+                // The answer this input asked for goes out now, as far as its connection has
+                // room; the rest, and everyone else's, follows from `handle_timeout`.
+                if let Some(conn) = net.cause {
+                    rt.pump_for(net, conn);
+                }
             }
             None => net.notices.clear(),
         }
@@ -175,6 +177,14 @@ impl Node {
     pub fn set_transport_backlog(&mut self, conn: ConnectionId, bytes: usize) {
         self.net.set_transport_backlog(conn, bytes);
         self.settle();
+    }
+
+    /// Bytes routed into the connections' output buffers since [`poll_output`](Self::poll_output)
+    /// last returned `None`. A driver that handles a batch of inputs before writing should
+    /// write early when this passes a few MiB: one broadcast input queues its bytes once per
+    /// recipient.
+    pub fn pending_output(&self) -> usize {
+        self.net.pending_output()
     }
 
     /// Everything the node keeps for its connections and objects, in bytes (see
@@ -291,11 +301,14 @@ impl Node {
         self.net.flush();
     }
 
-    /// The connections with an answer in progress: a driver reports how their transports
-    /// drain (see [`set_transport_backlog`](Self::set_transport_backlog)) before each
+    /// The connections with an answer in progress that wait for their transport to drain: a
+    /// driver reports how they drain (see
+    /// [`set_transport_backlog`](Self::set_transport_backlog)) before
     /// [`handle_timeout`](Self::handle_timeout).
     pub fn answering(&self) -> Vec<ConnectionId> {
-        self.objects.as_ref().map(|rt| rt.answering().collect()).unwrap_or_default()
+        // Only the ones whose transport held output at the last report can have drained.
+        let waiting = |c: &ConnectionId| self.net.conns.get(*c).is_some_and(|c| c.usage().transport > 0);
+        self.objects.as_ref().map(|rt| rt.answering().filter(waiting).collect()).unwrap_or_default()
     }
 }
 

@@ -255,7 +255,7 @@ pub trait ObjectApi {
         if let Some(rt) = rt {
             rt.settle(net);
             rt.on_vz(net, conn);
-            rt.pump(net);
+            rt.pump_for(net, conn);
         }
         Ok(())
     }

@@ -3,9 +3,9 @@
 //! telling them to drop what leaves their view, and following connections that go away.
 //!
 //! Anything that may concern many objects is a sweep (see `sweeps.rs`): it is started in
-//! O(zones), charged up front to the connection that caused it (its work rate), and run by
-//! [`pump`](ObjectRuntime::pump) a chunk at a time, each connection in turn, only while the
-//! connection drains what it was sent. A peer cannot make the node queue megabytes with one
+//! O(zones) for a small fee, and run by [`pump`](ObjectRuntime::pump) a chunk at a time,
+//! each connection in turn, only while the connection drains what it was sent and has work
+//! rate to spend (each object is charged to it as it goes out). A peer cannot make the node queue megabytes with one
 //! small request, nor make it walk every object again and again.
 
 use std::collections::BTreeSet;
@@ -34,9 +34,12 @@ const PER_PUMP: usize = 1024;
 const BLOCKED_RETRY: Duration = Duration::from_millis(10);
 /// What one sweep costs in the view's usage (bytes).
 const SWEEP_BYTES: usize = 64;
-/// Messages charged to a connection's work rate per object of an answer (its GENERATE, its
-/// remembered values, its GENERATE_DONE: three is the usual).
-const WORK_PER_OBJECT: usize = 3;
+/// What a request (REQUEST_VISIBLE_OBJECTS, a visible-zone change) costs up front, in bytes
+/// of work rate: repeated requests put a peer over its work rate however small the world.
+/// (The objects of the answer are charged as they go out.)
+const REQUEST_FEE: usize = 128 * 1024;
+/// Answers spend a connection's work rate down to this share of its burst, no lower.
+const WORK_RESERVE: f64 = 0.25;
 
 impl ObjectRuntime {
     /// Sends GENERATE, the remembered fields, and GENERATE_DONE to `audience`; returns the
@@ -96,20 +99,11 @@ impl ObjectRuntime {
         } else {
             areas.push((Area::All, Cursor::default()));
         }
-        let cost: usize = areas.iter().map(|(a, _)| self.objects_in(*a)).sum();
-        net.charge_work(conn, cost * WORK_PER_OBJECT);
+        net.charge_work(conn, REQUEST_FEE);
         for (area, cursor) in areas {
             self.sweeps.start(conn, Kind::Resend, area, cursor);
         }
         self.charge_view(net, conn);
-    }
-
-    /// How many objects an area holds.
-    fn objects_in(&self, area: Area) -> usize {
-        match area {
-            Area::Zone(z) => self.zones.count_in(z),
-            Area::All => self.store.len(),
-        }
     }
 
     /// The peer's `vz` changed (or server code set it): it is sent its new zones' objects and
@@ -132,8 +126,7 @@ impl ObjectRuntime {
         };
         let (added, removed) = self.zones.set_visible(conn, zones);
         if self.zone_routing {
-            let cost: usize = added.iter().chain(&removed).map(|z| self.zones.count_in(*z)).sum();
-            net.charge_work(conn, cost * WORK_PER_OBJECT);
+            net.charge_work(conn, REQUEST_FEE);
             for z in removed {
                 self.lose_zone(conn, z);
             }
@@ -217,7 +210,7 @@ impl ObjectRuntime {
             return None;
         }
         let now = net.now?;
-        let moving = self.sweeps.connections().any(|c| Self::room(net, c) > 0);
+        let moving = self.sweeps.connections().any(|c| Self::room(net, c) > 0 && net.has_work_left(c, WORK_RESERVE));
         Some(if moving { now } else { now + BLOCKED_RETRY })
     }
 
@@ -226,13 +219,17 @@ impl ObjectRuntime {
         self.sweeps.connections()
     }
 
-    /// How much more `conn` may be sent now.
+    /// How much more `conn` may be sent now: none while the node is near its memory budget
+    /// (answers wait; they never push the node into dropping connections).
     fn room(net: &Net, conn: ConnectionId) -> usize {
+        if net.usage_total() > net.limits.max_node_bytes / 4 * 3 {
+            return 0;
+        }
         net.conns.get(conn).filter(|c| c.is_active()).map_or(0, |c| WATERMARK.saturating_sub(c.usage().queued()))
     }
 
     /// Moves the answers in progress on: each connection in turn gets a chunk, as long as it
-    /// has room. The work was charged when the answer was asked for.
+    /// has room and work rate to spend, up to [`PER_PUMP`] objects in all.
     pub(crate) fn pump(&mut self, net: &mut Net) {
         if self.sweeps.is_idle() {
             return;
@@ -255,49 +252,70 @@ impl ObjectRuntime {
             }
             turns -= 1;
             let Some(conn) = self.sweeps.next_turn() else { break };
-            match net.conns.get(conn) {
-                Some(c) if c.is_active() => {}
-                Some(c) if c.is_open() => continue, // not active yet
-                _ => {
-                    self.sweeps.forget(conn);
-                    continue;
-                }
-            }
-            let mut room = Self::room(net, conn).saturating_sub(given.get(&conn).copied().unwrap_or(0));
-            let before = room;
-            let mut n = 0;
-            while room > 0 && n < PER_TURN.min(left) {
-                let Some(((kind, area), cursor)) = self.sweeps.of(conn).and_then(|s| s.next()) else { break };
-                let next = match area {
-                    Area::Zone(z) => self.zones.next_in(z, cursor.after),
-                    Area::All => self.store.next_after(cursor.after),
-                };
-                let Some(oid) = next.filter(|o| cursor.upto.is_none_or(|u| *o <= u)) else {
-                    self.sweeps.end(conn, kind, area);
-                    self.charge_view(net, conn);
-                    continue;
-                };
-                self.sweeps.advance(conn, kind, area, oid);
-                n += 1;
-                let sent = match kind {
-                    Kind::Drop => {
-                        Self::drop_from(net, conn, oid);
-                        12
-                    }
-                    Kind::Fresh | Kind::Resend => {
-                        let live = self
-                            .store
-                            .get(oid)
-                            .is_some_and(|e| matches!(e.state, ObjectState::Generated | ObjectState::Generating));
-                        if live { self.generate_to(net, oid, Audience::One(conn)) } else { 0 }
-                    }
-                };
-                room = room.saturating_sub(sent);
-            }
+            let already = given.get(&conn).copied().unwrap_or(0);
+            let (n, sent) = self.turn(net, conn, PER_TURN.min(left), already);
             left -= n;
             moved |= n > 0;
-            *given.entry(conn).or_default() += before - room;
+            *given.entry(conn).or_default() += sent;
         }
         net.cause = cause;
+    }
+
+    /// Moves on the answer to `conn` alone, by one turn (the connection whose input is being
+    /// handled: a small answer goes out with the input that asked for it; the rest follows
+    /// from the timer's pump, in turn with everyone else's).
+    pub(crate) fn pump_for(&mut self, net: &mut Net, conn: ConnectionId) {
+        if self.sweeps.of(conn).is_none() {
+            return;
+        }
+        let cause = net.cause.take();
+        self.turn(net, conn, PER_TURN, 0);
+        net.cause = cause;
+    }
+
+    /// One connection's turn: up to `max` objects, within its room (less what it was given
+    /// already in this pump) and its work rate. Returns the objects done and the bytes sent.
+    fn turn(&mut self, net: &mut Net, conn: ConnectionId, max: usize, given: usize) -> (usize, usize) {
+        match net.conns.get(conn) {
+            Some(c) if c.is_active() => {}
+            Some(c) if c.is_open() => return (0, 0), // not active yet
+            _ => {
+                self.sweeps.forget(conn);
+                return (0, 0);
+            }
+        }
+        let mut room = Self::room(net, conn).saturating_sub(given);
+        let before = room;
+        let mut n = 0;
+        while room > 0 && n < max && net.has_work_left(conn, WORK_RESERVE) {
+            let Some(((kind, area), cursor)) = self.sweeps.of(conn).and_then(|s| s.next()) else { break };
+            let next = match area {
+                Area::Zone(z) => self.zones.next_in(z, cursor.after),
+                Area::All => self.store.next_after(cursor.after),
+            };
+            let Some(oid) = next.filter(|o| cursor.upto.is_none_or(|u| *o <= u)) else {
+                self.sweeps.end(conn, kind, area);
+                self.charge_view(net, conn);
+                continue;
+            };
+            self.sweeps.advance(conn, kind, area, oid);
+            n += 1;
+            let sent = match kind {
+                Kind::Drop => {
+                    Self::drop_from(net, conn, oid);
+                    12
+                }
+                Kind::Fresh | Kind::Resend => {
+                    let live = self
+                        .store
+                        .get(oid)
+                        .is_some_and(|e| matches!(e.state, ObjectState::Generated | ObjectState::Generating));
+                    if live { self.generate_to(net, oid, Audience::One(conn)) } else { 0 }
+                }
+            };
+            net.charge_work(conn, sent);
+            room = room.saturating_sub(sent);
+        }
+        (n, before - room)
     }
 }

@@ -113,11 +113,6 @@ impl Zones {
         }
     }
 
-    /// How many objects live in `zone`.
-    pub(crate) fn count_in(&self, zone: ZoneId) -> usize {
-        self.members.get(&zone).map_or(0, BTreeSet::len)
-    }
-
     /// The first object of `zone` after `after` (from the start with `None`).
     pub(crate) fn next_in(&self, zone: ZoneId, after: Option<ObjectId>) -> Option<ObjectId> {
         let m = self.members.get(&zone)?;

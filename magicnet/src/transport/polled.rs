@@ -209,6 +209,7 @@ impl PolledNode {
             other => return Err(unsupported(other)),
         };
         let socket = TcpListener::bind(endpoint.host_port())?;
+        crate::transport::driver::tune_listener(socket2::SockRef::from(&socket), self.core.config());
         socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
         self.listeners.push(PolledListener { socket, role, kind });
@@ -364,6 +365,11 @@ impl PolledNode {
                     continue;
                 }
                 #[cfg(feature = "websocket")]
+                Pending::WsServer { peer, ticket, .. } if ticket.evicted() => {
+                    tracing::info!(?peer, "WebSocket handshake dropped: newer connections took its place");
+                    continue;
+                }
+                #[cfg(feature = "websocket")]
                 Pending::WsServer { mid, role, peer, ticket, since } => {
                     server_step(mid.handshake(), role, peer, ticket, since)
                 }
@@ -458,6 +464,9 @@ impl PolledNode {
                             drop(s);
                             moved += n;
                             self.core.node().handle_input(conn, &self.buf[..n], now);
+                            if self.core.node_ref().pending_output() > super::driver::EARLY_WRITE {
+                                self.core.drive_output();
+                            }
                         }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                         Err(e) if e.kind() == ErrorKind::Interrupted => {}

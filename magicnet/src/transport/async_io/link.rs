@@ -3,7 +3,7 @@
 //! connection.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ::tokio::sync::mpsc;
@@ -37,6 +37,78 @@ pub(crate) struct ChannelLink {
     rt: ::tokio::runtime::Handle,
     /// What else an abort does (QUIC: close the connection at once).
     on_abort: Option<Box<dyn FnOnce() + Send>>,
+    /// What the connection's readers check before handing input to the node.
+    wanted: Wanted,
+}
+
+/// A reader's gate to the node: whether the node still wants the connection's input, and
+/// whose turn it is. A connection has at most [`INPUTS_IN_FLIGHT`] inputs waiting in the
+/// node's queue, so one peer's flood cannot fill the queue ahead of everyone else's input
+/// (the rest waits in the socket, where TCP slows the peer down).
+#[derive(Clone)]
+pub(crate) struct Wanted(Arc<Gate>);
+
+#[derive(Default)]
+struct Gate {
+    /// The node let go of the connection: its readers drain the socket (so that closing
+    /// does not reset it under our last bytes) without handing anything to the node.
+    closed: AtomicBool,
+    in_flight: AtomicUsize,
+    turn: ::tokio::sync::Notify,
+}
+
+/// Inputs of one connection that may wait in the node's queue at once.
+const INPUTS_IN_FLIGHT: usize = 2;
+
+/// What a reader still drains of a connection the node let go of, before it stops reading:
+/// enough for a well-behaved peer's last messages (so that closing does not reset the
+/// connection under our DISCONNECT), not a flood.
+const DRAIN_AFTER_CLOSE: usize = 64 * 1024;
+
+impl Wanted {
+    /// False once the node let go of the connection: read and discard.
+    fn get(&self) -> bool {
+        !self.0.closed.load(Ordering::Relaxed)
+    }
+
+    /// Whether `n` more bytes read go to the node. It waits for the connection's turn (the
+    /// node has taken its earlier inputs); once the node let go of the connection, it waits
+    /// forever (the linger ends the task) when the drained bytes pass the allowance.
+    pub(crate) async fn keep(&self, drained: &mut usize, n: usize) -> bool {
+        if self.get() {
+            self.turn().await;
+            return true;
+        }
+        *drained += n;
+        if *drained > DRAIN_AFTER_CLOSE {
+            std::future::pending::<()>().await;
+        }
+        false
+    }
+
+    /// Waits until the connection may put one more input in the node's queue, and takes
+    /// that place.
+    async fn turn(&self) {
+        loop {
+            let next = self.0.turn.notified();
+            let now = self.0.in_flight.load(Ordering::Acquire);
+            if now < INPUTS_IN_FLIGHT
+                && self.0.in_flight.compare_exchange(now, now + 1, Ordering::AcqRel, Ordering::Acquire).is_ok()
+            {
+                return;
+            }
+            if now < INPUTS_IN_FLIGHT {
+                continue;
+            }
+            next.await;
+        }
+    }
+
+    /// The node took one of the connection's inputs.
+    fn taken(&self) {
+        let _ = self.0.in_flight.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        self.0.turn.notify_one();
+    }
 }
 
 /// The writer task's end of a [`ChannelLink`].
@@ -64,8 +136,14 @@ impl ChannelLink {
             unreliable: None,
             rt: cx.tasks.runtime().clone(),
             on_abort: None,
+            wanted: Wanted(Arc::new(Gate::default())),
         };
         (link, Outgoing { rx, queued })
+    }
+
+    /// What the connection's readers check before handing input to the node.
+    pub(crate) fn wanted(&self) -> Wanted {
+        self.wanted.clone()
     }
 
     /// Tasks to abort with the connection.
@@ -115,6 +193,10 @@ impl Link for ChannelLink {
         self.tx.send(data).map_err(|_| "the connection's writer stopped".to_owned())
     }
 
+    fn input_taken(&self) {
+        self.wanted.taken();
+    }
+
     fn unreliable_max(&self) -> Option<usize> {
         self.unreliable.as_ref().map(|(max, _)| *max)
     }
@@ -129,7 +211,9 @@ impl Link for ChannelLink {
     fn close(self: Box<Self>, linger: Duration) {
         // Dropping the sender lets the writer flush, close and stop; a peer that does not
         // read gets `linger` to take the rest.
-        let Self { tx, aborts, rt, .. } = *self;
+        let Self { tx, aborts, rt, wanted, .. } = *self;
+        wanted.0.closed.store(true, Ordering::Relaxed);
+        wanted.0.turn.notify_waiters();
         drop(tx);
         rt.spawn(async move {
             ::tokio::time::sleep(linger).await;

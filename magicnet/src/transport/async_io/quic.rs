@@ -46,12 +46,15 @@ pub(crate) async fn listen(
             };
             // The handshake runs on its own: a slow or hostile client holds up nobody.
             ::tokio::spawn(async move {
-                let admitted = ::tokio::time::timeout(timeout, async {
+                let handshake = ::tokio::time::timeout(timeout, async {
                     let conn = incoming.await.map_err(|e| format!("QUIC handshake failed: {e}"))?;
                     let (send, recv) = conn.accept_bi().await.map_err(|e| format!("no protocol stream opened: {e}"))?;
                     Ok::<_, String>((conn, send, recv))
-                })
-                .await;
+                });
+                let admitted = ::tokio::select! {
+                    done = handshake => done,
+                    () = ticket.given_way() => Ok(Err("newer connections took its place among the pending handshakes".to_owned())),
+                };
                 let (conn, send, recv) = match admitted {
                     Ok(Ok(v)) => v,
                     Ok(Err(e)) => return tracing::info!(%peer, "QUIC connection refused: {e}"),
@@ -141,11 +144,16 @@ pub(crate) fn quic_link(
     let (link, mut out) = ChannelLink::new(&cx);
     let LinkCx { conn: id, to_node, tasks, read_buffer } = cx;
     let reader_tx = to_node.clone();
+    let wanted = link.wanted();
     let reader = tasks.spawn(async move {
+        let mut drained = 0;
         let error = loop {
             match recv.read_chunk(read_buffer.max(1024), true).await {
                 Ok(Some(chunk)) => {
-                    if reader_tx.send_async(Command::Input(id, chunk.bytes)).await.is_err() {
+                    let n = chunk.bytes.len();
+                    if wanted.keep(&mut drained, n).await
+                        && reader_tx.send_async(Command::Input(id, chunk.bytes)).await.is_err()
+                    {
                         return;
                     }
                 }

@@ -7,7 +7,7 @@ use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use ::tokio::net::{TcpListener, TcpStream};
 
 use super::host::Host;
-use super::link::{ChannelLink, LinkCx};
+use super::link::{ChannelLink, LinkCx, Wanted};
 use crate::ids::{ConnectionId, RoleId};
 use crate::net::{Framing, Side};
 use crate::transport::driver::{Command, Link, ReadBuffer, TransportError};
@@ -16,6 +16,7 @@ use crate::transport::handle::CommandTx;
 /// Listens for TCP connections of the remote role `role`.
 pub(crate) async fn listen(host: &Host, addr: &str, role: RoleId) -> Result<SocketAddr, TransportError> {
     let listener = TcpListener::bind(addr).await?;
+    crate::transport::driver::tune_listener(socket2::SockRef::from(&listener), host.config());
     let local = listener.local_addr()?;
     let mut l = host.listening();
     ::tokio::spawn(async move {
@@ -62,8 +63,10 @@ pub(crate) async fn read_stream<R: AsyncRead + Unpin>(
     conn: ConnectionId,
     to_node: CommandTx,
     read_buffer: usize,
+    wanted: Wanted,
 ) {
     let mut rb = ReadBuffer::new(read_buffer);
+    let mut drained = 0;
     loop {
         let buf = rb.prepare();
         let room = buf.capacity() - buf.len();
@@ -74,7 +77,8 @@ pub(crate) async fn read_stream<R: AsyncRead + Unpin>(
             }
             Ok(n) => {
                 let chunk = rb.take(n, room);
-                if to_node.send_async(Command::Input(conn, chunk)).await.is_err() {
+                if wanted.keep(&mut drained, n).await && to_node.send_async(Command::Input(conn, chunk)).await.is_err()
+                {
                     break;
                 }
             }
@@ -94,7 +98,7 @@ where
     let (rd, mut wr) = ::tokio::io::split(stream);
     let (link, mut out) = ChannelLink::new(&cx);
     let LinkCx { conn, to_node, read_buffer, tasks } = cx;
-    let reader = tasks.spawn(read_stream(rd, conn, to_node.clone(), read_buffer));
+    let reader = tasks.spawn(read_stream(rd, conn, to_node.clone(), read_buffer, link.wanted()));
     let writer = tasks.spawn_writer(async move {
         while let Some(data) = out.rx.recv().await {
             if let Err(e) = wr.write_all(&data).await {
@@ -120,8 +124,10 @@ pub(crate) fn tcp_link(stream: TcpStream, cx: LinkCx) -> Box<dyn Link> {
     let LinkCx { conn, to_node, read_buffer, tasks } = cx;
     let (rs, ws) = (stream.clone(), stream.clone());
     let reader_tx = to_node.clone();
+    let wanted = link.wanted();
     let reader = tasks.spawn(async move {
         let mut rb = ReadBuffer::new(read_buffer);
+        let mut drained = 0;
         loop {
             if let Err(e) = rs.readable().await {
                 let _ = reader_tx.send_async(Command::Closed(conn, Some(e.to_string()))).await;
@@ -136,7 +142,9 @@ pub(crate) fn tcp_link(stream: TcpStream, cx: LinkCx) -> Box<dyn Link> {
                 }
                 Ok(n) => {
                     let chunk = rb.take(n, room);
-                    if reader_tx.send_async(Command::Input(conn, chunk)).await.is_err() {
+                    if wanted.keep(&mut drained, n).await
+                        && reader_tx.send_async(Command::Input(conn, chunk)).await.is_err()
+                    {
                         break;
                     }
                 }

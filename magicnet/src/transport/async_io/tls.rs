@@ -25,6 +25,7 @@ pub(crate) async fn listen(
 ) -> Result<SocketAddr, TransportError> {
     let acceptor = TlsAcceptor::from(Arc::new(identity.server_config()?));
     let listener = TcpListener::bind(addr).await?;
+    crate::transport::driver::tune_listener(socket2::SockRef::from(&listener), host.config());
     let local = listener.local_addr()?;
     let timeout = host.config().transport_handshake_timeout;
     let mut l = host.listening();
@@ -33,10 +34,16 @@ pub(crate) async fn listen(
             let acceptor = acceptor.clone();
             // The handshake runs on its own: a slow or hostile client holds up nobody.
             ::tokio::spawn(async move {
-                let tls = match ::tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => return tracing::info!(%peer, "TLS handshake failed: {e}"),
-                    Err(_) => return tracing::info!(%peer, "TLS handshake timed out after {timeout:?}"),
+                let handshake = ::tokio::time::timeout(timeout, acceptor.accept(stream));
+                let tls = ::tokio::select! {
+                    done = handshake => match done {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => return tracing::info!(%peer, "TLS handshake failed: {e}"),
+                        Err(_) => return tracing::info!(%peer, "TLS handshake timed out after {timeout:?}"),
+                    },
+                    () = ticket.given_way() => {
+                        return tracing::info!(%peer, "TLS handshake dropped: newer connections took its place");
+                    }
                 };
                 let reg = host
                     .registration(role, Side::Accepted, Framing::Stream, Some(peer), move |cx| stream_link(tls, cx))

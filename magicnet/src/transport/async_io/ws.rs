@@ -44,6 +44,7 @@ pub(crate) async fn listen(
     #[cfg(not(feature = "tls"))]
     let _ = identity;
     let listener = TcpListener::bind(addr).await?;
+    crate::transport::driver::tune_listener(socket2::SockRef::from(&listener), host.config());
     let local = listener.local_addr()?;
     let timeout = host.config().transport_handshake_timeout;
     let mut l = host.listening();
@@ -56,7 +57,10 @@ pub(crate) async fn listen(
                 let admitted = ::tokio::time::timeout(timeout, async {
                     #[cfg(feature = "tls")]
                     if let Some(acceptor) = tls {
-                        let s = acceptor.accept(stream).await.map_err(|e| format!("TLS handshake failed: {e}"))?;
+                        let s = ::tokio::select! {
+                            s = acceptor.accept(stream) => s.map_err(|e| format!("TLS handshake failed: {e}"))?,
+                            () = ticket.given_way() => return Err(GAVE_WAY.to_owned()),
+                        };
                         return accept(s, &host, role, peer, ticket).await;
                     }
                     accept(stream, &host, role, peer, ticket).await
@@ -72,6 +76,9 @@ pub(crate) async fn listen(
     });
     Ok(local)
 }
+
+/// Why a pending upgrade was dropped.
+const GAVE_WAY: &str = "newer connections took its place among the pending handshakes";
 
 /// Opens a WebSocket connection to `url` (`ws://` or, with `tls`, `wss://`) for the remote
 /// role `role`, offering the subprotocol `magicnet.v3`.
@@ -135,10 +142,12 @@ where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let stream = ws_proto::HeaderLimit::new(stream);
-    let mut ws =
-        tokio_tungstenite::accept_hdr_async_with_config(stream, ws_proto::choose_subprotocol, Some(ws_proto::config()))
-            .await
-            .map_err(|e| format!("WebSocket handshake failed: {e}"))?;
+    let upgrade =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, ws_proto::choose_subprotocol, Some(ws_proto::config()));
+    let mut ws = ::tokio::select! {
+        ws = upgrade => ws.map_err(|e| format!("WebSocket handshake failed: {e}"))?,
+        () = ticket.given_way() => return Err(GAVE_WAY.to_owned()),
+    };
     ws.get_mut().lift();
     let reg = host
         .registration(role, Side::Accepted, Framing::Datagram, Some(peer), move |cx| ws_link(ws, cx))
@@ -158,11 +167,15 @@ where
     // without a frame when the connection itself failed.
     let (close_tx, mut close_rx) = ::tokio::sync::mpsc::channel::<(Option<CloseCode>, String)>(1);
     let reader_tx = to_node.clone();
+    let wanted = link.wanted();
     let reader = tasks.spawn(async move {
+        let mut drained = 0;
         let error = loop {
             match stream.next().await {
                 Some(Ok(Message::Binary(payload))) => {
-                    if reader_tx.send_async(Command::Input(conn, payload)).await.is_err() {
+                    if wanted.keep(&mut drained, payload.len()).await
+                        && reader_tx.send_async(Command::Input(conn, payload)).await.is_err()
+                    {
                         return;
                     }
                 }

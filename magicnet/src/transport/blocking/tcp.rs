@@ -20,6 +20,7 @@ impl BlockingNode {
     /// The listener keeps the node running until [`shutdown`](Self::shutdown).
     pub(crate) fn listen_tcp(&self, addr: &str, role: RoleId) -> Result<SocketAddr, TransportError> {
         let listener = std::net::TcpListener::bind(addr)?;
+        crate::transport::driver::tune_listener(socket2::SockRef::from(&listener), self.config());
         self.serve(listener, "tcp", true, move |this, stream, peer, ticket| {
             let reg = this.registration(role, Side::Accepted, Framing::Stream, peer, move |cx| tcp_link(stream, cx));
             this.submit(reg.with_ticket(ticket))

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::{self, Error as WsError, Message, WebSocket}
 use super::BlockingNode;
 use super::link::{ThreadCx, ThreadLink};
 use crate::ids::{ConnectionId, RoleId};
-use crate::net::{Framing, Side};
+use crate::net::{Framing, Side, Ticket};
 use crate::transport::driver::{Command, Link, TransportError};
 use crate::transport::handle::CommandTx;
 use crate::transport::ws_proto;
@@ -79,12 +79,13 @@ impl BlockingNode {
     /// thread per connection.
     pub(crate) fn listen_ws(&self, addr: &str, role: RoleId) -> Result<SocketAddr, TransportError> {
         let listener = std::net::TcpListener::bind(addr)?;
+        crate::transport::driver::tune_listener(socket2::SockRef::from(&listener), self.config());
         let timeout = self.config().transport_handshake_timeout;
         self.serve(listener, "ws", false, move |this, stream, peer, ticket| {
             let this = this.clone();
             let spawned = std::thread::Builder::new().name("magicnet-ws-handshake".into()).spawn(move || {
                 let who = peer.map_or_else(|| "?".to_owned(), |p| p.to_string());
-                match accept(stream, timeout) {
+                match accept(stream, timeout, &ticket) {
                     Ok(ready) => {
                         let reg = this.registration(role, Side::Accepted, Framing::Datagram, peer, move |cx| {
                             ws_thread_link(ready, cx)
@@ -102,13 +103,32 @@ impl BlockingNode {
     }
 }
 
-/// The server side of the handshake, bounded by `timeout`.
-fn accept(stream: TcpStream, timeout: Duration) -> Result<Ready, String> {
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+/// The server side of the handshake, bounded by `timeout`, given up if newer connections
+/// take its place among the pending handshakes.
+fn accept(stream: TcpStream, timeout: Duration, ticket: &Ticket) -> Result<Ready, String> {
+    // Short reads, so that the handshake notices when it has to give way.
+    let step = timeout.min(Duration::from_millis(200));
+    stream.set_read_timeout(Some(step)).map_err(|e| e.to_string())?;
     stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + timeout;
     let stream = ws_proto::HeaderLimit::new(stream);
-    let mut ws = tungstenite::accept_hdr_with_config(stream, ws_proto::choose_subprotocol, Some(ws_proto::config()))
-        .map_err(|e| format!("WebSocket handshake failed: {e}"))?;
+    let mut attempt =
+        tungstenite::accept_hdr_with_config(stream, ws_proto::choose_subprotocol, Some(ws_proto::config()));
+    let mut ws = loop {
+        match attempt {
+            Ok(ws) => break ws,
+            Err(tungstenite::HandshakeError::Interrupted(mid)) => {
+                if ticket.evicted() {
+                    return Err("newer connections took its place among the pending handshakes".into());
+                }
+                if Instant::now() >= deadline {
+                    return Err(format!("WebSocket handshake not completed within {timeout:?}"));
+                }
+                attempt = mid.handshake();
+            }
+            Err(tungstenite::HandshakeError::Failure(e)) => return Err(format!("WebSocket handshake failed: {e}")),
+        }
+    };
     ws.get_mut().lift();
     ready(ws).map_err(|e| e.to_string())
 }

@@ -105,10 +105,15 @@ impl DriverCore {
     /// Applies one command; returns the reply of a shutdown request (the driver then stops).
     pub(crate) fn apply(&mut self, cmd: Command, now: Instant) -> Option<ShutdownReply> {
         match cmd {
-            Command::Input(conn, data) => match self.node.connection(conn).map(|c| c.framing()) {
-                Some(Framing::Datagram) => self.node.handle_datagram(conn, data, now),
-                _ => self.node.handle_input(conn, &data, now),
-            },
+            Command::Input(conn, data) => {
+                if let Some(link) = self.links.get(&conn) {
+                    link.input_taken();
+                }
+                match self.node.connection(conn).map(|c| c.framing()) {
+                    Some(Framing::Datagram) => self.node.handle_datagram(conn, data, now),
+                    _ => self.node.handle_input(conn, &data, now),
+                }
+            }
             Command::Unreliable(conn, data) => self.node.handle_unreliable(conn, data, now),
             Command::Closed(conn, error) => self.closed(conn, error),
             Command::Call(f) => f(&mut self.node),
@@ -139,6 +144,10 @@ impl DriverCore {
             let Some(cmd) = next() else { break };
             if let Some(reply) = self.apply(cmd, now) {
                 return Some(reply);
+            }
+            // Broadcasts multiply what each input queues: write before it piles up.
+            if self.node.pending_output() > super::EARLY_WRITE {
+                self.drive_output();
             }
         }
         self.drive(events);

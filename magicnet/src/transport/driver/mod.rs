@@ -84,6 +84,20 @@ pub struct DriverConfig {
     /// connection is dropped (the protocol's own handshake timeout starts after it).
     /// Default 10 s.
     pub transport_handshake_timeout: Duration,
+    /// The kernel receive buffer of each accepted TCP connection (set on the listening
+    /// socket, so connections inherit it from their first packet). Clients send a game
+    /// server little, and a small buffer bounds what a peer that floods the server can push
+    /// into the kernel before it has to wait. `None` leaves the system's autotuning (up to
+    /// several MiB per connection). Default 256 KiB.
+    pub socket_receive_buffer: Option<usize>,
+    /// The kernel send buffer of each accepted TCP connection (set like the receive buffer).
+    /// What the kernel holds for a peer is outside the node's budgets, and with the system's
+    /// autotuning it can reach several MiB per connection: a crowd of peers that stop reading
+    /// would make the server copy (and the machine keep) that much for each before the node's
+    /// own slow-consumer limit sees a backlog. 128 KiB (the kernel doubles it) keeps a game
+    /// client's stream at full speed up to about 100 ms of round trip. Default `None` (the
+    /// system's autotuning).
+    pub socket_send_buffer: Option<usize>,
     /// QUIC: how long a silent peer may stay before its connection is dropped (a
     /// vanished client, whose UDP packets simply stop). Keep-alives go out at a third of
     /// it, so live connections never idle out. The smaller of both ends' values applies.
@@ -101,6 +115,8 @@ impl Default for DriverConfig {
             close_linger: Duration::from_secs(5),
             event_capacity: 65536,
             transport_handshake_timeout: Duration::from_secs(10),
+            socket_receive_buffer: Some(256 * 1024),
+            socket_send_buffer: None,
             quic_idle_timeout: Duration::from_secs(30),
         }
     }
@@ -121,6 +137,10 @@ pub(crate) trait Link: Send {
     fn backlog(&self) -> usize;
     /// Hands over bytes: complete frames (stream framing) or one payload (message framing).
     fn send(&mut self, data: Bytes) -> Result<(), String>;
+    /// The node took one input of this connection from its queue (readers that limit what
+    /// they queue wait for this).
+    #[cfg_attr(not(any(feature = "tokio", feature = "blocking")), allow(dead_code))]
+    fn input_taken(&self) {}
     /// The largest payload of the unreliable lane, if the connection has one.
     fn unreliable_max(&self) -> Option<usize> {
         None
@@ -136,8 +156,29 @@ pub(crate) trait Link: Send {
     fn abort(self: Box<Self>);
 }
 
+/// Applies the driver's socket options to a listening TCP socket (its connections inherit
+/// them).
+pub(crate) fn tune_listener(socket: socket2::SockRef<'_>, config: &DriverConfig) {
+    if let Some(n) = config.socket_receive_buffer {
+        if let Err(e) = socket.set_recv_buffer_size(n) {
+            tracing::warn!("cannot set the receive buffer of a listening socket: {e}");
+        }
+    }
+    if let Some(n) = config.socket_send_buffer {
+        if let Err(e) = socket.set_send_buffer_size(n) {
+            tracing::warn!("cannot set the send buffer of a listening socket: {e}");
+        }
+    }
+}
+
+/// Output a driver lets pile up in the node while it handles a batch of inputs, before it
+/// writes anyway.
+pub(crate) const EARLY_WRITE: usize = 1024 * 1024;
+
 /// How often at most a driver reports every link's backlog to its node.
 const BACKLOG_REPORT: Duration = Duration::from_millis(50);
+/// How often at most it reports the backlogs of the connections being answered.
+const ANSWERING_REPORT: Duration = Duration::from_millis(5);
 
 /// DISCONNECT 204 with `why`, framed for a plain stream: what a listener writes (if the socket
 /// takes it at once) to a connection it refuses before the node sees it.
@@ -168,11 +209,33 @@ pub(crate) struct DriverCore {
     pub(super) dropped: DroppedCounter,
     /// When every link's backlog was last reported to the node.
     backlogs_reported: Option<Instant>,
+    /// When the backlogs of the connections being answered were last reported.
+    answering_reported: Option<Instant>,
+    /// The outputs of the connection being polled (see [`drive_output`](Self::drive_output)).
+    group: Vec<Output>,
+    /// Large outputs, written after the small ones, and their connections.
+    later: Vec<Output>,
+    deferred: std::collections::HashSet<ConnectionId>,
 }
+
+/// A connection whose output in one drive is under this many bytes is written before those
+/// with more: a reply to one client is not kept waiting behind a broadcast's copies to
+/// hundreds of others (the time to copy them into the kernel is the whole tail otherwise).
+const SMALL_OUTPUT: usize = 8 * 1024;
 
 impl DriverCore {
     pub(crate) fn new(node: Node, config: std::sync::Arc<DriverConfig>) -> Self {
-        Self { node, links: HashMap::new(), config, dropped: DroppedCounter::default(), backlogs_reported: None }
+        Self {
+            node,
+            links: HashMap::new(),
+            config,
+            dropped: DroppedCounter::default(),
+            backlogs_reported: None,
+            answering_reported: None,
+            group: Vec::new(),
+            later: Vec::new(),
+            deferred: std::collections::HashSet::new(),
+        }
     }
 
     pub(crate) fn node(&mut self) -> &mut Node {
@@ -188,8 +251,8 @@ impl DriverCore {
     }
 
     /// Runs the node's due timers, after telling it what each link still holds (every link
-    /// at most every 50 ms, the ones being answered a chunk at a time every time): that is how
-    /// it sees its peers drain.
+    /// at most every 50 ms, the ones being answered a chunk at a time every 5 ms): that is
+    /// how it sees its peers drain.
     pub(crate) fn on_timer(&mut self, now: Instant) {
         if self.node.poll_timeout().is_some_and(|t| t <= now) {
             if self.backlogs_reported.is_none_or(|t| now.saturating_duration_since(t) >= BACKLOG_REPORT) {
@@ -197,8 +260,9 @@ impl DriverCore {
                 for (conn, link) in &self.links {
                     self.node.set_transport_backlog(*conn, link.backlog());
                 }
-            } else {
-                // The connections being answered a chunk at a time, every time.
+            } else if self.answering_reported.is_none_or(|t| now.saturating_duration_since(t) >= ANSWERING_REPORT) {
+                // The connections being answered a chunk at a time, more often.
+                self.answering_reported = Some(now);
                 for conn in self.node.answering() {
                     if let Some(link) = self.links.get(&conn) {
                         self.node.set_transport_backlog(conn, link.backlog());
@@ -240,54 +304,42 @@ impl DriverCore {
     /// without bound, and the others keep everything meant for them.
     pub(crate) fn drive_output(&mut self) {
         let mut failed: Vec<(ConnectionId, String)> = Vec::new();
+        let mut group = std::mem::take(&mut self.group);
+        let mut later = std::mem::take(&mut self.later);
         loop {
-            while let Some(out) = self.node.poll_output() {
-                match out {
-                    Output::Transmit { conn, data } => {
-                        let Some(link) = self.links.get_mut(&conn) else { continue };
-                        // Judge the backlog left from earlier writes: a healthy peer may get
-                        // a large burst at once, a stalled one never drains.
-                        let backlog = link.backlog();
-                        if backlog > self.config.max_queued_bytes {
-                            tracing::warn!(%conn, backlog, "slow consumer dropped: it stopped reading");
-                            failed.push((conn, format!("slow consumer: {backlog} bytes not read")));
-                        } else if let Err(e) = link.send(data) {
-                            failed.push((conn, e));
-                        } else {
-                            let backlog = link.backlog();
-                            self.node.set_transport_backlog(conn, backlog);
+            // The node hands out each connection's outputs one after the other: gather them
+            // by connection, write the small groups at once and the large ones after, each
+            // group in its own order.
+            let mut bytes = 0;
+            loop {
+                let out = self.node.poll_output();
+                let next_conn = out.as_ref().map(Output::conn);
+                if let Some(conn) = group.first().map(Output::conn).filter(|c| Some(*c) != next_conn) {
+                    // (a connection seen again after it was deferred stays behind, in order)
+                    if bytes < SMALL_OUTPUT && !self.deferred.contains(&conn) {
+                        for out in group.drain(..) {
+                            self.hand_over(out, &mut failed);
                         }
+                    } else {
+                        self.deferred.insert(conn);
+                        later.append(&mut group);
                     }
-                    Output::TransmitUnreliable { conn, data } => {
-                        let Some(link) = self.links.get_mut(&conn) else { continue };
-                        match link.send_unreliable(data) {
-                            Ok(()) => {}
-                            // Does not fit in a datagram: it goes on the stream (reliably).
-                            Err(DatagramError::TooLarge(data)) => {
-                                if let Err(e) = link.send(frame(&data)) {
-                                    failed.push((conn, e));
-                                }
-                            }
-                            // Unreliable means it may be lost; the stream reports real loss.
-                            Err(DatagramError::Failed(e)) => tracing::trace!(%conn, "datagram not sent: {e}"),
-                        }
-                    }
-                    Output::Close { conn } => {
-                        if let Some(link) = self.links.remove(&conn) {
-                            link.close(self.config.close_linger);
-                        }
-                    }
-                    Output::Abort { conn } => {
-                        if let Some(link) = self.links.remove(&conn) {
-                            link.abort();
-                        }
-                    }
+                    bytes = 0;
                 }
+                let Some(out) = out else { break };
+                bytes += out.len();
+                group.push(out);
             }
+            for out in later.drain(..) {
+                self.hand_over(out, &mut failed);
+            }
+            self.deferred.clear();
             if failed.is_empty() {
                 if self.node.has_output() {
                     continue;
                 }
+                self.group = group;
+                self.later = later;
                 return;
             }
             for (conn, error) in failed.drain(..) {
@@ -297,6 +349,51 @@ impl DriverCore {
                 }
             }
             // dropping a connection may have produced output (objects leaving): go again
+        }
+    }
+
+    /// Hands one output to its link.
+    fn hand_over(&mut self, out: Output, failed: &mut Vec<(ConnectionId, String)>) {
+        match out {
+            Output::Transmit { conn, data } => {
+                let Some(link) = self.links.get_mut(&conn) else { return };
+                // Judge the backlog left from earlier writes: a healthy peer may get a large
+                // burst at once, a stalled one never drains.
+                let backlog = link.backlog();
+                if backlog > self.config.max_queued_bytes {
+                    tracing::warn!(%conn, backlog, "slow consumer dropped: it stopped reading");
+                    failed.push((conn, format!("slow consumer: {backlog} bytes not read")));
+                } else if let Err(e) = link.send(data) {
+                    failed.push((conn, e));
+                } else {
+                    let backlog = link.backlog();
+                    self.node.set_transport_backlog(conn, backlog);
+                }
+            }
+            Output::TransmitUnreliable { conn, data } => {
+                let Some(link) = self.links.get_mut(&conn) else { return };
+                match link.send_unreliable(data) {
+                    Ok(()) => {}
+                    // Does not fit in a datagram: it goes on the stream (reliably).
+                    Err(DatagramError::TooLarge(data)) => {
+                        if let Err(e) = link.send(frame(&data)) {
+                            failed.push((conn, e));
+                        }
+                    }
+                    // Unreliable means it may be lost; the stream reports real loss.
+                    Err(DatagramError::Failed(e)) => tracing::trace!(%conn, "datagram not sent: {e}"),
+                }
+            }
+            Output::Close { conn } => {
+                if let Some(link) = self.links.remove(&conn) {
+                    link.close(self.config.close_linger);
+                }
+            }
+            Output::Abort { conn } => {
+                if let Some(link) = self.links.remove(&conn) {
+                    link.abort();
+                }
+            }
         }
     }
 
@@ -349,10 +446,12 @@ impl ReadBuffer {
     }
 
     /// Takes what was read, growing the next buffer if this read filled the room it had.
+    /// The buffer's unused rest goes with it: a connection waiting for its next bytes holds
+    /// no buffer at all (the next read allocates one).
     pub(crate) fn take(&mut self, read: usize, room: usize) -> Bytes {
         if read == room && self.next < self.max {
             self.next = (self.next * 2).min(self.max);
         }
-        self.buf.split().freeze()
+        std::mem::take(&mut self.buf).freeze()
     }
 }
