@@ -3,13 +3,17 @@
 Commands (run in order): `new V`, `add I V` (I: index in creation order), `visible`
 (REQUEST_VISIBLE_OBJECTS), `vz Z1,Z2` (set the visible zones), `values V1,V2` (wait until the
 sorted current values are exactly these), `count N` (wait until N objects), `sleep S`.
-Prints events as JSON lines, then `final` with the values, then shuts down."""
+Prints events as JSON lines, then `final` with the values, then shuts down. Any failure (an
+exception in the commands or in MagicNet's own callbacks, a wait that times out) prints an
+`error` event and a traceback on stderr, and exits 1."""
 
 import asyncio
 import sys
+import traceback
 
 from magicnet.batteries.asyncio_network_manager import AsyncIONetworkManager
 from magicnet.batteries.transport_managers import EverywhereTransportManager
+from magicnet.util.messenger import StandardEvents
 
 import chat_common as cc
 from number_common import NumberClient, NumberServer
@@ -35,7 +39,46 @@ async def wait_until(pred, what):
     cc.fail(f"timed out waiting for {what}: values {[o.value for o in NumberClient.all_objects]}")
 
 
+exit_code = None
+
+
+def finish(code):
+    """Ends the run with `code` (the first call decides)."""
+    global exit_code
+    if exit_code is None:
+        exit_code = code
+        client.shutdown()
+
+
+def on_exception(what, exc):
+    # MagicNet reports exceptions of its tasks and message processing as an event, and carries
+    # on: without this listener a failure would pass silently, and the client would exit 0
+    # when the server later closes the connection. (Once the run is decided, e.g. during the
+    # shutdown, there is nothing left to fail.)
+    if exit_code is not None:
+        return
+    traceback.print_exception(exc)
+    cc.out(event="error", text=f"{what}: {type(exc).__name__}: {exc}")
+    finish(1)
+
+
+client.listen(StandardEvents.EXCEPTION, on_exception)
+
+
 async def main():
+    try:
+        await run()
+    except asyncio.CancelledError:
+        raise
+    except SystemExit as e:  # cc.fail()
+        finish(e.code if isinstance(e.code, int) and e.code else 1)
+    except BaseException as e:  # noqa: BLE001
+        on_exception("number_client failed", e)
+    else:
+        finish(0)
+
+
+async def run():
     handle = await asyncio.wait_for(client.wait_for_connection(), 10)
     await wait_until(lambda: "rp" in handle.shared_parameters, "rp")
     cc.out(event="connected", rp=handle.shared_parameters["rp"])
@@ -73,8 +116,12 @@ async def main():
         else:
             cc.fail(f"unknown command {cmd}")
     cc.out(event="final", values=[o.value for o in NumberClient.all_objects], oids=[o.oid for o in NumberClient.all_objects])
-    client.shutdown()
 
 
 client.spawn_task(main())
 client.open_connection(server=("127.0.0.1", port))
+# The loop stops after finish(), or when the server goes away (shutdown_on_disconnect): that
+# is a failure too, since the commands did not all run.
+if exit_code is None:
+    cc.out(event="error", text="the connection ended before the commands were done")
+sys.exit(1 if exit_code is None else exit_code)
