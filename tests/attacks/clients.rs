@@ -17,7 +17,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use crate::support::{frame, hello, msg, parse_stream};
 use crate::{GOOD_PROBE_EVERY, GOOD_PROBE_TIMEOUT};
 
-/// Message ids (PROTOCOL.md and examples/common/chat.rs).
+/// Message ids (docs/protocol.md and examples/common/chat.rs).
 pub const MOTD: u64 = 1;
 pub const DISCONNECT: u64 = 3;
 pub const SHARED_PARAMETER: u64 = 5;

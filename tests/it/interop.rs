@@ -251,3 +251,54 @@ async fn a_rust_client_joins_a_python_server_that_has_no_motd() {
     assert_eq!(rp, Repository(128), "the handshake completed");
     client.shutdown().await;
 }
+
+/// Runs the user-facing Python chat client (`examples/python/chat_client.py`) with `stdin`;
+/// its exit code, stdout and stderr.
+async fn user_chat_client(args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
+    use tokio::io::AsyncWriteExt;
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/python/chat_client.py");
+    let mut child = tokio::process::Command::new(python())
+        .arg(script)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start python");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    let out =
+        tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await.expect("timed out").unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_chat_client_for_users_chats_and_fails_clearly() {
+    let (handle, _events) = spawn(chat::server_node("An example native host").unwrap().0);
+    let addr = handle.listen(Endpoint::tcp("127.0.0.1:0"), role_of(&handle, "client").await).await.unwrap();
+    let port = addr.port().to_string();
+
+    let (code, out, err) = user_chat_client(&["--port", &port], "alice\nhello\n").await;
+    assert_eq!(code, Some(0), "stdout {out}\nstderr {err}");
+    assert!(out.contains("olleh"), "the reply is printed: {out}");
+
+    // nothing listens: one line on stderr, exit 1, no traceback
+    handle.shutdown().await;
+    let (code, out, err) = user_chat_client(&["--port", &port, "--timeout", "2"], "alice\nhello\n").await;
+    assert_eq!(code, Some(1), "stdout {out}\nstderr {err}");
+    assert!(err.contains("error:"), "{err}");
+    assert!(!err.contains("Traceback"), "{err}");
+
+    // bad arguments: usage, exit 2; --help: exit 0
+    let (code, _, err) = user_chat_client(&["--port", "abc"], "").await;
+    assert_eq!(code, Some(2), "{err}");
+    let (code, out, _) = user_chat_client(&["--help"], "").await;
+    assert_eq!(code, Some(0));
+    assert!(out.to_lowercase().contains("usage"), "{out}");
+}

@@ -1,5 +1,5 @@
 //! The transport mappings, proven with a client that is not ours: Python's `ssl`,
-//! `websockets` and `aioquic` (`tests/python/mapping_client.py`, written from PROTOCOL.md)
+//! `websockets` and `aioquic` (`tests/python/mapping_client.py`, written from docs/protocol.md)
 //! against a Rust server, for the chat, the documented close codes, datagrams, extra streams,
 //! and peers that stall after the transport handshake.
 

@@ -1,6 +1,6 @@
 """A MagicNet v3 chat client, written without any Rust, for the transport mappings beyond TCP.
 
-MagicNet for Rust documents in shared/PROTOCOL.md ("Transport mappings beyond TCP") how v3 payloads
+MagicNet for Rust documents in docs/protocol.md ("Transport mappings") how v3 payloads
 travel over TLS, WebSocket and QUIC. The Rust client and server agreeing with each other only shows
 that they are self-consistent; this script implements each mapping independently, from the document,
 with stock Python libraries (stdlib `ssl`, `websockets`, `aioquic`, `msgpack`), so that a Rust test
@@ -46,7 +46,7 @@ from functools import partial
 import msgpack
 
 # ---------------------------------------------------------------------------------------------
-# Protocol constants (shared/PROTOCOL.md)
+# Protocol constants (docs/protocol.md)
 
 MSG_MOTD = 1
 MSG_HELLO = 2
@@ -188,7 +188,7 @@ def make_tls_context():
     # and host-name verification on purpose. This is a test client; never do this in production.
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    # PROTOCOL.md: "exactly the TCP framing inside a TLS 1.3 session". Refuse anything older.
+    # docs/protocol.md: "exactly the TCP framing inside a TLS 1.3 session". Refuse anything older.
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.set_alpn_protocols([ALPN])
     return ctx

@@ -1,4 +1,4 @@
-//! The wire format: values, payloads and frames (see `PROTOCOL.md`).
+//! The wire format: values, payloads and frames (see `docs/protocol.md`).
 //!
 //! - A **message** is the MessagePack array `[message_type, parameters]`.
 //! - A **payload** is one or more messages back to back.
