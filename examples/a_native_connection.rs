@@ -11,6 +11,16 @@ use magicnet::prelude::*;
 use magicnet::transport::memory::MemoryNetwork;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(arg) = std::env::args().nth(1) {
+        let usage = "usage: a_native_connection\n  runs a chat server and two clients (alice and bob) in this process over \
+                     the in-memory network, prints what each side sees, and exits; it takes no arguments";
+        if arg == "--help" || arg == "-h" {
+            println!("{usage}");
+            return Ok(());
+        }
+        eprintln!("unknown argument `{arg}`\n{usage}");
+        std::process::exit(2);
+    }
     chat::init_logging();
     let mut net = MemoryNetwork::new();
     let (server_node, clients) = chat::server_node("An example native host")?;

@@ -20,7 +20,11 @@ use magicnet::Event;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     chat::init_logging();
-    let options = stack::options(5000, false);
+    let options = stack::client_options(
+        5000,
+        "standard input: the first line is your username, then each line is a message \
+         (the server answers it reversed and shows it to everyone else); end of input quits",
+    );
     let (node, server_role, inboxes) = chat::client_node()?;
     let (mut client, server) = stack::Client::connect(node, server_role, &options)?;
 

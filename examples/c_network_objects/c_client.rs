@@ -46,7 +46,12 @@ impl View {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     chat::init_logging();
-    let options = stack::options(5001, false);
+    let options = stack::client_options(
+        5001,
+        "standard input, one command a line:\n  NEW value      create a number with that initial value\n  \
+         ADD index val  add val to the index-th number this client created (0 = the first NEW)\n\
+         every change of a value this client sees is printed; end of input quits",
+    );
     let (node, server_role) = client_node()?;
     let (mut client, server) = stack::Client::connect(node, server_role, &options)?;
     // Wait for the handshake and our repository number (needed to create objects).

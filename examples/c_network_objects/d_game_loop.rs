@@ -16,6 +16,8 @@
 mod client_side;
 mod common;
 mod server_side;
+#[path = "../common/stack.rs"]
+mod stack;
 
 use std::time::{Duration, Instant};
 
@@ -34,12 +36,19 @@ struct Args {
     port: u16,
     ws_port: Option<u16>,
     frames: Option<u32>,
+    limits: stack::LimitFlags,
 }
 
 fn args() -> Args {
-    let mut a = Args { serve: false, port: 5001, ws_port: None, frames: None };
+    let mut a = Args { serve: false, port: 5001, ws_port: None, frames: None, limits: stack::LimitFlags::default() };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        match a.limits.parse(&arg, &mut value) {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => usage(&e),
+        }
         let mut number = |name: &str| -> u32 {
             match it.next().and_then(|v| v.parse().ok()) {
                 Some(v) => v,
@@ -64,8 +73,20 @@ fn usage(problem: &str) -> ! {
     if !problem.is_empty() {
         eprintln!("{problem}");
     }
-    eprintln!("usage: d_game_loop [--serve] [--port PORT] [--ws-port PORT] [--frames N]");
-    std::process::exit(if problem.is_empty() { 0 } else { 2 })
+    let text = format!(
+        "usage: d_game_loop [--serve] [--port PORT] [--ws-port PORT] [--frames N] {}\n  \
+         without --serve: a player in a fixed-tick game loop, joining the server at 127.0.0.1:PORT (default 5001)\n  \
+         --serve: the one-number server in a frame loop (tcp on PORT, and WebSocket on --ws-port)\n  \
+         --frames N: stop after N frames\n  the limit flags apply to --serve:\n{}",
+        stack::LimitFlags::USAGE,
+        stack::LimitFlags::HELP
+    );
+    if problem.is_empty() {
+        println!("{text}");
+        std::process::exit(0)
+    }
+    eprintln!("{text}");
+    std::process::exit(2)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -125,7 +146,8 @@ fn play(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
 
 /// The server: the same "one-number" authority as `c_server`, in a frame loop.
 fn serve(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    let (node, clients) = server_node()?;
+    let (mut node, clients) = server_node()?;
+    node.configure_limits(|l| a.limits.apply(l));
     let mut net = PolledNode::new(node);
     let tcp = net.listen(Endpoint::tcp(format!("127.0.0.1:{}", a.port)), clients)?;
     println!("listening on {tcp} (tcp)");

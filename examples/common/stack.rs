@@ -70,6 +70,79 @@ pub struct Options {
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
     pub ca: Option<PathBuf>,
+    /// Servers: the limits the command line changes.
+    pub limits: LimitFlags,
+}
+
+/// The limit flags of the example servers: `--unlimited`, `--max-connections N`,
+/// `--max-per-address N`, `--message-rate N|off`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LimitFlags {
+    /// Lift the per-connection rates (messages, bytes, work) and the per-address cap.
+    pub unlimited: bool,
+    pub max_connections: Option<usize>,
+    pub max_per_address: Option<usize>,
+    /// `Some(None)`: `--message-rate off`.
+    pub message_rate: Option<Option<f64>>,
+}
+
+impl LimitFlags {
+    /// The usage text of the flags.
+    pub const USAGE: &'static str = "[--unlimited] [--max-connections N] [--max-per-address N] [--message-rate N|off]";
+
+    /// The help text of the flags.
+    pub const HELP: &'static str =
+        "  --unlimited          lift the per-connection message, byte and work rates and the per-address cap
+                       (for load tests; the memory budgets stay)
+  --max-connections N  most connections at once (default 10000)
+  --max-per-address N  most connections from one IPv4 /24 or IPv6 /64 (default 64)
+  --message-rate N|off messages per second per connection, bursts of 5 x N (default 2000), or no limit";
+
+    /// Reads one flag (`arg`, taking its value from `value`); false if `arg` is not one.
+    pub fn parse(&mut self, arg: &str, value: &mut dyn FnMut(&str) -> Result<String, String>) -> Result<bool, String> {
+        let count =
+            |name: &str, v: String| v.parse::<usize>().map_err(|_| format!("{name} needs a whole number, not `{v}`"));
+        match arg {
+            "--unlimited" => self.unlimited = true,
+            "--max-connections" => self.max_connections = Some(count(arg, value(arg)?)?),
+            "--max-per-address" => self.max_per_address = Some(count(arg, value(arg)?)?),
+            "--message-rate" => {
+                let v = value(arg)?;
+                self.message_rate = Some(match v.as_str() {
+                    "off" => None,
+                    n => Some(n.parse::<f64>().ok().filter(|r| *r > 0.0).ok_or_else(|| {
+                        format!("--message-rate needs a positive number of messages per second or `off`, not `{n}`")
+                    })?),
+                });
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// True when no flag was given.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Applies the flags to `l`.
+    pub fn apply(&self, l: &mut magicnet::Limits) {
+        if self.unlimited {
+            l.message_rate = None;
+            l.byte_rate = None;
+            l.work_rate = None;
+            l.max_connections_per_address = usize::MAX;
+        }
+        if let Some(n) = self.max_connections {
+            l.max_connections = n;
+        }
+        if let Some(n) = self.max_per_address {
+            l.max_connections_per_address = n;
+        }
+        if let Some(rate) = self.message_rate {
+            l.message_rate = rate.map(|r| magicnet::Rate::new(r, 5.0 * r));
+        }
+    }
 }
 
 impl Options {
@@ -79,17 +152,19 @@ impl Options {
     }
 }
 
-fn usage(program: &str, server: bool, default_port: u16) -> String {
+fn usage(program: &str, server: bool, default_port: u16, transports: &str, stdin: &str) -> String {
     if server {
         format!(
             "usage: {program} [--port PORT] [--host HOST] [--transport tcp,tls,ws,wss,quic | tcp=PORT,ws=PORT...] \
-             [--cert FILE --key FILE]\n  default: tcp on 127.0.0.1:{default_port}; several transports take \
-             consecutive ports from --port"
+             [--cert FILE --key FILE] {}\n  default: {transports} on 127.0.0.1:{default_port}; several transports \
+             take consecutive ports from --port\n{}",
+            LimitFlags::USAGE,
+            LimitFlags::HELP
         )
     } else {
         format!(
             "usage: {program} [--port PORT] [--host HOST] [--transport tcp|tls|ws|wss|quic] [--threads] [--ca FILE]\n  \
-             default: tcp to 127.0.0.1:{default_port}"
+             default: tcp to 127.0.0.1:{default_port}\n{stdin}"
         )
     }
 }
@@ -101,7 +176,17 @@ pub fn options(default_port: u16, server: bool) -> Options {
 
 /// Like [`options`], with another default transport list (`"tcp,ws,quic"`).
 pub fn options_with(default_port: u16, server: bool, transports: &str) -> Options {
-    match parse_with(std::env::args().collect(), default_port, server, transports) {
+    exit_on_error(parse_with(std::env::args().collect(), default_port, server, transports, ""))
+}
+
+/// A client's command line; `stdin` says what the client reads on standard input (for
+/// `--help`).
+pub fn client_options(default_port: u16, stdin: &str) -> Options {
+    exit_on_error(parse_with(std::env::args().collect(), default_port, false, "tcp", stdin))
+}
+
+fn exit_on_error(parsed: Result<Options, String>) -> Options {
+    match parsed {
         Ok(o) => o,
         Err(e) if e.is_empty() => std::process::exit(0),
         Err(e) => {
@@ -112,10 +197,16 @@ pub fn options_with(default_port: u16, server: bool, transports: &str) -> Option
 }
 
 fn parse(args: Vec<String>, default_port: u16, server: bool) -> Result<Options, String> {
-    parse_with(args, default_port, server, "tcp")
+    parse_with(args, default_port, server, "tcp", "")
 }
 
-fn parse_with(args: Vec<String>, default_port: u16, server: bool, transports: &str) -> Result<Options, String> {
+fn parse_with(
+    args: Vec<String>,
+    default_port: u16,
+    server: bool,
+    transports: &str,
+    stdin: &str,
+) -> Result<Options, String> {
     let program = args.first().cloned().unwrap_or_default();
     let mut o = Options {
         host: "127.0.0.1".into(),
@@ -125,11 +216,15 @@ fn parse_with(args: Vec<String>, default_port: u16, server: bool, transports: &s
         cert: None,
         key: None,
         ca: None,
+        limits: LimitFlags::default(),
     };
     let mut transports = transports.to_owned();
     let mut it = args.into_iter().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value; try --help"));
+        if server && o.limits.parse(&a, &mut value)? {
+            continue;
+        }
         match a.as_str() {
             "--port" | "-p" => {
                 o.port = value("--port")?.parse().map_err(|_| "--port needs a number between 0 and 65535")?
@@ -141,7 +236,7 @@ fn parse_with(args: Vec<String>, default_port: u16, server: bool, transports: &s
             "--cert" if server => o.cert = Some(value("--cert")?.into()),
             "--key" if server => o.key = Some(value("--key")?.into()),
             "--help" | "-h" => {
-                println!("{}", usage(&program, server, default_port));
+                println!("{}", usage(&program, server, default_port, &transports, stdin));
                 return Err(String::new());
             }
             other => return Err(format!("unknown argument `{other}`; try --help")),
@@ -180,6 +275,10 @@ fn secure(t: Transport) -> bool {
 /// has the process give freed memory back to the system now and then.
 pub async fn serve(handle: &NodeHandle, role: RoleId, o: &Options) -> Result<(), Box<dyn Error>> {
     return_freed_memory();
+    if !o.limits.is_default() {
+        let flags = o.limits.clone();
+        handle.call(move |n| n.configure_limits(|l| flags.apply(l))).await?;
+    }
     let identity = match (&o.cert, &o.key, o.listen.iter().any(|(t, _)| secure(*t))) {
         (_, _, false) => None,
         (Some(c), Some(k), true) => Some(Identity::from_pem_files(c, k)?),

@@ -279,3 +279,46 @@ async fn broadcasts_are_charged_to_their_sender() {
     assert!((5..=15).contains(&heard), "the listeners heard the lines sent within the rate, no more: {heard}");
     still_served(addr).await;
 }
+
+/// The example servers' limit flags reach the node: `--max-per-address 2` refuses a third
+/// connection from 127.0.0.1 with 204, `--message-rate 50` disconnects a client that sends 500
+/// messages at once with 202, and `--unlimited` lets the same client through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_servers_take_their_limits_from_the_command_line() {
+    async fn server(flags: &[&str]) -> (tokio::process::Child, std::net::SocketAddr) {
+        let port = free_port();
+        let mut args = vec![s("--port"), port.to_string()];
+        args.extend(flags.iter().map(|f| s(f)));
+        let child = spawn_example("b_server", &args);
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        retry(|| tokio::net::TcpStream::connect(addr)).await;
+        (child, addr)
+    }
+    // SET_NAME, then 500 lines in one write
+    async fn flood(addr: std::net::SocketAddr) -> RawClient {
+        let (mut c, _) = RawClient::active(addr).await;
+        c.send_raw(&frame(&msg(64, &(s("flooder"),)))).await;
+        let mut burst = Vec::new();
+        for _ in 0..500 {
+            burst.extend(frame(&msg(65, &(s("x"),))));
+        }
+        c.send_raw(&burst).await;
+        c
+    }
+
+    let (_srv, addr) = server(&["--max-per-address", "2"]).await;
+    // the probe connection of `server` is counted until the server sees it close
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_a, _) = RawClient::active(addr).await;
+    let (_b, _) = RawClient::active(addr).await;
+    let mut third = RawClient::connect(addr).await;
+    third.expect_disconnect(DisconnectReason::SERVER_FULL).await;
+
+    let (_srv, addr) = server(&["--message-rate", "50"]).await;
+    flood(addr).await.expect_disconnect(DisconnectReason::RATE_LIMITED).await;
+
+    let (_srv, addr) = server(&["--message-rate", "50", "--unlimited", "--message-rate", "off"]).await;
+    let mut c = flood(addr).await;
+    let answers = c.read_messages(500).await;
+    assert_eq!(answers.iter().filter(|m| m.kind == 66).count(), 500, "every line answered");
+}
