@@ -255,3 +255,48 @@ fn a_long_motd_or_hash_is_a_build_error() {
     assert_eq!(e, magicnet::ConfigError::NetworkHashTooLong(65));
     assert_eq!(Node::builder("server").build().unwrap_err(), magicnet::ConfigError::NoRoles);
 }
+
+#[test]
+fn a_float_version_equal_to_3_is_accepted_and_other_floats_are_reason_2() {
+    // Python compares `3.0 == 3` and accepts it; so does this crate.
+    let mut h = Harness::new(server());
+    let c = h.accept("client", Framing::Stream);
+    h.take(c);
+    h.feed(c, &frame(&msg(2, &(3.0f64, magicnet::Bs64::from(&[0x12u8, 0x34, 0x56, 0x78][..])))));
+    let rp = h.take(c);
+    assert!(rp.iter().any(|m| m.kind == 5), "HELLO with 3.0 completes the handshake: {rp:?}");
+    for version in [3.5f64, 2.0, f64::NAN] {
+        let mut h = Harness::new(server());
+        let c = h.accept("client", Framing::Stream);
+        h.take(c);
+        h.feed(c, &frame(&msg(2, &(version, magicnet::Bs64::from(&[0x12u8, 0x34, 0x56, 0x78][..])))));
+        let detail = expect_disconnect(&mut h, c, DisconnectReason::WRONG_PROTOCOL_VERSION);
+        assert_eq!(detail.as_deref(), Some("server speaks version 3"), "{version}");
+    }
+}
+
+#[test]
+fn create_object_to_a_node_without_objects_is_reason_6_and_other_object_messages_a_warning() {
+    // As Python: a CREATE_OBJECT the node cannot honour is DISCONNECT 6.
+    let mut h = Harness::new(server());
+    let (c, _) = h.active_peer("client");
+    let fields: Vec<(u8, u8, (i32,))> = Vec::new();
+    h.feed(c, &frame(&msg(6, &(1u32, 0u16, 0u32, 0u32, fields))));
+    let msgs = h.take(c);
+    let last = msgs.last().expect("an answer");
+    assert_eq!(last.kind, 3, "DISCONNECT: {msgs:?}");
+    let (r, detail): (u8, Option<String>) = decode(last);
+    assert_eq!((r, detail.as_deref()), (6, Some("this node has no network objects")));
+    assert!(h.node.connection(c).is_none(), "closed");
+    let ev = h.events();
+    assert!(
+        ev.iter().any(|e| matches!(e, Event::Warning(d) if d.kind == DiagnosticKind::UnknownStandardMessage
+            && d.text.contains("NodeBuilder::objects"))),
+        "the warning says what to do: {ev:?}"
+    );
+    // REQUEST_VISIBLE_OBJECTS: dropped with the warning, the connection stays
+    let (c, _) = h.active_peer("client");
+    h.feed(c, &frame(&msg(12, &())));
+    h.take(c);
+    assert!(h.node.connection(c).is_some_and(|x| x.is_active()), "still connected");
+}

@@ -34,11 +34,24 @@ pub(crate) struct Diagnostics {
     events: VecDeque<Event>,
     max: usize,
     dropped: DroppedCounter,
+    /// The kinds already shown on stderr (see [`Diagnostics::tell_once`]).
+    told: Vec<DiagnosticKind>,
 }
+
+/// Kinds that usually mean the application is set up wrong (a node without an object
+/// runtime, a message nobody registered, a processor that panics): the first of each is shown
+/// on stderr when no `tracing` subscriber is installed, so that a new user who installed none
+/// still sees it.
+const SETUP_MISTAKES: [DiagnosticKind; 4] = [
+    DiagnosticKind::UnknownStandardMessage,
+    DiagnosticKind::UnknownMessage,
+    DiagnosticKind::InvalidArguments,
+    DiagnosticKind::ProcessorPanicked,
+];
 
 impl Diagnostics {
     pub(crate) fn new(max: usize) -> Self {
-        Self { events: VecDeque::new(), max, dropped: DroppedCounter::default() }
+        Self { events: VecDeque::new(), max, dropped: DroppedCounter::default(), told: Vec::new() }
     }
 
     /// Queues an event for the application (or counts it dropped when the queue is full).
@@ -59,6 +72,7 @@ impl Diagnostics {
         text: String,
     ) {
         tracing::warn!(conn = ?conn, ?kind, message_type, "{text}");
+        self.tell_once(kind, &text);
         self.emit(Event::Warning(Diagnostic { conn, kind, message_type, text }));
     }
 
@@ -71,7 +85,21 @@ impl Diagnostics {
         text: String,
     ) {
         tracing::error!(conn = ?conn, ?kind, message_type, "{text}");
+        self.tell_once(kind, &text);
         self.emit(Event::Error(Diagnostic { conn, kind, message_type, text }));
+    }
+
+    /// Shows the first diagnostic of each setup-mistake kind on stderr when no `tracing`
+    /// subscriber is installed (the log would go nowhere).
+    fn tell_once(&mut self, kind: DiagnosticKind, text: &str) {
+        if !SETUP_MISTAKES.contains(&kind) || self.told.contains(&kind) || tracing::dispatcher::has_been_set() {
+            return;
+        }
+        self.told.push(kind);
+        eprintln!(
+            "magicnet warning: {text}\n  (the first of its kind; install a tracing subscriber, e.g. \
+             tracing_subscriber::fmt::init(), to see every warning, or read the node's Event::Warning events)"
+        );
     }
 
     pub(crate) fn poll(&mut self) -> Option<Event> {

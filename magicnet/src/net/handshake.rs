@@ -98,10 +98,17 @@ impl Net {
         // but 3 is reason 2, any hash but ours (of any type or length) is reason 3.
         let mut r = Reader::with_limits(params, self.limits.read());
         let _ = r.read_array_len();
-        let version = r.read_int().ok();
+        // The version as an integer, or as a float with the same value (Python compares
+        // `3.0 == 3`, so a Python peer accepts it too).
+        let version = crate::wire::Value::decode(&mut r).ok();
+        let version_ok = match &version {
+            Some(crate::wire::Value::Int(v)) => *v == protocol::PROTOCOL_VERSION as i128,
+            Some(crate::wire::Value::Float(v)) => *v == f64::from(protocol::PROTOCOL_VERSION),
+            _ => false,
+        };
         // bytes, or (JSON) an array of small integers
         let hash = Vec::<u8>::decode(&mut r).ok();
-        if version != Some(protocol::PROTOCOL_VERSION as i128) {
+        if !version_ok {
             let detail = format!("server speaks version {}", protocol::PROTOCOL_VERSION);
             return self.disconnect(conn, DisconnectReason::WRONG_PROTOCOL_VERSION, Some(&detail));
         }

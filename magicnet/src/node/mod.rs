@@ -27,7 +27,7 @@ pub use inbox::{Inbox, Recv};
 
 use crate::error::ConfigError;
 use crate::event::{DiagnosticKind, Event};
-use crate::ids::{ConnectionId, RoleId};
+use crate::ids::{ConnectionId, DisconnectReason, RoleId};
 use crate::net::{Admission, Framing, InPlace, Net, NetApi, Output, Ticket, Upcalls};
 use crate::object::{ObjectApi, ObjectRuntime};
 use crate::protocol::message as msg;
@@ -62,8 +62,20 @@ impl Upcalls for Layers<'_> {
             return match self.objects.as_deref_mut() {
                 Some(rt) => rt.handle_message(net, conn, kind, params),
                 None => {
-                    let text = format!("{} ignored: this node has no network objects", msg::name(kind));
+                    let text = format!(
+                        "{} from {conn}: this node has no network objects (build it with \
+                         NodeBuilder::objects to use the Object API)",
+                        msg::name(kind)
+                    );
                     net.diag.warn(Some(conn), DiagnosticKind::UnknownStandardMessage, Some(kind), text);
+                    // As Python does: an object of a type this node cannot make is reason 6.
+                    if kind == msg::CREATE_OBJECT || kind == msg::GENERATE_OBJECT {
+                        net.disconnect(
+                            conn,
+                            DisconnectReason::UNKNOWN_OBJECT_TYPE,
+                            Some("this node has no network objects"),
+                        );
+                    }
                 }
             };
         }
