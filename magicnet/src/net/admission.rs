@@ -40,6 +40,30 @@ struct Counts {
     evicted: Vec<ConnectionId>,
     /// The node is over its memory budget: nothing new gets in.
     over_budget: bool,
+    /// Refusals not logged yet, and when the log last spoke of them: a flood of refused
+    /// connections makes one line a second, not one per connection.
+    refused: u64,
+    refusals_logged: Option<std::time::Instant>,
+}
+
+/// How often at most refusals at the door are logged.
+const REFUSAL_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Counts {
+    /// Logs a refusal: the first at once, then one line a second with how many there were.
+    fn log_refusal(&mut self, ip: Option<IpAddr>, why: Refusal) {
+        self.refused += 1;
+        let now = std::time::Instant::now();
+        if self.refusals_logged.is_some_and(|t| now.duration_since(t) < REFUSAL_LOG_EVERY) {
+            return;
+        }
+        let n = std::mem::take(&mut self.refused);
+        self.refusals_logged = Some(now);
+        match ip {
+            Some(ip) => tracing::info!(peer = %ip, refused = n, "connection refused at accept: {why}"),
+            None => tracing::info!(refused = n, "connection refused at accept: {why}"),
+        }
+    }
 }
 
 /// A pending handshake, as its ticket and the admission see it.
@@ -96,6 +120,8 @@ impl Admission {
             next: 0,
             evicted: Vec::new(),
             over_budget: false,
+            refused: 0,
+            refusals_logged: None,
         };
         Self { inner: Arc::new(Mutex::new(counts)) }
     }
@@ -124,24 +150,27 @@ impl Admission {
 
     /// Takes a place for a connection from `ip` (if known), or says why there is none. Call it
     /// when the socket is accepted, before any handshake.
+    /// Refusals are logged (at info, at most one line a second with their count).
     pub fn admit(&self, ip: Option<IpAddr>) -> Result<Ticket, Refusal> {
         let mut c = self.counts();
         let address = ip.map(|ip| c.prefix.of(ip));
-        if c.over_budget {
-            return Err(Refusal::OverBudget);
-        }
-        if c.total >= c.max_total {
-            return Err(Refusal::Full);
-        }
-        if c.max_pending == 0 {
-            return Err(Refusal::TooManyPending);
+        let refusal = if c.over_budget {
+            Some(Refusal::OverBudget)
+        } else if c.total >= c.max_total {
+            Some(Refusal::Full)
+        } else if c.max_pending == 0 {
+            Some(Refusal::TooManyPending)
+        } else {
+            address
+                .filter(|a| c.per_address.get(a).copied().unwrap_or(0) >= c.max_per_address)
+                .map(|_| Refusal::AddressFull)
+        };
+        if let Some(why) = refusal {
+            c.log_refusal(ip, why);
+            return Err(why);
         }
         if let Some(a) = address {
-            let n = c.per_address.get(&a).copied().unwrap_or(0);
-            if n >= c.max_per_address {
-                return Err(Refusal::AddressFull);
-            }
-            c.per_address.insert(a, n + 1);
+            *c.per_address.entry(a).or_insert(0) += 1;
         }
         while c.pending.len() >= c.max_pending {
             let Some((_, oldest)) = c.pending.pop_first() else { break };

@@ -301,7 +301,6 @@ impl PolledNode {
                 let ticket = match self.core.node().admission().admit(Some(peer.ip())) {
                     Ok(t) => t,
                     Err(why) => {
-                        tracing::info!(%peer, "connection refused at accept: {why}");
                         if kind == Kind::Tcp {
                             let _ = (&stream).write(&super::driver::refusal_frame(why));
                         }

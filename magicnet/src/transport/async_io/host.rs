@@ -83,6 +83,18 @@ impl Host {
         }
     }
 
+    /// Binds a TCP listener at `addr` with the driver's socket options (its connections
+    /// inherit them); returns it with its local address.
+    pub(crate) async fn bind_tcp(
+        &self,
+        addr: &str,
+    ) -> Result<(::tokio::net::TcpListener, SocketAddr), crate::transport::driver::TransportError> {
+        let listener = ::tokio::net::TcpListener::bind(addr).await?;
+        crate::transport::driver::tune_listener(socket2::SockRef::from(&listener), self.config());
+        let local = listener.local_addr()?;
+        Ok((listener, local))
+    }
+
     /// What a listener needs: the node, held weakly (a listener alone does not keep the node
     /// alive), and the signal that it stopped.
     pub(crate) fn listening(&self) -> Listening {
@@ -147,7 +159,6 @@ impl Listening {
                         return Some((host, stream, peer, ticket));
                     }
                     Err(why) => {
-                        tracing::info!(%peer, "connection refused at accept: {why}");
                         if plain {
                             let _ = stream.try_write(&refusal_frame(why));
                         }

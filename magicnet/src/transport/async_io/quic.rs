@@ -38,8 +38,8 @@ pub(crate) async fn listen(
             let peer = incoming.remote_address();
             let ticket = match l.admit(peer) {
                 Ok(t) => t,
-                Err(why) => {
-                    tracing::info!(%peer, "QUIC connection refused at accept: {why}");
+                Err(_) => {
+                    // (the admission logged why)
                     incoming.refuse();
                     continue;
                 }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use ::tokio::net::{TcpListener, TcpStream};
+use ::tokio::net::TcpStream;
 
 use super::host::Host;
 use super::link::{ChannelLink, LinkCx, Wanted};
@@ -15,9 +15,7 @@ use crate::transport::handle::CommandTx;
 
 /// Listens for TCP connections of the remote role `role`.
 pub(crate) async fn listen(host: &Host, addr: &str, role: RoleId) -> Result<SocketAddr, TransportError> {
-    let listener = TcpListener::bind(addr).await?;
-    crate::transport::driver::tune_listener(socket2::SockRef::from(&listener), host.config());
-    let local = listener.local_addr()?;
+    let (listener, local) = host.bind_tcp(addr).await?;
     let mut l = host.listening();
     ::tokio::spawn(async move {
         while let Some((host, stream, peer, ticket)) = l.accept_tcp(&listener, true).await {

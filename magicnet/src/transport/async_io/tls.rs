@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ::tokio::net::{TcpListener, TcpStream};
+use ::tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::host::Host;
@@ -24,9 +24,7 @@ pub(crate) async fn listen(
     identity: &Identity,
 ) -> Result<SocketAddr, TransportError> {
     let acceptor = TlsAcceptor::from(Arc::new(identity.server_config()?));
-    let listener = TcpListener::bind(addr).await?;
-    crate::transport::driver::tune_listener(socket2::SockRef::from(&listener), host.config());
-    let local = listener.local_addr()?;
+    let (listener, local) = host.bind_tcp(addr).await?;
     let timeout = host.config().transport_handshake_timeout;
     let mut l = host.listening();
     ::tokio::spawn(async move {

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use ::tokio::io::{AsyncRead, AsyncWrite};
-use ::tokio::net::{TcpListener, TcpStream};
+use ::tokio::net::TcpStream;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -43,9 +43,7 @@ pub(crate) async fn listen(
     };
     #[cfg(not(feature = "tls"))]
     let _ = identity;
-    let listener = TcpListener::bind(addr).await?;
-    crate::transport::driver::tune_listener(socket2::SockRef::from(&listener), host.config());
-    let local = listener.local_addr()?;
+    let (listener, local) = host.bind_tcp(addr).await?;
     let timeout = host.config().transport_handshake_timeout;
     let mut l = host.listening();
     ::tokio::spawn(async move {

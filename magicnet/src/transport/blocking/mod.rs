@@ -368,7 +368,6 @@ impl BlockingNode {
                 let ticket = match this.handle.admission.admit(peer.map(|p| p.ip())) {
                     Ok(t) => t,
                     Err(why) => {
-                        tracing::info!(?peer, "connection refused at accept: {why}");
                         if plain {
                             use std::io::Write as _;
                             let _ = stream.set_nonblocking(true);
