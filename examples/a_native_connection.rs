@@ -5,12 +5,14 @@
 
 #[path = "common/chat.rs"]
 mod chat;
+#[path = "common/stack.rs"]
+mod stack;
 
 use chat::{Custom, SetName};
 use magicnet::prelude::*;
 use magicnet::transport::memory::MemoryNetwork;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), stack::Failure> {
     if let Some(arg) = std::env::args().nth(1) {
         let usage = "usage: a_native_connection\n  runs a chat server and two clients (alice and bob) in this process over \
                      the in-memory network, prints what each side sees, and exits; it takes no arguments";

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use chat::{Custom, SetName};
 use magicnet::Event;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), stack::Failure> {
     chat::init_logging();
     let options = stack::client_options(
         5000,

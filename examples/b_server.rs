@@ -14,7 +14,7 @@ use magicnet::Event;
 use magicnet::transport::tokio::spawn;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), stack::Failure> {
     chat::init_logging();
     let options = stack::options(5000, true);
     let (node, clients) = chat::server_node("An example native host")?;

@@ -22,7 +22,7 @@ use magicnet::transport::tokio::{connect_local, spawn};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), stack::Failure> {
     chat::init_logging();
     let options = stack::options_with(5000, true, "tcp,ws,quic");
     let (server_node, clients) = chat::server_node("A local game server")?;

@@ -44,7 +44,7 @@ impl View {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), stack::Failure> {
     chat::init_logging();
     let options = stack::client_options(
         5001,

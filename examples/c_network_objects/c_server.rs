@@ -15,7 +15,7 @@ use magicnet::transport::tokio::spawn;
 use server_side::server_node;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), stack::Failure> {
     chat::init_logging();
     let options = stack::options(5001, true);
     let (node, clients) = server_node()?;

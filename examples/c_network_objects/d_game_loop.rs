@@ -89,9 +89,9 @@ fn usage(problem: &str) -> ! {
     std::process::exit(2)
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), stack::Failure> {
     let a = args();
-    if a.serve { serve(&a) } else { play(&a) }
+    Ok(if a.serve { serve(&a) } else { play(&a) }?)
 }
 
 /// Sleeps until the next tick (a renderer would draw here).

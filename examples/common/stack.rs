@@ -24,6 +24,34 @@ use magicnet::transport::blocking::{self, BlockingNode, Events};
 use magicnet::transport::tokio::{EventStream, NodeHandle, spawn};
 use magicnet::transport::{Endpoint, TransportError};
 
+/// What an example's `main` returns on failure: printed with its message and the chain of
+/// causes (Display), not Rust's Debug form, so that `Error: cannot listen on tcp://...: ...`
+/// says what failed, where, and what to check.
+pub struct Failure(Box<dyn Error>);
+
+impl<E: Into<Box<dyn Error>>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Self(e.into())
+    }
+}
+
+impl std::fmt::Debug for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let message = self.0.to_string();
+        write!(f, "{message}")?;
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            // (most messages already include their cause)
+            let text = c.to_string();
+            if !message.contains(&text) {
+                write!(f, "\n  caused by: {text}")?;
+            }
+            cause = c.source();
+        }
+        Ok(())
+    }
+}
+
 /// A network stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -317,6 +345,12 @@ impl Client {
                 Some(ClientTls::danger_accept_any_certificate())
             }
         };
+        if o.transport() == Transport::Quic {
+            // A closed UDP port answers nothing: say what is being tried before the wait.
+            eprintln!(
+                "connecting to quic://{addr} (QUIC hears nothing from a closed port: up to 10 s if no server answers)"
+            );
+        }
         let to = endpoint(o.transport(), addr, tls.map(Into::into));
         if o.threads {
             let (node, events) = blocking::spawn(node);

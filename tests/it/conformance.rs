@@ -502,6 +502,10 @@ pub fn disconnect_reason_reaches_the_client(stack: Stack) {
     let Event::Disconnected { reason, description, .. } = e else { unreachable!() };
     assert_eq!(reason, chat::NO_USERNAME);
     assert!(description.contains("requires a username"), "{description}");
+    assert_eq!(
+        description, "Disconnected by the application (reason 10): MsgCustom requires a username!",
+        "the application's reason, not an unknown one"
+    );
     c.wait("the close", |e| matches!(e, Event::ConnectionClosed { .. }));
 }
 

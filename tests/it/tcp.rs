@@ -112,7 +112,10 @@ async fn connecting_to_nothing_is_an_error_and_foreign_roles_are_refused() {
     let (client, _ev) = spawn(node);
     let port = free_port();
     let e = client.connect(Endpoint::tcp(format!("127.0.0.1:{port}")), servers).await.unwrap_err();
-    assert!(matches!(e, magicnet::transport::tokio::TransportError::Io(_)), "{e}");
+    assert!(matches!(e.cause(), magicnet::transport::tokio::TransportError::Io(_)), "{e}");
+    // The message names the endpoint and what to check.
+    let text = e.to_string();
+    assert!(text.contains(&format!("tcp://127.0.0.1:{port}")) && text.contains("nothing listens there"), "{text}");
     // A role of another node is refused before any socket is opened.
     let (_, foreign, _) = chat::client_node().unwrap();
     let e = client.connect(Endpoint::tcp(format!("127.0.0.1:{port}")), foreign).await.unwrap_err();
@@ -154,4 +157,25 @@ async fn a_node_whose_handles_are_all_dropped_stops_and_closes_its_listener() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(refused, "the listener closed with the node");
+}
+
+/// Errors a user meets when pointing a client at the wrong transport, or a server at a taken
+/// port, say what, where and what to check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_errors_name_the_endpoint_and_the_likely_cause() {
+    let (h, _ev) = spawn(chat::server_node("errors").unwrap().0);
+    let clients = role_of(&h, "client").await;
+    let tcp = h.listen(Endpoint::tcp("127.0.0.1:0"), clients).await.unwrap();
+    // the same port again
+    let e = h.listen(Endpoint::tcp(tcp.to_string()), clients).await.unwrap_err().to_string();
+    assert!(e.contains(&format!("cannot listen on tcp://{tcp}")) && e.contains("already uses this port"), "{e}");
+    let (node, servers, _) = chat::client_node().unwrap();
+    let (client, _cev) = spawn(node);
+    // a WebSocket client at a plain TCP port
+    let e = client.connect(Endpoint::ws(tcp.to_string()), servers).await.unwrap_err().to_string();
+    assert!(e.contains("does not speak WebSocket"), "{e}");
+    // a TLS client at a plain TCP port
+    let tls = magicnet::tls::ClientTls::danger_accept_any_certificate();
+    let e = client.connect(Endpoint::tls(tcp.to_string(), &tls), servers).await.unwrap_err().to_string();
+    assert!(e.contains("does not speak TLS"), "{e}");
 }

@@ -271,7 +271,7 @@ async fn a_certificate_the_client_does_not_trust_is_a_clear_error() {
         ("wss", client.connect(Endpoint::wss(format!("wss://{}/", s.wss), &wrong), servers).await),
         ("quic", client.connect(Endpoint::quic(s.quic, &wrong), servers).await),
     ] {
-        match result {
+        match result.as_ref().map_err(TransportError::cause) {
             Err(TransportError::Tls(text)) => assert!(text.to_lowercase().contains("certificate"), "{what}: {text}"),
             other => panic!("{what}: expected a TLS error, got {other:?}"),
         }

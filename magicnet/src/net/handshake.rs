@@ -133,7 +133,11 @@ impl Net {
         let _ = r.read_array_len();
         let reason = DisconnectReason(r.read_int().ok().and_then(|v| u8::try_from(v).ok()).unwrap_or(0));
         let detail = r.read_str().ok().map(|d| truncate_chars(d, protocol::MAX_DISCONNECT_DETAIL_LEN).to_owned());
-        let mut description = reason.describe().to_owned();
+        let mut description = if reason.is_application() {
+            format!("{} (reason {})", reason.describe(), reason.code())
+        } else {
+            reason.describe().to_owned()
+        };
         if let Some(d) = detail.as_deref().filter(|d| !d.is_empty()) {
             description.push_str(": ");
             description.push_str(d);

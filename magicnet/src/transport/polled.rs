@@ -208,10 +208,13 @@ impl PolledNode {
             #[allow(unreachable_patterns)]
             other => return Err(unsupported(other)),
         };
-        let socket = TcpListener::bind(endpoint.host_port())?;
-        crate::transport::driver::tune_listener(socket2::SockRef::from(&socket), self.core.config());
-        socket.set_nonblocking(true)?;
-        let local = socket.local_addr()?;
+        let bound = TcpListener::bind(endpoint.host_port()).and_then(|socket| {
+            crate::transport::driver::tune_listener(socket2::SockRef::from(&socket), self.core.config());
+            socket.set_nonblocking(true)?;
+            let local = socket.local_addr()?;
+            Ok((socket, local))
+        });
+        let (socket, local) = bound.map_err(|e| TransportError::from(e).at("listen on", &endpoint))?;
         self.listeners.push(PolledListener { socket, role, kind });
         tracing::info!(%local, transport = endpoint.transport(), "listening (polled)");
         Ok(local)

@@ -225,13 +225,13 @@ impl NodeHandle {
     /// Listens on `endpoint` for connections of the remote role `role`. Returns the bound
     /// address (useful with port 0). The listener runs until the node shuts down.
     pub async fn listen(&self, endpoint: Endpoint, role: RoleId) -> Result<SocketAddr, TransportError> {
-        super::async_io::listen(&self.host, &endpoint, role).await
+        super::async_io::listen(&self.host, &endpoint, role).await.map_err(|e| e.at("listen on", &endpoint))
     }
 
     /// Connects to `endpoint` as the remote role `role`. The protocol's handshake runs in the
     /// background: wait for [`Event::ConnectionActivated`] before relying on it.
     pub async fn connect(&self, endpoint: Endpoint, role: RoleId) -> Result<ConnectionId, TransportError> {
-        super::async_io::connect(&self.host, &endpoint, role).await
+        super::async_io::connect(&self.host, &endpoint, role).await.map_err(|e| e.at("connect to", &endpoint))
     }
 
     /// Registers any byte stream (a Unix socket, a duplex pipe, a stream you secured

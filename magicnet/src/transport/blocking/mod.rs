@@ -242,13 +242,14 @@ impl BlockingNode {
     pub fn listen(&self, endpoint: Endpoint, role: RoleId) -> Result<SocketAddr, TransportError> {
         self.check_role(role)?;
         let local = match &endpoint {
-            Endpoint::Tcp(addr) => self.listen_tcp(addr, role)?,
+            Endpoint::Tcp(addr) => self.listen_tcp(addr, role),
             #[cfg(feature = "websocket")]
-            Endpoint::Ws(_) => self.listen_ws(endpoint.host_port(), role)?,
+            Endpoint::Ws(_) => self.listen_ws(endpoint.host_port(), role),
             #[cfg(feature = "tokio")]
             #[allow(unreachable_patterns)]
-            _ => self.hosted_listen(&endpoint, role)?,
-        };
+            _ => self.hosted_listen(&endpoint, role),
+        }
+        .map_err(|e| e.at("listen on", &endpoint))?;
         tracing::info!(%local, transport = endpoint.transport(), "listening (threads)");
         Ok(local)
     }
@@ -265,6 +266,7 @@ impl BlockingNode {
             #[allow(unreachable_patterns)]
             _ => self.hosted_connect(&endpoint, role),
         }
+        .map_err(|e| e.at("connect to", &endpoint))
     }
 
     /// Shuts the node down: SHUTDOWN goes to every peer, connections flush and close.

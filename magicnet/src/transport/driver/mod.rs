@@ -57,6 +57,65 @@ pub enum TransportError {
     /// This driver does not carry this transport (or the feature that does is off).
     #[error("{0}")]
     Unsupported(String),
+    /// Listening on or connecting to an endpoint failed: which one, why, and what to check.
+    #[error("cannot {action} {endpoint}: {source}{}", hint.map(|h| format!(" ({h})")).unwrap_or_default())]
+    At {
+        /// `"listen on"` or `"connect to"`.
+        action: &'static str,
+        /// The endpoint, as `transport://host:port`.
+        endpoint: String,
+        /// What failed.
+        #[source]
+        source: Box<TransportError>,
+        /// What to check, when the failure says it.
+        hint: Option<&'static str>,
+    },
+}
+
+impl TransportError {
+    /// What failed, without the endpoint context of [`TransportError::At`]: match on this.
+    pub fn cause(&self) -> &TransportError {
+        match self {
+            Self::At { source, .. } => source.cause(),
+            other => other,
+        }
+    }
+
+    /// This error with the endpoint it concerns and a hint at the usual cause.
+    pub(crate) fn at(self, action: &'static str, endpoint: &crate::transport::Endpoint) -> Self {
+        if matches!(self, Self::At { .. } | Self::Config(_) | Self::NodeStopped) {
+            return self;
+        }
+        let hint = self.hint(endpoint.transport());
+        Self::At { action, endpoint: endpoint.to_string(), source: Box::new(self), hint }
+    }
+
+    fn hint(&self, transport: &str) -> Option<&'static str> {
+        use std::io::ErrorKind as K;
+        Some(match self {
+            Self::Io(e) => match e.kind() {
+                K::AddrInUse => "another program, or another server, already uses this port: pick another port",
+                K::AddrNotAvailable => "this machine has no such address: use 127.0.0.1, 0.0.0.0 or one of its own",
+                K::PermissionDenied => "ports under 1024 need privileges: pick a port above 1024",
+                K::ConnectionRefused => {
+                    "nothing listens there: is the server running, on this host, port and transport?"
+                }
+                _ => return None,
+            },
+            Self::Tls(m) if m.contains("corrupt message") || m.contains("InvalidContentType") => {
+                "the server at this port does not speak TLS: is it a plain TCP or WebSocket port?"
+            }
+            Self::WebSocket(m) if m.contains("httparse") || m.contains("HTTP") => {
+                "the server at this port does not speak WebSocket: is it a plain TCP or TLS port?"
+            }
+            Self::Timeout(_) if transport == "quic" => {
+                "no QUIC server answered: is one listening on this UDP port? QUIC cannot tell a closed port \
+                 from a lost packet, so it waits for the handshake timeout"
+            }
+            Self::Timeout(_) => "the server did not answer in time: is it running and reachable?",
+            _ => return None,
+        })
+    }
 }
 
 /// Tuning of a driver (tokio, threads, or a polled node).
