@@ -56,7 +56,7 @@
 //! ```
 //!
 //! Over TCP the application code is the same; only the transport changes
-//! (see [`transport::tokio`], feature `tokio`).
+//! (see `transport::tokio`, feature `tokio`).
 //!
 //! ## Crate map
 //! - [`Node`], [`NodeBuilder`]: the engine, built with its roles, processors and inboxes.
@@ -67,10 +67,36 @@
 //! - [`wire`]: values, bounded types ([`S16`], [`Bs64`], [`Int`]...), MessagePack and JSON.
 //! - [`middleware`]: message and byte middlewares, destination filters.
 //! - [`transport`]: the driver core, endpoints, and the drivers (memory, tokio, threads, polled).
+//! - `tls` (features `tls` or `quic`): certificates for TLS, `wss://` and QUIC
+//!   (`Identity`, `ClientTls`).
 //! - [`event`], [`error`], [`protocol`]: events, error types, protocol constants.
+//!
+//! ## Transports and drivers
+//!
+//! | driver | module | transports |
+//! |---|---|---|
+//! | in memory, deterministic | [`transport::memory`] | in-process links |
+//! | your own loop (a game's frame) | [`transport::polled`] | TCP, WebSocket |
+//! | tokio | `transport::tokio` | TCP, TLS, WebSocket (`ws`, `wss`), QUIC, in-process, any byte stream |
+//! | a thread, no async runtime | `transport::blocking` | TCP, WebSocket; TLS, `wss`, QUIC on a private thread |
+//!
+//! ## Features
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `tokio` (default) | the tokio driver: TCP, in-process links, any byte stream |
+//! | `tls` | TLS over TCP and `wss://` (rustls with ring), self-signed development certificates |
+//! | `websocket` | `ws://` (and `wss://` with `tls`) for the tokio and thread drivers |
+//! | `quic` | QUIC with unreliable datagrams (quinn) |
+//! | `blocking` | the thread driver |
+//! | `json` | the JSON encoding (Python's `JsonEncoder`) |
+//!
+//! The protocol as this crate speaks it, with every extension, is `docs/protocol.md` in the
+//! repository.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate self as magicnet;
 

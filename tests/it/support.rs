@@ -240,17 +240,33 @@ impl RawClient {
 
 // ----- Python ---------------------------------------------------------------------------
 
-/// The Python interpreter with `magicnet==0.0.7` (created by `scripts/test`).
+/// The Python interpreter with `magicnet==0.0.7`: `MAGICNET_PYTHON`, or the project's `.venv`,
+/// which is created (as `scripts/test` does) the first time a plain `cargo test` needs it.
 pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("MAGICNET_PYTHON") {
         return PathBuf::from(p);
     }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "the Python peer is missing: run `scripts/test` (it creates .venv with magicnet==0.0.7), \
-         or set MAGICNET_PYTHON to a Python that has it"
-    );
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join(".venv/bin/python");
+    static SETUP: std::sync::Mutex<Option<Result<(), String>>> = std::sync::Mutex::new(None);
+    let mut done = SETUP.lock().unwrap_or_else(|e| e.into_inner());
+    let outcome = done.get_or_insert_with(|| {
+        let run = |cmd: &mut std::process::Command| match cmd.output() {
+            Ok(o) if o.status.success() => Ok(()),
+            Ok(o) => Err(String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or_default().to_owned()),
+            Err(e) => Err(e.to_string()),
+        };
+        if !venv.exists() {
+            run(std::process::Command::new("python3").args(["-m", "venv"]).arg(root.join(".venv")))?;
+        }
+        // (quick when everything is installed already)
+        run(std::process::Command::new(&venv)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(root.join("tests/python/requirements.txt")))
+    });
+    if let Err(e) = outcome {
+        panic!("the Python peer could not be set up in .venv ({e}): run `scripts/test`, or set MAGICNET_PYTHON");
+    }
     venv
 }
 

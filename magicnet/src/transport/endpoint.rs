@@ -74,8 +74,8 @@ impl TlsConfig {
 /// The same value works with every driver's `listen` and `connect` (tokio, threads, and,
 /// for TCP and WebSocket, [`PolledNode`](super::polled::PolledNode)). Addresses are
 /// `host:port`; a WebSocket endpoint also takes a URL (`ws://host:port/path`). TLS endpoints
-/// take an [`Identity`](crate::tls::Identity) to listen and a
-/// [`ClientTls`](crate::tls::ClientTls) to connect.
+/// take an `Identity` to listen and a `ClientTls` to connect (`magicnet::tls`, features
+/// `tls` or `quic`).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Endpoint {

@@ -8,7 +8,7 @@
 //!
 //! | driver | module | listens and connects over | feature |
 //! |---|---|---|---|
-//! | tokio task | [`tokio`] | TCP, TLS, WebSocket (`ws`, `wss`), QUIC, in-process, any byte stream | `tokio` (default), `tls`, `websocket`, `quic` |
+//! | tokio task | `tokio` | TCP, TLS, WebSocket (`ws`, `wss`), QUIC, in-process, any byte stream | `tokio` (default), `tls`, `websocket`, `quic` |
 //! | a thread, no async runtime | `blocking` | TCP (std threads), WebSocket (a thread each); TLS, `wss`, QUIC on a private runtime thread | `blocking` (+ `websocket`, `tls`, `quic`) |
 //! | your own loop (a game engine's frame) | [`polled`] | TCP, WebSocket, non-blocking | always (WebSocket: `websocket`) |
 //! | in-memory (same process, deterministic, no threads) | [`memory`] | in-process links | always |
