@@ -281,16 +281,18 @@ async fn many_clients_chat_misbehave_and_leave_and_memory_returns_to_baseline() 
         }
         tokio::time::sleep(linger + Duration::from_millis(400)).await;
     };
-    // Warm-up rounds grow the server's tables to their working size (how far the first one
-    // grows the bounded queues, the event queue above all, depends on timing: a second one
-    // makes sure they are there).
+    // Warm-up rounds grow the server's tables to their working size.
     for _ in 0..2 {
         storm(addr, good, bad, n).await;
         settle().await;
     }
     let baseline = live();
-    // Three measured rounds: a leak of even 1 KiB per connection would add up to 300 KiB,
-    // far above the allocator's and the runtime's own noise.
+    // Three measured rounds. A leak grows the heap every round: even 1 KiB per connection adds
+    // up to 300 KiB, far above the allocator's and the runtime's own noise. A bounded queue
+    // (the events above all) may still double its capacity once, in whichever round a burst
+    // first reaches its working size on a busy machine: one step, up to a few MiB, never
+    // again. So: every step but the largest together under the tolerance, and that one under
+    // 4 MiB.
     let rounds = 3;
     let mut heaps = Vec::new();
     let started = std::time::Instant::now();
@@ -301,7 +303,8 @@ async fn many_clients_chat_misbehave_and_leave_and_memory_returns_to_baseline() 
         // Closed sockets may still be handing over their last bytes on a busy machine: give
         // the heap a bounded time to come back (a leak never does).
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while (live() - baseline).abs() >= tolerance && tokio::time::Instant::now() < deadline {
+        let previous = heaps.last().copied().unwrap_or(baseline);
+        while (live() - previous).abs() >= tolerance && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         heaps.push(live());
@@ -311,7 +314,18 @@ async fn many_clients_chat_misbehave_and_leave_and_memory_returns_to_baseline() 
         good * n,
         started.elapsed()
     );
-    let after = heaps[heaps.len() - 1];
-    assert!((after - baseline).abs() < tolerance, "memory did not return to its baseline: {baseline} -> {heaps:?}");
+    let mut steps: Vec<isize> = std::iter::once(baseline)
+        .chain(heaps.iter().copied())
+        .collect::<Vec<_>>()
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .collect();
+    steps.sort_by_key(|d| d.abs());
+    let largest = steps.pop().unwrap_or(0);
+    let rest: isize = steps.iter().sum();
+    assert!(
+        rest.abs() < tolerance && largest < 4 * 1024 * 1024,
+        "memory did not return to its working size: {baseline} -> {heaps:?} (steps {steps:?} and {largest})"
+    );
     server.shutdown().await;
 }

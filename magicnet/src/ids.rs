@@ -98,7 +98,15 @@ impl fmt::Display for Repository {
     }
 }
 
-/// A network object's id: `(repository << 32) | counter`.
+/// A network object's id: `(repository << 32) | counter`. It prints both ways, so that a log
+/// line can be matched with Python's:
+///
+/// ```
+/// use magicnet::{ObjectId, Repository};
+/// let oid = ObjectId::new(Repository(128), 1);
+/// assert_eq!(oid.to_string(), "obj#128:1 (549755813889)");
+/// assert_eq!(format!("{oid:?}"), "obj#128:1");
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct ObjectId(pub u64);
 
@@ -123,9 +131,11 @@ impl fmt::Debug for ObjectId {
     }
 }
 
+/// `obj#128:1 (549755813889)`: repository and counter, then the number on the wire, which is
+/// how Python MagicNet prints the same object.
 impl fmt::Display for ObjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
+        write!(f, "obj#{}:{} ({})", self.repository().0, self.counter(), self.0)
     }
 }
 

@@ -152,11 +152,14 @@ fn a_create_flood_is_capped_per_client() {
     for i in 1..=50u32 {
         h.feed(flooder, &create(i, 0, vec![init_field(i as i64)]));
     }
-    // the same local id twice is refused too
+    // the same local id twice is refused too, with a reason the creator sees (5)
     h.feed(other, &create(1, 0, vec![init_field(7)]));
     h.feed(other, &create(1, 0, vec![init_field(8)]));
     let ev = h.events();
     assert_eq!(refusals(&ev), 40 + 1);
+    let to_other = h.take(other);
+    let (reason, detail) = decode::<(u8, Option<String>)>(to_other.last().unwrap());
+    assert_eq!((reason, detail.as_deref()), (DisconnectReason::BROKEN_INVARIANT.code(), Some("local id 1 is in use")));
     let mine = h.node.object_ids().iter().filter(|o| o.repository() == rp).count();
     assert_eq!(mine, 10);
     assert_eq!(h.node.object::<NumberServer>(ObjectId::new(other_rp, 1)).unwrap().value, 7, "first one kept");

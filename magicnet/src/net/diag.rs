@@ -38,6 +38,9 @@ pub(crate) struct Diagnostics {
     told: Vec<DiagnosticKind>,
 }
 
+/// Events the queue keeps room for once drained.
+const SPARE_EVENTS: usize = 1024;
+
 /// Kinds that usually mean the application is set up wrong (a node without an object
 /// runtime, a message nobody registered, a processor that panics): the first of each is shown
 /// on stderr when no `tracing` subscriber is installed, so that a new user who installed none
@@ -103,7 +106,12 @@ impl Diagnostics {
     }
 
     pub(crate) fn poll(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let e = self.events.pop_front();
+        // A burst grew the queue: give the memory back once it is drained.
+        if e.is_none() && self.events.capacity() > SPARE_EVENTS {
+            self.events = VecDeque::new();
+        }
+        e
     }
 
     pub(crate) fn dropped(&self) -> u64 {

@@ -139,7 +139,12 @@ impl ObjectRuntime {
         }
         let oid = ObjectId::new(rp, req.counter);
         if self.store.contains(oid) {
-            return Self::refuse(net, conn, msg::CREATE_OBJECT, format!("create refused: {oid} already exists"));
+            // The creator's own id for an object it still has: its state and ours no longer
+            // agree, and the protocol has no message to refuse one create. Say so with a
+            // reason it sees (Python's clients never reuse a live local id).
+            let detail = format!("local id {} is in use", req.counter);
+            Self::refuse(net, conn, msg::CREATE_OBJECT, format!("create refused: {oid} already exists"));
+            return net.disconnect(conn, DisconnectReason::BROKEN_INVARIANT, Some(&detail));
         }
         let zone = ZoneId(req.zone);
         let entry = Entry {
