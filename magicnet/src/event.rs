@@ -64,6 +64,9 @@ pub enum DiagnosticKind {
     Object,
     /// The event queue overflowed and events were dropped.
     EventsDropped,
+    /// The node's setup does not fit what a peer does (a client sets its visible zones on a
+    /// server without zone routing...): nothing is refused, but it is likely a mistake.
+    Setup,
 }
 
 /// A warning or error with a machine-readable kind and a human-readable text.

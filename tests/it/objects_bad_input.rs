@@ -3,7 +3,7 @@
 
 use magicnet::object::{BadCallReason, ObjectConfig, ObjectEvent, ObjectId};
 use magicnet::prelude::*;
-use magicnet::{Event, Framing, Node, RoleConfig, Value};
+use magicnet::{DiagnosticKind, Event, Framing, Node, RoleConfig, Value};
 
 use crate::objects::{NumberServer, Sym, number_client};
 use crate::support::*;
@@ -185,4 +185,19 @@ fn a_client_refuses_unknown_types_and_foreign_destroys() {
     h.feed(c, &frame(&msg(7, &(ObjectId::new(Repository(1), 2).0, 42u16, 1u32, 0u32))));
     let msgs = h.take(c);
     assert_eq!(decode::<(u8, Option<String>)>(msgs.last().unwrap()).0, DisconnectReason::UNKNOWN_OBJECT_TYPE.code());
+}
+
+#[test]
+fn visible_zones_on_a_server_without_zone_routing_are_a_setup_warning() {
+    let mut h = Harness::new(server(10));
+    let (c, _) = h.active_peer("client");
+    h.events();
+    h.feed(c, &frame(&msg(5, &(s("vz"), vec![1u32, 2]))));
+    let ev = h.events();
+    assert!(
+        ev.iter().any(|e| matches!(e, Event::Warning(d) if d.kind == DiagnosticKind::Setup
+            && d.text.contains("ObjectConfig::zone_routing(true)"))),
+        "{ev:?}"
+    );
+    assert!(h.node.connection(c).unwrap().is_active(), "nothing is refused");
 }

@@ -24,7 +24,7 @@ use crate::event::DiagnosticKind;
 use crate::ids::{ConnectionId, DisconnectReason};
 
 /// Connections holding less than this are never dropped to bring the node under its budget.
-const SHED_FLOOR: usize = 64 * 1024;
+const SHED_FLOOR: usize = 16 * 1024;
 
 /// What one connection makes the node keep, in bytes, by kind. Read it with
 /// [`Connection::usage`](super::Connection::usage).
@@ -44,12 +44,20 @@ pub struct Usage {
     pub objects: usize,
     /// Its view: visible zones and the work queued to answer its requests.
     pub view: usize,
+    /// What the connection itself costs, whatever it does: its row, its buffers at rest, its
+    /// transport's tasks (a fixed estimate, [`CONNECTION_BYTES`]).
+    pub connection: usize,
 }
+
+/// What one open connection costs at rest, in bytes: its row, its empty buffers and its
+/// transport's tasks, as measured on the example servers (tokio, TCP). Counted so that the
+/// node's budget sees a crowd of connections, not only what each one sends.
+pub const CONNECTION_BYTES: usize = 8 * 1024;
 
 impl Usage {
     /// Everything together.
     pub fn total(&self) -> usize {
-        self.shared_parameters + self.input + self.output + self.transport + self.objects + self.view
+        self.shared_parameters + self.input + self.output + self.transport + self.objects + self.view + self.connection
     }
 
     /// Output waiting, in the node and in the transport.
@@ -69,6 +77,7 @@ impl Usage {
             Holding::Transport => &mut self.transport,
             Holding::Objects => &mut self.objects,
             Holding::View => &mut self.view,
+            Holding::Connection => &mut self.connection,
         }
     }
 }
@@ -81,6 +90,7 @@ pub(crate) enum Holding {
     Transport,
     Objects,
     View,
+    Connection,
 }
 
 /// The node's side of the budgets.

@@ -45,7 +45,8 @@ const SPARE_EVENTS: usize = 1024;
 /// runtime, a message nobody registered, a processor that panics): the first of each is shown
 /// on stderr when no `tracing` subscriber is installed, so that a new user who installed none
 /// still sees it.
-const SETUP_MISTAKES: [DiagnosticKind; 4] = [
+const SETUP_MISTAKES: [DiagnosticKind; 5] = [
+    DiagnosticKind::Setup,
     DiagnosticKind::UnknownStandardMessage,
     DiagnosticKind::UnknownMessage,
     DiagnosticKind::InvalidArguments,

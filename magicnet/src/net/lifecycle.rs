@@ -21,6 +21,7 @@ impl Net {
         tracing::debug!(role = %name, ?side, "connection opened");
         self.now = Some(now);
         let id = self.conns.insert(role, side, framing);
+        self.set_usage(id, super::Holding::Connection, super::budget::CONNECTION_BYTES);
         let deadline = now + self.limits.handshake_timeout;
         if let Some(c) = self.conns.get_mut(id) {
             self.timers.set(id, &mut c.deadline, deadline);

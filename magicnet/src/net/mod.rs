@@ -44,7 +44,7 @@ use bytes::Bytes;
 pub use crate::wire::Framing;
 pub use admission::{Admission, Refusal, Ticket};
 pub use api::{NetApi, SharedParameterError};
-pub use budget::Usage;
+pub use budget::{CONNECTION_BYTES, Usage};
 pub use connection::{Connection, ConnectionState, ConnectionStats, Extensions, Side};
 pub use diag::DroppedCounter;
 pub use limits::{AddressPrefix, Limits, Rate, RatePolicy};

@@ -112,6 +112,13 @@ impl ObjectRuntime {
         if self.authority.is_none() {
             return;
         }
+        if !self.zone_routing {
+            let text = format!(
+                "{conn} set its visible zones (`vz`), but this server has no zone routing: every client \
+                 sees every object. Build it with ObjectConfig::zone_routing(true) if zones should matter"
+            );
+            net.diag.warn(Some(conn), DiagnosticKind::Setup, Some(msg::SHARED_PARAMETER), text);
+        }
         let max = self.max_visible_zones;
         let zones: BTreeSet<ZoneId> = match net.shared_parameter::<Vec<u32>>(conn, "vz") {
             Ok(v) if v.len() > max => {
