@@ -29,18 +29,29 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Counting;
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+/// Live allocations by exact size up to 16 KiB (the last slot takes the larger ones), for
+/// `E2E_SIZES=1`: what a connection's heap is made of.
+static BY_SIZE: [AtomicIsize; 16385] = [const { AtomicIsize::new(0) }; 16385];
+
+fn size_slot(n: usize) -> &'static AtomicIsize {
+    &BY_SIZE[n.min(16384)]
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        size_slot(l.size()).fetch_add(1, Ordering::Relaxed);
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        size_slot(l.size()).fetch_sub(1, Ordering::Relaxed);
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
         LIVE.fetch_add(n as isize - l.size() as isize, Ordering::Relaxed);
+        size_slot(l.size()).fetch_sub(1, Ordering::Relaxed);
+        size_slot(n).fetch_add(1, Ordering::Relaxed);
         unsafe { System.realloc(p, l, n) }
     }
 }
@@ -50,6 +61,24 @@ static A: Counting = Counting;
 
 fn heap() -> isize {
     LIVE.load(Ordering::Relaxed)
+}
+
+fn sizes() -> Vec<isize> {
+    BY_SIZE.iter().map(|c| c.load(Ordering::Relaxed)).collect()
+}
+
+/// With `E2E_SIZES=1`, prints which allocation sizes grew between `before` and now, per
+/// connection (`n` of them).
+fn print_sizes(before: &[isize], n: usize) {
+    if std::env::var_os("E2E_SIZES").is_none() {
+        return;
+    }
+    for (size, (now, then)) in sizes().iter().zip(before).enumerate() {
+        let per = (now - then) as f64 / n as f64;
+        if per >= 0.5 {
+            eprintln!("  {size:>6} bytes x {per:.2} per connection = {:.0} bytes", per * size as f64);
+        }
+    }
 }
 
 fn hello_frame() -> Vec<u8> {
@@ -349,14 +378,25 @@ async fn latency(samples: usize) -> (f64, f64) {
 
 /// Heap bytes per idle (handshaken) connection in the sans-IO node alone.
 fn memory_per_connection_node(n: usize) -> f64 {
+    // E2E_STREAM=1: stream framing (the framing of TCP), fed the HELLO frame as a stream chunk
+    let stream = std::env::var_os("E2E_STREAM").is_some();
+    let framing = if stream { Framing::Stream } else { Framing::Datagram };
     let mut node = common::server(true);
     let role = node.role("client").unwrap();
     let now = Instant::now();
-    let hello = Bytes::from(hello_frame()[2..].to_vec());
+    let frame = hello_frame();
+    let hello = Bytes::from(frame[2..].to_vec());
+    let join = |node: &mut magicnet::Node, c| {
+        if stream {
+            node.handle_input(c, &frame, now);
+        } else {
+            node.handle_datagram(c, hello.clone(), now);
+        }
+    };
     // warm up the tables so that growth of shared structures is not charged to connections
-    let warm: Vec<_> = (0..n).map(|_| node.accept(role, Framing::Datagram, None, now).unwrap()).collect();
+    let warm: Vec<_> = (0..n).map(|_| node.accept(role, framing, None, now).unwrap()).collect();
     for c in &warm {
-        node.handle_datagram(*c, hello.clone(), now);
+        join(&mut node, *c);
     }
     while node.poll_output().is_some() {}
     for c in warm {
@@ -364,28 +404,34 @@ fn memory_per_connection_node(n: usize) -> f64 {
     }
     while node.poll_output().is_some() {}
     while node.poll_event().is_some() {}
+    let before_sizes = sizes();
     let before = heap();
-    let conns: Vec<_> = (0..n).map(|_| node.accept(role, Framing::Datagram, None, now).unwrap()).collect();
+    let conns: Vec<_> = (0..n).map(|_| node.accept(role, framing, None, now).unwrap()).collect();
     for c in &conns {
-        node.handle_datagram(*c, hello.clone(), now);
+        join(&mut node, *c);
     }
     while node.poll_output().is_some() {}
     while node.poll_event().is_some() {}
     let per = (heap() - before) as f64 / n as f64;
+    print_sizes(&before_sizes, n);
     std::hint::black_box(&node);
     per
 }
 
 /// Heap bytes per idle connection with the tokio TCP driver (server side; the clients are
-/// plain sockets).
-async fn memory_per_connection_tcp(n: usize) -> f64 {
+/// plain std sockets, which hold no heap).
+async fn memory_per_connection_tcp(n: usize) -> (f64, f64) {
     let (server, addr) = start_server(false).await;
     let hello = hello_frame();
-    let before = heap();
     let mut socks = Vec::with_capacity(n);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before_sizes = sizes();
+    let before = heap();
+    let rss_before = rss_bytes();
     for _ in 0..n {
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        s.write_all(&hello).await.unwrap();
+        // plain std sockets: a tokio one would add its own registration to the count
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        std::io::Write::write_all(&mut s, &hello).unwrap();
         socks.push(s);
     }
     loop {
@@ -396,11 +442,23 @@ async fn memory_per_connection_tcp(n: usize) -> f64 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    // the client side holds only the sockets and their Vec
+    // the client side holds no heap: std sockets, in a Vec allocated before
     let per = (heap() - before) as f64 / n as f64;
+    let rss_per = (rss_bytes() - rss_before) as f64 / n as f64;
+    print_sizes(&before_sizes, n);
     drop(socks);
     server.shutdown().await;
-    per
+    (per, rss_per)
+}
+
+/// The process's resident memory, from /proc (what `ps` and `top` show).
+fn rss_bytes() -> i64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+        .map_or(0, |kb| kb * 1024)
 }
 
 /// Heap bytes per object on an authority.
@@ -429,10 +487,11 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut rows: Vec<(String, f64, &str)> = Vec::new();
     if let Ok(only) = std::env::var("E2E_ONLY") {
-        // one measurement alone (for profiling): tcpmem | latency
+        // one measurement alone (for profiling): tcpmem | tcprss | nodemem | objmem | latency | oneway
         let n: usize = std::env::var("E2E_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
         match only.as_str() {
-            "tcpmem" => println!("{}", rt.block_on(memory_per_connection_tcp(n))),
+            "tcpmem" => println!("{}", rt.block_on(memory_per_connection_tcp(n)).0),
+            "tcprss" => println!("{}", rt.block_on(memory_per_connection_tcp(n)).1),
             "nodemem" => println!("{}", memory_per_connection_node(n)),
             "objmem" => println!("{}", memory_per_object(n)),
             "latency" => println!("{:?} us", rt.block_on(latency(3000))),
@@ -473,6 +532,8 @@ fn main() {
     let lat: Vec<(f64, f64)> = (0..runs).map(|_| rt.block_on(latency(samples))).collect();
     rows.push(("field call round trip, p50".into(), median(lat.iter().map(|l| l.0).collect()), "us"));
     rows.push(("field call round trip, p99".into(), median(lat.iter().map(|l| l.1).collect()), "us"));
+    let worst = lat.iter().map(|l| l.1).fold(0.0, f64::max);
+    rows.push((format!("field call round trip, p99, worst of {runs} runs"), worst, "us"));
 
     eprintln!("memory...");
     rows.push(("heap per idle connection (node alone, 10000)".into(), measure("nodemem", 10_000), "bytes"));
@@ -480,6 +541,11 @@ fn main() {
     rows.push((
         format!("heap per idle connection (node + tokio TCP, {tcp_conns})"),
         measure("tcpmem", tcp_conns),
+        "bytes",
+    ));
+    rows.push((
+        format!("resident memory (RSS) per idle connection (node + tokio TCP, {tcp_conns})"),
+        measure("tcprss", tcp_conns),
         "bytes",
     ));
     rows.push(("heap per object (10000)".into(), measure("objmem", 10_000), "bytes"));

@@ -1,6 +1,6 @@
 //! The chat server. Python's `b_client.py` joins it unchanged (over TCP).
 //!
-//! `cargo run --example b_server -- --port 5000 [--transport tcp,tls,ws,quic]`
+//! `cargo run --example b_server -- --port 5000 [--transport tcp,tls,ws,quic] [--quiet]`
 //!
 //! Several transports are served at once by one node, on consecutive ports from `--port`
 //! (or `--transport tcp=5000,ws=8080`); a client on any of them chats with all the others.
@@ -16,16 +16,32 @@ use magicnet::transport::tokio::spawn;
 #[tokio::main]
 async fn main() -> Result<(), stack::Failure> {
     chat::init_logging();
-    let options = stack::options(5000, true);
-    let (node, clients) = chat::server_node("An example native host")?;
+    let mut quiet = false;
+    let mut flag = |arg: &str, _: &mut dyn FnMut(&str) -> Result<String, String>| {
+        Ok(arg == "--quiet" && {
+            quiet = true;
+            true
+        })
+    };
+    let extra = stack::ExtraFlags {
+        usage: "[--quiet]",
+        help: "\n  --quiet              print no line per chat message or connection (for load tests)",
+        parse: &mut flag,
+    };
+    let options = stack::server_options(5000, extra);
+    let (node, clients) = if quiet {
+        chat::quiet_server_node("An example native host")?
+    } else {
+        chat::server_node("An example native host")?
+    };
     let (handle, mut events) = spawn(node);
     stack::serve(&handle, clients, &options).await?;
 
     loop {
         tokio::select! {
             event = events.recv() => match event {
-                Some(Event::ConnectionActivated { conn, .. }) => println!("server handle: {conn}"),
-                Some(Event::ConnectionClosed { conn, reason, .. }) => println!("handle died: {conn} ({reason:?})"),
+                Some(Event::ConnectionActivated { conn, .. }) if !quiet => println!("server handle: {conn}"),
+                Some(Event::ConnectionClosed { conn, reason, .. }) if !quiet => println!("handle died: {conn} ({reason:?})"),
                 Some(_) => {}
                 None => break,
             },

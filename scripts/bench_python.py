@@ -1,7 +1,7 @@
 """The Python MagicNet baseline for the benchmarks: the same one-way and fan-out workloads as
 benches/e2e.rs, with Python MagicNet 0.0.7 (msgpack, the validation middleware, asyncio TCP).
 
-usage: bench_python.py oneway N | server PORT N | fanout C DELIVERIES
+usage: bench_python.py oneway N | server PORT N | fanout C DELIVERIES | gameserver PORT ZONES PER_ZONE HZ
 Prints one JSON line with the result."""
 
 import asyncio
@@ -226,6 +226,105 @@ def run_fanout(viewers, deliveries, port):
     server.open_server(client=("127.0.0.1", port))
 
 
+class Input(MessageProcessor):
+    """64 INPUT [seq, dx, dy], as h_game_server takes it."""
+
+    arg_type = tuple[network_types.uint32, network_types.int8, network_types.int8]
+
+    def invoke(self, message):
+        seq, dx, dy = message.parameters
+        if not (-1 <= dx <= 1 and -1 <= dy <= 1):
+            message.disconnect_sender(20, "INPUT moves at most 1 on each axis")
+            return
+        state["count"] += 1
+
+
+@dataclasses.dataclass
+class GameUnit(NetworkObject):
+    """The server's unit (role 1): no fields; it sends `moved` to its zone's viewers."""
+
+    network_name = "game-unit"
+    object_role = 1
+    x: int = 0
+    y: int = 0
+    step: int = 0
+
+    def net_create(self):
+        pass
+
+    def net_delete(self):
+        pass
+
+
+@dataclasses.dataclass
+class GameUnitView(NetworkObject):
+    """The clients' view (role 0): field 0 moved(x, y, sent_us)."""
+
+    network_name = "game-unit"
+    object_role = 0
+
+    def net_create(self):
+        pass
+
+    def net_delete(self):
+        pass
+
+    @NetworkField
+    def moved(self, x: network_types.int32, y: network_types.int32, sent_us: network_types.uint64):
+        pass
+
+
+def run_game_server(port, zones, per_zone, hz):
+    """h_game_server's game on Python MagicNet: the same wire, for benches/game.rs."""
+    server = AsyncIONetworkManager.create_root(
+        transport_type=EverywhereTransportManager,
+        transport_params=("server", transport([MessageValidatorMiddleware, ZoneBasedRouter])),
+        motd="MagicNet game server (Python)",
+        client_repository=1,
+        extras={64: Input},
+        add_signal_handlers=False,
+    )
+    server.object_registry.register_object(GameUnit)
+    server.object_registry.register_object(GameUnitView, foreign=True)
+    server.object_registry.initialize([])
+
+    async def ticks():
+        await asyncio.sleep(0.2)
+        units = []
+        for z in range(1, zones + 1):
+            for k in range(per_zone):
+                u = GameUnit(server, x=k * 10, y=z * 10, step=k * 7)
+                u.request_generate(zone=z)
+                units.append(u)
+        print("listening on 127.0.0.1:%d (python)" % port, flush=True)
+        period = 1.0 / hz
+        next_tick = time.perf_counter()
+        while True:
+            sent_us = time.time_ns() // 1000
+            with server.transport.message_queue:
+                for u in units:
+                    u.step += 1
+                    d = (u.step // 20) % 4
+                    if d == 0:
+                        u.x += 1
+                    elif d == 1:
+                        u.y += 1
+                    elif d == 2:
+                        u.x -= 1
+                    else:
+                        u.y -= 1
+                    u.send_message("moved", [u.x, u.y, sent_us])
+            next_tick += period
+            delay = next_tick - time.perf_counter()
+            if delay < 0:  # late: skip the missed ticks, as the Rust server does
+                next_tick = time.perf_counter()
+                delay = 0
+            await asyncio.sleep(delay)
+
+    server.spawn_task(ticks())
+    server.open_server(client=("127.0.0.1", port))
+
+
 def free_port():
     import socket
 
@@ -255,5 +354,7 @@ if __name__ == "__main__":
         run_server(int(sys.argv[2]), int(sys.argv[3]))
     elif mode == "client":
         run_client(int(sys.argv[2]), int(sys.argv[3]))
+    elif mode == "gameserver":
+        run_game_server(*(int(a) for a in sys.argv[2:6]))
     elif mode == "fanout":
         run_fanout(int(sys.argv[2]), int(sys.argv[3]), free_port())

@@ -1,5 +1,6 @@
-"""Renders BENCHMARKS.md from target/bench/e2e.json, target/criterion and
-target/bench/python.jsonl (written by scripts/bench)."""
+"""Renders BENCHMARKS.md from target/bench/e2e.json, target/criterion,
+target/bench/python.jsonl, target/bench/nats.jsonl and target/bench/game.jsonl (written by
+scripts/bench)."""
 
 import datetime
 import glob
@@ -23,6 +24,9 @@ py_oneway = statistics.median(r["oneway_msgs_per_s"] for r in py if "oneway_msgs
 py_fan = {
     v: statistics.median(r["deliveries_per_s"] for r in py if r.get("fanout_viewers") == v) for v in (10, 100, 1000)
 }
+
+nats = [json.loads(l) for l in open("target/bench/nats.jsonl") if l.strip()]
+game = [json.loads(l) for l in open("target/bench/game.jsonl") if l.strip()]
 
 crit = []
 for path in sorted(glob.glob("target/criterion/*/*/new/benchmark.json")):
@@ -74,6 +78,75 @@ for v in (10, 100, 1000):
     r = e(f"fan-out over TCP, {v} clients")
     w(f"| fan-out to {v} clients, deliveries/s | {fmt(r)} | {fmt(py_fan[v])} | **{r / py_fan[v]:.0f}x** |")
 w("")
+w("## Fan-out against nats-server")
+w("")
+w("`cargo bench --features bench --bench versus_nats` (servers built with `cargo build --release")
+w("--example b_server`; Debian's `nats-server`). One publisher and L subscribers of a 12-byte")
+w("message: through nats-server (`PUB`/`SUB`), and through the MagicNet chat server `b_server")
+w("--unlimited --quiet` (CUSTOM 65 from the publisher, BROADCAST 67 to everyone else; it also")
+w("answers each CUSTOM to the publisher, which nats-server does not). Both servers are processes")
+w("of their own; the publisher and the subscribers are raw sockets in the bench process, with the")
+w("same flow control (at most 200,000 deliveries in flight). Medians of 5 runs, with the range:")
+w("runs on this 2-core machine vary by up to 30% as the kernel places the two processes.")
+w("")
+w("| subscribers | nats-server, deliveries/s | MagicNet, deliveries/s | MagicNet / NATS |")
+w("|---:|---:|---:|---:|")
+nats_ratio = {}
+for subs in sorted({r["subscribers"] for r in nats}):
+    n = next(r for r in nats if r["subscribers"] == subs and r["fanout_engine"] == "nats-server")
+    m = next(r for r in nats if r["subscribers"] == subs and r["fanout_engine"] == "magicnet")
+    nats_ratio[subs] = m["deliveries_per_s"] / n["deliveries_per_s"]
+
+    def rng(r):
+        return f"{fmt(r['deliveries_per_s'])} ({fmt(min(r['runs']))}-{fmt(max(r['runs']))})"
+
+    w(f"| {subs} | {rng(n)} | {rng(m)} | **{nats_ratio[subs]:.2f}x** |")
+w("")
+w("## The game-server workload")
+w("")
+w("`cargo bench --features bench --bench game -- --server rust|bare|python` against")
+w("`h_game_server` (`cargo run --release --example h_game_server -- --help` lists its wire). N")
+w("clients over TCP in another process (raw MagicNet v3 sockets), 50 per zone, each zone with 10")
+w("moving units; each client sends an INPUT 20 times a second, the server sends every unit's")
+w("position 20 times a second to every viewer of its zone (N x 10 x 20 updates/s, one frame per")
+w("client per tick). Latency is server send (the tick's clock, stamped in the update) to client")
+w("receive. A step holds when p99 < 50 ms, no client was disconnected and 99% of the updates")
+w("arrived; the ramp stops at the first step that does not hold. `bare` is the floor: not")
+w("MagicNet, a plain tokio program that writes the same frames to the same sockets and discards")
+w("what the clients send (no protocol, no zones). `python` is the Python MagicNet peer running")
+w("the same game (`scripts/bench_python.py gameserver`). Server and load share the 2 cores.")
+w("")
+w("| server | clients | updates/s delivered | p50 | p99 | server CPU | server RSS | load CPU | holds |")
+w("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+
+
+def ms(v):
+    return ">= 200 ms" if v >= 200 else f"{v:.1f} ms"
+
+
+largest = {}
+for r in game:
+    srv = r["game_server"]
+    if r["holds"]:
+        largest[srv] = max(largest.get(srv, 0), r["clients"])
+    why = []
+    if r["p99_ms"] >= 50:
+        why.append("p99")
+    if r["disconnects"]:
+        why.append(f"{r['disconnects']} disconnects")
+    if r["received_ratio"] < 0.99:
+        why.append(f"{r['received_ratio'] * 100:.0f}% of updates")
+    held = "yes" if r["holds"] else "no: " + ", ".join(why)
+    w(
+        f"| {srv} | {r['clients']} | {fmt(r['deliveries_per_s'])} | {ms(r['p50_ms'])} | {ms(r['p99_ms'])} "
+        f"| {r['server_cpu_cores']:.2f} cores | {r['server_rss_mib']:.0f} MiB | {r['load_cpu_cores']:.2f} cores | {held} |"
+    )
+w("")
+w(
+    "Largest N that holds: MagicNet **%s**, bare sockets %s, Python MagicNet %s."
+    % (largest.get("rust", 0), largest.get("bare", 0), largest.get("python", 0))
+)
+w("")
 w("## End to end (Rust)")
 w("")
 w("`cargo bench --features bench --bench e2e`")
@@ -119,6 +192,20 @@ w(
 w(f"| field-call round trip over loopback TCP, p50 under 50 us | {p50:.1f} us | {ok(p50 < 50)} |")
 w(f"| idle connection under 16 KiB of server memory | {conn_tcp / 1024:.1f} KiB (heap, with the tokio TCP driver) | {ok(conn_tcp < 16384)} |")
 w(f"| object under 1 KiB | {obj:.0f} B | {ok(obj < 1024)} |")
+p99 = e("field call round trip, p99")
+w(f"| field-call round trip p99 under 100 us on an idle machine | {p99:.1f} us | {ok(p99 < 100)} |")
+w(f"| idle connection under 4 KiB of heap (tokio TCP) | {conn_tcp:.0f} B | {ok(conn_tcp < 4096)} |")
+worst = min(nats_ratio.values())
+w(
+    f"| fan-out at least 2x nats-server at L = 10, 100, 1000 | "
+    + ", ".join(f"{v:.2f}x" for _, v in sorted(nats_ratio.items()))
+    + f" | {ok(worst >= 2)} |"
+)
+rust_n = largest.get("rust", 0)
+w(
+    f"| game workload: 10,000 clients at 20 Hz, p99 < 50 ms | {rust_n} clients (the bare-socket floor: "
+    f"{largest.get('bare', 0)}; Python: {largest.get('python', 0)}) | {ok(rust_n >= 10000)} |"
+)
 w("")
 w("Memory is the heap a counting allocator sees (the server side; kernel socket buffers are not")
 w("included). Fan-out per delivery is measured in the sans-IO node with 100 updates per drain; the")

@@ -79,16 +79,10 @@ fn builder(motd: &str, print: bool) -> (NodeBuilder, RoleId) {
             if let Err(e) = ctx.reply(&CustomResp(reversed.into())) {
                 eprintln!("cannot reply: {e}");
             }
+            // Everyone except the sender: the role's ExceptFilter reads the routing data.
             let sender = ctx.sender();
-            let everyone_else =
-                NetMessage::from_message(&Broadcast(name.into(), text)).map(|m| m.with_routing_data(sender));
-            match everyone_else {
-                Ok(m) => {
-                    if let Err(e) = ctx.send_message(m) {
-                        eprintln!("cannot broadcast: {e}");
-                    }
-                }
-                Err(e) => eprintln!("cannot broadcast: {e}"),
+            if let Err(e) = ctx.send_routed(&Broadcast(name.into(), text), sender) {
+                eprintln!("cannot broadcast: {e}");
             }
         })
         .declare::<CustomResp>()

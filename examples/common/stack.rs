@@ -180,12 +180,21 @@ impl Options {
     }
 }
 
+/// Flags of one example server on top of the common ones: their usage line, their help text
+/// (printed after the common help) and a parser for one flag (false if `arg` is not one).
+pub struct ExtraFlags<'a> {
+    pub usage: &'a str,
+    pub help: &'a str,
+    #[allow(clippy::type_complexity)]
+    pub parse: &'a mut dyn FnMut(&str, &mut dyn FnMut(&str) -> Result<String, String>) -> Result<bool, String>,
+}
+
 fn usage(program: &str, server: bool, default_port: u16, transports: &str, stdin: &str) -> String {
     if server {
         format!(
             "usage: {program} [--port PORT] [--host HOST] [--transport tcp,tls,ws,wss,quic | tcp=PORT,ws=PORT...] \
              [--cert FILE --key FILE] {}\n  default: {transports} on 127.0.0.1:{default_port}; several transports \
-             take consecutive ports from --port\n{}",
+             take consecutive ports from --port\n{}{stdin}",
             LimitFlags::USAGE,
             LimitFlags::HELP
         )
@@ -204,13 +213,18 @@ pub fn options(default_port: u16, server: bool) -> Options {
 
 /// Like [`options`], with another default transport list (`"tcp,ws,quic"`).
 pub fn options_with(default_port: u16, server: bool, transports: &str) -> Options {
-    exit_on_error(parse_with(std::env::args().collect(), default_port, server, transports, ""))
+    exit_on_error(parse_with(std::env::args().collect(), default_port, server, transports, "", None))
+}
+
+/// A server's command line with flags of its own (`extra`), which are parsed first.
+pub fn server_options(default_port: u16, extra: ExtraFlags<'_>) -> Options {
+    exit_on_error(parse_with(std::env::args().collect(), default_port, true, "tcp", "", Some(extra)))
 }
 
 /// A client's command line; `stdin` says what the client reads on standard input (for
 /// `--help`).
 pub fn client_options(default_port: u16, stdin: &str) -> Options {
-    exit_on_error(parse_with(std::env::args().collect(), default_port, false, "tcp", stdin))
+    exit_on_error(parse_with(std::env::args().collect(), default_port, false, "tcp", stdin, None))
 }
 
 fn exit_on_error(parsed: Result<Options, String>) -> Options {
@@ -225,7 +239,7 @@ fn exit_on_error(parsed: Result<Options, String>) -> Options {
 }
 
 fn parse(args: Vec<String>, default_port: u16, server: bool) -> Result<Options, String> {
-    parse_with(args, default_port, server, "tcp", "")
+    parse_with(args, default_port, server, "tcp", "", None)
 }
 
 fn parse_with(
@@ -234,6 +248,7 @@ fn parse_with(
     server: bool,
     transports: &str,
     stdin: &str,
+    mut extra: Option<ExtraFlags<'_>>,
 ) -> Result<Options, String> {
     let program = args.first().cloned().unwrap_or_default();
     let mut o = Options {
@@ -253,6 +268,11 @@ fn parse_with(
         if server && o.limits.parse(&a, &mut value)? {
             continue;
         }
+        if let Some(x) = extra.as_mut()
+            && (x.parse)(&a, &mut value)?
+        {
+            continue;
+        }
         match a.as_str() {
             "--port" | "-p" => {
                 o.port = value("--port")?.parse().map_err(|_| "--port needs a number between 0 and 65535")?
@@ -264,7 +284,10 @@ fn parse_with(
             "--cert" if server => o.cert = Some(value("--cert")?.into()),
             "--key" if server => o.key = Some(value("--key")?.into()),
             "--help" | "-h" => {
-                println!("{}", usage(&program, server, default_port, &transports, stdin));
+                let (more_usage, more_help) = extra.as_ref().map_or(("", ""), |x| (x.usage, x.help));
+                let program = format!("{program} {more_usage}");
+                let text = if server { more_help } else { stdin };
+                println!("{}", usage(&program, server, default_port, &transports, text));
                 return Err(String::new());
             }
             other => return Err(format!("unknown argument `{other}`; try --help")),

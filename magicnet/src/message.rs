@@ -103,12 +103,31 @@ impl NetMessage {
     /// A message of type `kind` with `params` (which must encode to an array: a tuple, a
     /// `Vec`, or a `#[derive(NetStruct)]` type).
     pub fn new(kind: u64, params: &impl NetType) -> Result<Self, EncodeError> {
-        let mut w = Vec::with_capacity(16);
-        params.encode(&mut w)?;
-        if !matches!(w.first(), Some(0x90..=0x9f | 0xdc | 0xdd)) {
-            return Err(EncodeError::Unsupported("message parameters must be an array"));
+        // Encoded into a reused buffer, then copied out at its exact size: one allocation
+        // (a `Vec` grown while encoding would reallocate, and `Bytes` would add a box for
+        // its spare capacity).
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        Ok(Self::from_raw(kind, Bytes::from(w)))
+        SCRATCH.with(|scratch| {
+            let mut fresh = Vec::new();
+            let mut borrowed = scratch.try_borrow_mut();
+            // a params type whose encoding sends a message itself gets a fresh buffer
+            let w = borrowed.as_deref_mut().unwrap_or(&mut fresh);
+            w.clear();
+            let encoded = params.encode(w);
+            let result = match encoded {
+                Err(e) => Err(e),
+                Ok(()) if !matches!(w.first(), Some(0x90..=0x9f | 0xdc | 0xdd)) => {
+                    Err(EncodeError::Unsupported("message parameters must be an array"))
+                }
+                Ok(()) => Ok(Self::from_raw(kind, Bytes::copy_from_slice(w))),
+            };
+            if w.capacity() > 64 * 1024 {
+                *w = Vec::new();
+            }
+            result
+        })
     }
 
     /// A typed message.

@@ -77,7 +77,8 @@ impl DestinationFilter for DefaultFilter {
 }
 
 /// A filter that sends a message to everyone but the connection named in its routing data
-/// (a [`ConnectionId`] set with [`NetMessage::with_routing_data`]), and otherwise behaves like
+/// (a [`ConnectionId`] given to [`NetApi::send_routed`](crate::NetApi::send_routed) or
+/// [`NetMessage::with_routing_data`]), and otherwise behaves like
 /// [`DefaultFilter`]. The seed's "broadcast to every other client".
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ExceptFilter;

@@ -9,6 +9,7 @@ mod stack;
 mod bad_input;
 mod browser;
 mod conformance;
+mod game;
 mod handshake;
 mod interop;
 mod limits;

@@ -191,6 +191,18 @@ pub trait NetApi {
         self.net_mut().enqueue_checked(m)
     }
 
+    /// Sends a typed message to every active connection of every remote role, with routing
+    /// data for the roles' destination filters (for example [`ExceptFilter`] and the
+    /// sender's id: "everyone but the sender"). Like every typed send, the arguments are
+    /// checked as they are encoded; [`send_message`](Self::send_message) with a hand-built
+    /// message decodes them again to check them.
+    ///
+    /// [`ExceptFilter`]: crate::ExceptFilter
+    fn send_routed<M: Message, T: Any + Send + Sync>(&mut self, msg: &M, routing_data: T) -> Result<(), SendError> {
+        let m = NetMessage::from_message(msg)?.with_routing_data(routing_data);
+        self.net_mut().enqueue_checked(m)
+    }
+
     /// Sends a typed message to one connection.
     fn send_to<M: Message>(&mut self, conn: ConnectionId, msg: &M) -> Result<(), SendError> {
         let m = NetMessage::from_message(msg)?.to(conn);

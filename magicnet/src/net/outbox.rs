@@ -10,6 +10,10 @@ use crate::wire::Framing;
 /// The most spare capacity an empty output buffer keeps.
 const SPARE_KEPT: usize = 16 * 1024;
 
+/// The most an empty buffer reserves at once for the next burst (the size of the last one,
+/// up to this): one allocation instead of a chain of doublings, each a copy into fresh pages.
+const BURST_HINT_MAX: usize = 128 * 1024;
+
 /// A connection's unreliable lane: payloads of at most `max` bytes, each sent as one
 /// datagram.
 pub(crate) struct Lane {
@@ -29,6 +33,8 @@ pub(crate) struct Outbox {
     /// Sealed payloads (datagram framing).
     pub(crate) sealed: VecDeque<Bytes>,
     pub(crate) sealed_bytes: usize,
+    /// The size of the last burst taken out (stream framing), up to [`BURST_HINT_MAX`].
+    last_burst: u32,
 }
 
 impl Outbox {
@@ -61,6 +67,9 @@ impl Outbox {
     pub(crate) fn push(&mut self, framing: Framing, msg: &[u8], style: PayloadStyle) {
         match self.open {
             None => {
+                if self.buf.is_empty() && self.buf.capacity() < self.last_burst as usize {
+                    self.buf.reserve(self.last_burst as usize);
+                }
                 self.open = Some(self.buf.len());
                 if framing == Framing::Stream {
                     self.buf.put_u16(0);
@@ -149,6 +158,7 @@ impl Outbox {
         match framing {
             Framing::Stream => (!self.buf.is_empty()).then(|| {
                 let data = self.buf.split().freeze();
+                self.last_burst = data.len().min(BURST_HINT_MAX) as u32;
                 self.release_spare();
                 data
             }),

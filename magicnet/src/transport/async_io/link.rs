@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use ::tokio::sync::mpsc;
 use ::tokio::task::AbortHandle;
 use bytes::Bytes;
 
@@ -29,7 +28,9 @@ pub(crate) type DatagramSender = Box<dyn FnMut(Bytes) -> Result<(), DatagramErro
 /// The usual link: bytes go to a writer task through a channel (or straight to a TCP socket
 /// while it takes them), datagrams to a QUIC connection.
 pub(crate) struct ChannelLink {
-    tx: mpsc::UnboundedSender<Bytes>,
+    /// To the writer task. (A `flume` channel: it allocates nothing until it holds something,
+    /// where tokio's allocates a block of 32 slots per connection up front.)
+    tx: flume::Sender<Bytes>,
     queued: Arc<AtomicUsize>,
     aborts: Vec<AbortHandle>,
     direct: Option<Arc<::tokio::net::TcpStream>>,
@@ -113,11 +114,16 @@ impl Wanted {
 
 /// The writer task's end of a [`ChannelLink`].
 pub(crate) struct Outgoing {
-    pub(crate) rx: mpsc::UnboundedReceiver<Bytes>,
+    rx: flume::Receiver<Bytes>,
     pub(crate) queued: Arc<AtomicUsize>,
 }
 
 impl Outgoing {
+    /// The next bytes to write; `None` once the link is gone. Cancel-safe.
+    pub(crate) async fn recv(&mut self) -> Option<Bytes> {
+        self.rx.recv_async().await.ok()
+    }
+
     /// Marks `n` bytes written.
     pub(crate) fn written(&self, n: usize) {
         self.queued.fetch_sub(n, Ordering::AcqRel);
@@ -126,7 +132,7 @@ impl Outgoing {
 
 impl ChannelLink {
     pub(crate) fn new(cx: &LinkCx) -> (Self, Outgoing) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = flume::unbounded();
         let queued = Arc::new(AtomicUsize::new(0));
         let link = Self {
             tx,

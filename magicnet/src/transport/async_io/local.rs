@@ -61,7 +61,7 @@ fn local_link(
     let writer = cx.tasks.spawn_writer(async move {
         let Ok((peer, peer_conn)) = learn.await else { return };
         let mut guard = ClosePeer(Some((peer.clone(), peer_conn)));
-        while let Some(data) = out.rx.recv().await {
+        while let Some(data) = out.recv().await {
             let len = data.len();
             if peer.send_async(Command::Input(peer_conn, data)).await.is_err() {
                 guard.0 = None;

@@ -173,7 +173,7 @@ pub(crate) fn quic_link(
     let wconn = conn.clone();
     let (wendpoint, aendpoint) = (endpoint.clone(), endpoint);
     let writer = tasks.spawn_writer(async move {
-        while let Some(data) = out.rx.recv().await {
+        while let Some(data) = out.recv().await {
             let len = data.len();
             if let Err(e) = send.write_chunk(data).await {
                 let _ = to_node.send_async(Command::Closed(id, Some(e.to_string()))).await;

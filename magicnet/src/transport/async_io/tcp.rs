@@ -98,7 +98,7 @@ where
     let LinkCx { conn, to_node, read_buffer, tasks } = cx;
     let reader = tasks.spawn(read_stream(rd, conn, to_node.clone(), read_buffer, link.wanted()));
     let writer = tasks.spawn_writer(async move {
-        while let Some(data) = out.rx.recv().await {
+        while let Some(data) = out.recv().await {
             if let Err(e) = wr.write_all(&data).await {
                 let _ = to_node.send_async(Command::Closed(conn, Some(e.to_string()))).await;
                 break;
@@ -146,7 +146,9 @@ pub(crate) fn tcp_link(stream: TcpStream, cx: LinkCx) -> Box<dyn Link> {
                         break;
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                // The socket was drained (readiness is only cleared by a read that finds
+                // nothing): wait for the next bytes without holding a buffer.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => rb.release(),
                 Err(e) => {
                     let _ = reader_tx.send_async(Command::Closed(conn, Some(e.to_string()))).await;
                     break;
@@ -156,7 +158,7 @@ pub(crate) fn tcp_link(stream: TcpStream, cx: LinkCx) -> Box<dyn Link> {
     });
     let reader_abort = reader.clone();
     let writer = tasks.spawn_writer(async move {
-        'outer: while let Some(data) = out.rx.recv().await {
+        'outer: while let Some(data) = out.recv().await {
             let mut rest: &[u8] = &data;
             while !rest.is_empty() {
                 let written = match ws.writable().await {

@@ -199,7 +199,7 @@ where
                 // A close the reader asked for goes first, even if the node let go already.
                 biased;
                 Some(close) = close_rx.recv() => break Some(close),
-                data = out.rx.recv() => {
+                data = out.recv() => {
                     let Some(data) = data else { break None };
                     let len = data.len();
                     if let Err(e) = sink.send(Message::Binary(data)).await {

@@ -504,6 +504,13 @@ impl ReadBuffer {
         self.take(read, room)
     }
 
+    /// Lets go of an empty buffer (a read found nothing: the connection is idle again).
+    pub(crate) fn release(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = bytes::BytesMut::new();
+        }
+    }
+
     /// Takes what was read, growing the next buffer if this read filled the room it had.
     /// The buffer's unused rest goes with it: a connection waiting for its next bytes holds
     /// no buffer at all (the next read allocates one).

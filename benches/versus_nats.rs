@@ -1,0 +1,352 @@
+//! Fan-out against NATS, side by side: one publisher and L subscribers of a 12-byte message,
+//! through nats-server and through a MagicNet chat server (`b_server`), in one run.
+//!
+//! `cargo build --release --example b_server && cargo bench --features bench --bench versus_nats`
+//!
+//! Both servers are other processes on this machine (`nats-server` from PATH, Debian's
+//! package; `target/release/examples/b_server --unlimited --quiet`). This process runs the
+//! publisher and the L subscribers, raw sockets speaking each protocol:
+//! - NATS: `SUB t 1` on every subscriber, `PUB t 12` from the publisher;
+//! - MagicNet: HELLO on every subscriber; the publisher sets its name and sends CUSTOM (65)
+//!   with the 12-byte text, which the chat server broadcasts to everyone else as BROADCAST
+//!   (67) and answers to the publisher (its reply is read and not counted).
+//!
+//! The publisher does the same flow control on both: it keeps at most 200,000 deliveries in
+//! flight (messages sent x L, minus deliveries counted by the subscribers). Warm-up messages
+//! go first until every subscriber has received one. The figure is deliveries per second,
+//! from the first measured publish to the last delivery; the median of `--runs` (3) runs.
+//!
+//! Options: `--engines nats,magicnet`, `--subscribers 10,100,1000`, `--deliveries N` per run (4,000,000), `--runs R`,
+//! `--json FILE` (append one JSON line per measurement).
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use magicnet::wire::{self, PayloadItem, PayloadIter};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const TEXT: &str = "hello world!";
+const IN_FLIGHT: u64 = 200_000;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Engine {
+    Nats,
+    MagicNet,
+}
+
+impl Engine {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Nats => "nats-server",
+            Self::MagicNet => "magicnet",
+        }
+    }
+}
+
+/// What the subscribers have counted.
+#[derive(Default)]
+struct Counts {
+    delivered: AtomicU64,
+    /// Subscribers that have received at least one message.
+    ready: AtomicU64,
+    /// Woken when deliveries were counted (the publisher waits on it, without spinning).
+    progress: tokio::sync::Notify,
+}
+
+impl Counts {
+    fn add(&self, n: u64, first: &mut bool) {
+        self.delivered.fetch_add(n, Ordering::AcqRel);
+        if std::mem::take(first) {
+            self.ready.fetch_add(1, Ordering::Relaxed);
+        }
+        self.progress.notify_one();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn frame(kind: u64, params: &[u8]) -> Vec<u8> {
+    let mut p = Vec::new();
+    wire::encode_message(kind, params, &mut p);
+    let mut f = (p.len() as u16).to_be_bytes().to_vec();
+    f.extend(p);
+    f
+}
+
+fn hello() -> Vec<u8> {
+    frame(2, &wire::to_vec(&(3u16, magicnet::Bs64::from(&[0x12u8, 0x34, 0x56, 0x78][..]))).unwrap())
+}
+
+/// `n` CUSTOM messages in frames as full as a frame allows.
+fn custom_frames(n: usize) -> Vec<u8> {
+    let mut one = Vec::new();
+    wire::encode_message(65, &wire::to_vec(&(String::from(TEXT),)).unwrap(), &mut one);
+    let per_frame = 65535 / one.len();
+    let mut out = Vec::with_capacity(n * one.len() + 2 * (n / per_frame + 1));
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(per_frame);
+        out.extend_from_slice(&((k * one.len()) as u16).to_be_bytes());
+        for _ in 0..k {
+            out.extend_from_slice(&one);
+        }
+        left -= k;
+    }
+    out
+}
+
+fn nats_pubs(n: usize) -> Vec<u8> {
+    let one = format!("PUB t {}\r\n{TEXT}\r\n", TEXT.len());
+    one.repeat(n).into_bytes()
+}
+
+async fn start(engine: Engine, port: u16) -> Child {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut cmd = match engine {
+        Engine::Nats => {
+            let mut c = Command::new("nats-server");
+            c.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
+            c
+        }
+        Engine::MagicNet => {
+            let mut c = Command::new(format!("{root}/target/release/examples/b_server"));
+            c.args(["--port", &port.to_string(), "--unlimited", "--quiet", "--max-connections", "100000"]);
+            c.env("RUST_LOG", "warn");
+            c
+        }
+    };
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    let mut child = cmd.spawn().unwrap_or_else(|e| {
+        panic!("cannot start {}: {e} (nats-server: `apt-get install nats-server`; b_server: build it)", engine.name())
+    });
+    // both print a line when they listen (nats-server on stderr)
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let mut out = tokio::io::BufReader::new(tokio::process::ChildStdout::from_std(out).unwrap()).lines();
+    let mut err = tokio::io::BufReader::new(tokio::process::ChildStderr::from_std(err).unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let line = tokio::select! {
+                l = out.next_line() => l,
+                l = err.next_line() => l,
+            };
+            match line {
+                Ok(Some(l)) if l.contains("listening") || l.contains("Server is ready") => return true,
+                Ok(Some(_)) => {}
+                _ => return false,
+            }
+        }
+    })
+    .await;
+    assert!(matches!(ready, Ok(true)), "{} did not start", engine.name());
+    tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
+    tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
+    child
+}
+
+async fn connect(port: u16) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    s.set_nodelay(true).unwrap();
+    s
+}
+
+/// A NATS subscriber: counts MSG deliveries, answers PING.
+async fn nats_subscriber(mut s: TcpStream, counts: Arc<Counts>) {
+    s.write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB t 1\r\n").await.unwrap();
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut first = true;
+    loop {
+        if buf.capacity() - buf.len() < 16 * 1024 {
+            buf.reserve(64 * 1024);
+        }
+        match s.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut n = 0;
+        while let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
+            if buf.starts_with(b"MSG ") {
+                let size: usize = std::str::from_utf8(&buf[..end])
+                    .ok()
+                    .and_then(|l| l.rsplit(' ').next())
+                    .and_then(|v| v.parse().ok())
+                    .expect("a MSG line ends with the payload size");
+                if buf.len() < end + 2 + size + 2 {
+                    break;
+                }
+                buf.advance(end + 2 + size + 2);
+                n += 1;
+            } else {
+                if buf.starts_with(b"PING") {
+                    s.write_all(b"PONG\r\n").await.unwrap();
+                }
+                buf.advance(end + 2);
+            }
+        }
+        if n > 0 {
+            counts.add(n, &mut first);
+        }
+    }
+}
+
+/// A MagicNet subscriber: counts BROADCAST (67) deliveries.
+async fn magicnet_subscriber(mut s: TcpStream, counts: Arc<Counts>) {
+    s.write_all(&hello()).await.unwrap();
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut first = true;
+    loop {
+        if buf.capacity() - buf.len() < 16 * 1024 {
+            buf.reserve(64 * 1024);
+        }
+        match s.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut n = 0;
+        while let Ok(Some(frame)) = wire::take_frame(&mut buf, 65535) {
+            for item in PayloadIter::new(frame, 32) {
+                if let Ok(PayloadItem::Message(m)) = item {
+                    n += u64::from(m.kind == 67);
+                }
+            }
+        }
+        if n > 0 {
+            counts.add(n, &mut first);
+        }
+    }
+}
+
+/// Publishes `n` messages with the flow control above; returns when all were sent.
+async fn publish(w: &mut tokio::net::tcp::OwnedWriteHalf, engine: Engine, n: u64, subs: u64, counts: &Counts) {
+    let base = counts.delivered.load(Ordering::Acquire);
+    let chunk = (IN_FLIGHT / subs / 4).clamp(1, 4000);
+    let one_chunk = match engine {
+        Engine::Nats => nats_pubs(chunk as usize),
+        Engine::MagicNet => custom_frames(chunk as usize),
+    };
+    let mut sent = 0u64;
+    while sent < n {
+        let k = chunk.min(n - sent);
+        while ((sent + k) * subs).saturating_sub(counts.delivered.load(Ordering::Acquire) - base) > IN_FLIGHT {
+            counts.progress.notified().await;
+        }
+        if k == chunk {
+            w.write_all(&one_chunk).await.unwrap();
+        } else {
+            let rest = match engine {
+                Engine::Nats => nats_pubs(k as usize),
+                Engine::MagicNet => custom_frames(k as usize),
+            };
+            w.write_all(&rest).await.unwrap();
+        }
+        sent += k;
+    }
+}
+
+/// One measurement: deliveries per second through `engine` to `subs` subscribers.
+async fn run(engine: Engine, subs: usize, deliveries: u64) -> f64 {
+    let port = free_port();
+    let mut server = start(engine, port).await;
+    let counts = Arc::new(Counts::default());
+    let mut tasks = Vec::new();
+    for _ in 0..subs {
+        let s = connect(port).await;
+        tasks.push(match engine {
+            Engine::Nats => tokio::spawn(nats_subscriber(s, counts.clone())),
+            Engine::MagicNet => tokio::spawn(magicnet_subscriber(s, counts.clone())),
+        });
+    }
+    let publisher = connect(port).await;
+    let (mut r, mut w) = publisher.into_split();
+    match engine {
+        Engine::Nats => w.write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\n").await.unwrap(),
+        Engine::MagicNet => {
+            let mut join = hello();
+            join.extend(frame(64, &wire::to_vec(&(String::from("pub"),)).unwrap()));
+            w.write_all(&join).await.unwrap();
+        }
+    }
+    // the publisher's own input (CUSTOM replies, PINGs) is read and dropped
+    tasks.push(tokio::spawn(async move {
+        let mut b = vec![0u8; 64 * 1024];
+        while let Ok(n) = r.read(&mut b).await {
+            if n == 0 {
+                break;
+            }
+        }
+    }));
+    // warm up until every subscriber is counting
+    let warm = Instant::now();
+    while (counts.ready.load(Ordering::Acquire) as usize) < subs {
+        assert!(warm.elapsed() < Duration::from_secs(60), "{}: subscribers never got a message", engine.name());
+        publish(&mut w, engine, 1, subs as u64, &counts).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // let the warm-up deliveries land
+    let mut last = u64::MAX;
+    while counts.delivered.load(Ordering::Acquire) != last {
+        last = counts.delivered.load(Ordering::Acquire);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let messages = (deliveries / subs as u64).max(1);
+    let base = counts.delivered.load(Ordering::Acquire);
+    let want = messages * subs as u64;
+    let start = Instant::now();
+    publish(&mut w, engine, messages, subs as u64, &counts).await;
+    while counts.delivered.load(Ordering::Acquire) - base < want {
+        assert!(start.elapsed() < Duration::from_secs(120), "{}: deliveries stopped", engine.name());
+        let _ = tokio::time::timeout(Duration::from_millis(100), counts.progress.notified()).await;
+    }
+    let rate = want as f64 / start.elapsed().as_secs_f64();
+    for t in tasks {
+        t.abort();
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    rate
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let subscribers: Vec<usize> = arg("--subscribers")
+        .unwrap_or_else(|| "10,100,1000".into())
+        .split(',')
+        .map(|v| v.trim().parse().expect("--subscribers N,N,..."))
+        .collect();
+    let deliveries: u64 = arg("--deliveries").map_or(4_000_000, |v| v.parse().expect("--deliveries N"));
+    let runs: usize = arg("--runs").map_or(3, |v| v.parse().expect("--runs R"));
+    let json = arg("--json");
+    let engines: Vec<Engine> = arg("--engines").map_or(vec![Engine::Nats, Engine::MagicNet], |v| {
+        v.split(',').map(|e| if e.trim() == "nats" { Engine::Nats } else { Engine::MagicNet }).collect()
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    for &subs in &subscribers {
+        let mut medians = Vec::new();
+        for &engine in &engines {
+            let mut v: Vec<f64> = (0..runs).map(|_| rt.block_on(run(engine, subs, deliveries))).collect();
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let median = v[v.len() / 2];
+            medians.push(median);
+            let line = format!(
+                "{{\"fanout_engine\": {:?}, \"subscribers\": {subs}, \"deliveries_per_s\": {median:.0}, \"runs\": {v:?}}}",
+                engine.name()
+            );
+            println!("{line}");
+            if let Some(path) = &json {
+                let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+                writeln!(f, "{line}").unwrap();
+            }
+        }
+        if let [nats, magicnet] = medians[..] {
+            eprintln!("{subs} subscribers: magicnet / nats-server = {:.2}x", magicnet / nats);
+        }
+    }
+}
