@@ -505,6 +505,7 @@ impl ReadBuffer {
     }
 
     /// Lets go of an empty buffer (a read found nothing: the connection is idle again).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn release(&mut self) {
         if self.buf.is_empty() {
             self.buf = bytes::BytesMut::new();
