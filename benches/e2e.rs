@@ -484,7 +484,10 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     let json_out = args.iter().position(|a| a == "--json").and_then(|i| args.get(i + 1).cloned());
     let runs = if quick { 1 } else { 5 };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    // E2E_WORKERS=N: the runtime's worker threads (default 2, one per core of the benchmark
+    // machine), to see what moving tasks between threads costs the latency tail.
+    let workers = std::env::var("E2E_WORKERS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
     let mut rows: Vec<(String, f64, &str)> = Vec::new();
     if let Ok(only) = std::env::var("E2E_ONLY") {
         // one measurement alone (for profiling): tcpmem | tcprss | nodemem | objmem | latency | oneway

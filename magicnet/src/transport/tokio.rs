@@ -163,6 +163,14 @@ async fn run(
     };
     core.finish(&mut events);
     tasks.finish(core.config().shutdown_grace).await;
+    // Commands sent from now on (a `call` racing with the shutdown) are dropped as they come,
+    // so that their callers get `NodeStopped` rather than wait forever: a command left in the
+    // queue would keep its reply channel open. The reaper ends with the last handle.
+    ::tokio::spawn(async move {
+        while let Ok(cmd) = rx.recv_async().await {
+            drop(cmd)
+        }
+    });
     // Last events (connection closed...) are already sent; dropping `events` ends the stream.
     if let Some(reply) = reply {
         reply();
@@ -190,6 +198,9 @@ impl NodeHandle {
     /// Runs `f` on the node inside its task without waiting for it (waits only if the node's
     /// command queue is full).
     pub async fn post(&self, f: impl FnOnce(&mut Node) + Send + 'static) -> Result<(), TransportError> {
+        if self.is_stopped() {
+            return Err(TransportError::NodeStopped);
+        }
         self.host.handle.send(Command::Call(Box::new(f))).await
     }
 
@@ -261,7 +272,8 @@ impl NodeHandle {
 
     /// True once the node task has stopped.
     pub fn is_stopped(&self) -> bool {
-        self.host.handle.tx.is_disconnected()
+        // the task's end drops the watch's sender
+        self.host.stopped.has_changed().is_err()
     }
 
     /// The driver configuration.

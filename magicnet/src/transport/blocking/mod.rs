@@ -167,8 +167,17 @@ fn run(mut core: DriverCore, rx: CommandRx, mut events: flume::Sender<Event>, sh
     };
     core.finish(&mut events);
     shared.stop(core.config().shutdown_grace);
+    drop(core);
+    // Last events are sent: dropping the sender ends the application's stream.
+    drop(events);
     if let Some(reply) = reply {
         reply();
+    }
+    // Commands sent from now on (a `call` racing with the shutdown) are dropped as they come,
+    // so that their callers get `NodeStopped` rather than wait forever: a command left in the
+    // queue would keep its reply channel open. The thread ends with the last handle.
+    while let Ok(cmd) = rx.recv() {
+        drop(cmd);
     }
 }
 
