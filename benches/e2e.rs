@@ -487,6 +487,16 @@ fn main() {
     // E2E_WORKERS=N: the runtime's worker threads (default 2, one per core of the benchmark
     // machine), to see what moving tasks between threads costs the latency tail.
     let workers = std::env::var("E2E_WORKERS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    // E2E_PIN=1: this process on CPU 0 only (its threads never wake one another across
+    // cores; see the pinned latency rows).
+    if std::env::var_os("E2E_PIN").is_some() {
+        // SAFETY: a zeroed cpu_set_t with one bit set, for this process.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(0, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        }
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
     let mut rows: Vec<(String, f64, &str)> = Vec::new();
     if let Ok(only) = std::env::var("E2E_ONLY") {
@@ -537,6 +547,33 @@ fn main() {
     rows.push(("field call round trip, p99".into(), median(lat.iter().map(|l| l.1).collect()), "us"));
     let worst = lat.iter().map(|l| l.1).fold(0.0, f64::max);
     rows.push((format!("field call round trip, p99, worst of {runs} runs"), worst, "us"));
+    // The same in processes pinned to one core: the tail that is left when no thread has to
+    // wake another on the other core (on the benchmark VM, such a wake-up costs 40-60 us).
+    let pinned: Vec<(f64, f64)> = (0..runs)
+        .filter_map(|_| {
+            let out = std::process::Command::new(std::env::current_exe().ok()?)
+                .env("E2E_ONLY", "latency")
+                .env("E2E_PIN", "1")
+                .output()
+                .ok()?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let (p50, p99) =
+                text.trim().trim_end_matches(" us").trim_matches(|c| c == '(' || c == ')').split_once(',')?;
+            Some((p50.trim().parse().ok()?, p99.trim().parse().ok()?))
+        })
+        .collect();
+    if !pinned.is_empty() {
+        rows.push((
+            "field call round trip, p50, process pinned to one core".into(),
+            median(pinned.iter().map(|l| l.0).collect()),
+            "us",
+        ));
+        rows.push((
+            "field call round trip, p99, process pinned to one core".into(),
+            median(pinned.iter().map(|l| l.1).collect()),
+            "us",
+        ));
+    }
 
     eprintln!("memory...");
     rows.push(("heap per idle connection (node alone, 10000)".into(), measure("nodemem", 10_000), "bytes"));

@@ -194,6 +194,12 @@ w(f"| idle connection under 16 KiB of server memory | {conn_tcp / 1024:.1f} KiB 
 w(f"| object under 1 KiB | {obj:.0f} B | {ok(obj < 1024)} |")
 p99 = e("field call round trip, p99")
 w(f"| field-call round trip p99 under 100 us on an idle machine | {p99:.1f} us | {ok(p99 < 100)} |")
+pinned = e2e.get("field call round trip, p99, process pinned to one core")
+if pinned:
+    w(
+        f"| the same, process pinned to one core (no wake-up across cores) | {pinned['value']:.1f} us "
+        f"| {ok(pinned['value'] < 100)} |"
+    )
 w(f"| idle connection under 4 KiB of heap (tokio TCP) | {conn_tcp:.0f} B | {ok(conn_tcp < 4096)} |")
 worst = min(nats_ratio.values())
 w(
