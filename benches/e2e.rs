@@ -548,7 +548,7 @@ fn main() {
     let worst = lat.iter().map(|l| l.1).fold(0.0, f64::max);
     rows.push((format!("field call round trip, p99, worst of {runs} runs"), worst, "us"));
     // The same in processes pinned to one core: the tail that is left when no thread has to
-    // wake another on the other core (on the benchmark VM, such a wake-up costs 40-60 us).
+    // wake another on the other core (on the benchmark VM, such a wake-up costs about 40-50 us).
     let pinned: Vec<(f64, f64)> = (0..runs)
         .filter_map(|_| {
             let out = std::process::Command::new(std::env::current_exe().ok()?)
