@@ -509,6 +509,7 @@ fn main() {
             "objmem" => println!("{}", memory_per_object(n)),
             "latency" => println!("{:?} us", rt.block_on(latency(3000))),
             "oneway" => println!("{}", rt.block_on(one_way(n))),
+            "fanout" => println!("{}", rt.block_on(fanout_tcp(n, 500_000))),
             other => eprintln!("unknown E2E_ONLY={other}"),
         }
         return;
