@@ -157,10 +157,18 @@ async fn connect(port: u16) -> TcpStream {
     s
 }
 
-/// A NATS subscriber: counts MSG deliveries, answers PING.
-async fn nats_subscriber(mut s: TcpStream, counts: Arc<Counts>) {
-    s.write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB t 1\r\n").await.unwrap();
+/// A subscriber: sends `hello`, then reads until the connection ends, counting the deliveries
+/// `take` finds in what was read (it consumes what it parsed and may ask for bytes to write
+/// back, as NATS's PONG).
+async fn subscriber(
+    mut s: TcpStream,
+    counts: Arc<Counts>,
+    hello: Vec<u8>,
+    mut take: impl FnMut(&mut BytesMut, &mut Vec<u8>) -> u64,
+) {
+    s.write_all(&hello).await.unwrap();
     let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut answer = Vec::new();
     let mut first = true;
     loop {
         if buf.capacity() - buf.len() < 16 * 1024 {
@@ -170,25 +178,10 @@ async fn nats_subscriber(mut s: TcpStream, counts: Arc<Counts>) {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
-        let mut n = 0;
-        while let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
-            if buf.starts_with(b"MSG ") {
-                let size: usize = std::str::from_utf8(&buf[..end])
-                    .ok()
-                    .and_then(|l| l.rsplit(' ').next())
-                    .and_then(|v| v.parse().ok())
-                    .expect("a MSG line ends with the payload size");
-                if buf.len() < end + 2 + size + 2 {
-                    break;
-                }
-                buf.advance(end + 2 + size + 2);
-                n += 1;
-            } else {
-                if buf.starts_with(b"PING") {
-                    s.write_all(b"PONG\r\n").await.unwrap();
-                }
-                buf.advance(end + 2);
-            }
+        let n = take(&mut buf, &mut answer);
+        if !answer.is_empty() {
+            s.write_all(&answer).await.unwrap();
+            answer.clear();
         }
         if n > 0 {
             counts.add(n, &mut first);
@@ -196,31 +189,45 @@ async fn nats_subscriber(mut s: TcpStream, counts: Arc<Counts>) {
     }
 }
 
-/// A MagicNet subscriber: counts BROADCAST (67) deliveries.
-async fn magicnet_subscriber(mut s: TcpStream, counts: Arc<Counts>) {
-    s.write_all(&hello()).await.unwrap();
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    let mut first = true;
-    loop {
-        if buf.capacity() - buf.len() < 16 * 1024 {
-            buf.reserve(64 * 1024);
-        }
-        match s.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let mut n = 0;
-        while let Ok(Some(frame)) = wire::take_frame(&mut buf, 65535) {
-            for item in PayloadIter::new(frame, 32) {
-                if let Ok(PayloadItem::Message(m)) = item {
-                    n += u64::from(m.kind == 67);
-                }
+/// What a NATS subscriber sends first.
+const NATS_SUBSCRIBE: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB t 1\r\n";
+
+/// NATS: counts MSG deliveries, answers PING.
+fn nats_deliveries(buf: &mut BytesMut, answer: &mut Vec<u8>) -> u64 {
+    let mut n = 0;
+    while let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
+        if buf.starts_with(b"MSG ") {
+            let size: usize = std::str::from_utf8(&buf[..end])
+                .ok()
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse().ok())
+                .expect("a MSG line ends with the payload size");
+            if buf.len() < end + 2 + size + 2 {
+                break;
             }
-        }
-        if n > 0 {
-            counts.add(n, &mut first);
+            buf.advance(end + 2 + size + 2);
+            n += 1;
+        } else {
+            if buf.starts_with(b"PING") {
+                answer.extend_from_slice(b"PONG\r\n");
+            }
+            buf.advance(end + 2);
         }
     }
+    n
+}
+
+/// MagicNet: counts BROADCAST (67) deliveries.
+fn magicnet_deliveries(buf: &mut BytesMut, _: &mut Vec<u8>) -> u64 {
+    let mut n = 0;
+    while let Ok(Some(frame)) = wire::take_frame(buf, 65535) {
+        for item in PayloadIter::new(frame, 32) {
+            if let Ok(PayloadItem::Message(m)) = item {
+                n += u64::from(m.kind == 67);
+            }
+        }
+    }
+    n
 }
 
 /// Publishes `n` messages with the flow control above; returns when all were sent.
@@ -259,8 +266,8 @@ async fn run(engine: Engine, subs: usize, deliveries: u64) -> f64 {
     for _ in 0..subs {
         let s = connect(port).await;
         tasks.push(match engine {
-            Engine::Nats => tokio::spawn(nats_subscriber(s, counts.clone())),
-            Engine::MagicNet => tokio::spawn(magicnet_subscriber(s, counts.clone())),
+            Engine::Nats => tokio::spawn(subscriber(s, counts.clone(), NATS_SUBSCRIBE.to_vec(), nats_deliveries)),
+            Engine::MagicNet => tokio::spawn(subscriber(s, counts.clone(), hello(), magicnet_deliveries)),
         });
     }
     let publisher = connect(port).await;
