@@ -1,8 +1,10 @@
 """The seed's chat protocol (b_common.py) for Python MagicNet 0.0.7, printing what happens as
 JSON lines on stdout so that the Rust tests can assert on it."""
 
+import asyncio
 import json
 import sys
+import traceback
 
 from magicnet.batteries.encoders import MsgpackEncoder
 from magicnet.batteries.middlewares.message_validation import MessageValidatorMiddleware
@@ -81,3 +83,52 @@ transport = {
 def fail(why):
     out(event="error", text=why)
     sys.exit(1)
+
+
+def run_to_completion(client, run, name, what, port):
+    """Connects `client` to 127.0.0.1:`port`, runs `await run()` on it, and exits the process:
+    0 when `run` returned; 1, with an `error` event, on any failure: an exception in `run`
+    (`fail()` included) or in MagicNet's own callbacks, or the connection ending before `run`
+    was done (`what` says what was left undone)."""
+    from magicnet.util.messenger import StandardEvents
+
+    state = {"code": None}
+
+    def finish(code):
+        # the first call decides
+        if state["code"] is None:
+            state["code"] = code
+            client.shutdown()
+
+    def on_exception(source, exc):
+        # MagicNet reports exceptions of its tasks and message processing as an event, and
+        # carries on: without this listener a failure would pass silently, and the client
+        # would exit 0 when the server later closes the connection. (Once the run is decided,
+        # e.g. during the shutdown, there is nothing left to fail.)
+        if state["code"] is not None:
+            return
+        traceback.print_exception(exc)
+        out(event="error", text=f"{source}: {type(exc).__name__}: {exc}")
+        finish(1)
+
+    client.listen(StandardEvents.EXCEPTION, on_exception)
+
+    async def main():
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except SystemExit as e:  # fail()
+            finish(e.code if isinstance(e.code, int) and e.code else 1)
+        except BaseException as e:  # noqa: BLE001
+            on_exception(f"{name} failed", e)
+        else:
+            finish(0)
+
+    client.spawn_task(main())
+    client.open_connection(server=("127.0.0.1", port))
+    # The loop stops after finish(), or when the server goes away (shutdown_on_disconnect):
+    # that is a failure too, since `run` did not finish.
+    if state["code"] is None:
+        out(event="error", text=f"the connection ended before {what} done")
+    sys.exit(1 if state["code"] is None else state["code"])

@@ -8,7 +8,6 @@ up. Any failure prints an `error` event and exits 1."""
 import asyncio
 import dataclasses
 import sys
-import traceback
 
 from magicnet.batteries.asyncio_network_manager import AsyncIONetworkManager
 from magicnet.batteries.transport_managers import EverywhereTransportManager
@@ -16,7 +15,6 @@ from magicnet.core.net_message import NetMessage
 from magicnet.netobjects.network_field import NetworkField
 from magicnet.netobjects.network_object import NetworkObject
 from magicnet.protocol import network_types
-from magicnet.util.messenger import StandardEvents
 
 import chat_common as cc
 
@@ -79,27 +77,6 @@ client = AsyncIONetworkManager.create_root(
 client.object_registry.register_object(GameUnitView)
 client.object_registry.register_object(GameUnit, foreign=True)
 client.object_registry.initialize([])
-exit_code = None
-
-
-def finish(code):
-    global exit_code
-    if exit_code is None:
-        exit_code = code
-        client.shutdown()
-
-
-def on_exception(what, exc):
-    if exit_code is not None:
-        return
-    traceback.print_exception(exc)
-    cc.out(event="error", text=f"{what}: {type(exc).__name__}: {exc}")
-    finish(1)
-
-
-client.listen(StandardEvents.EXCEPTION, on_exception)
-
-
 async def run():
     handle = await asyncio.wait_for(client.wait_for_connection(), 10)
     handle.set_shared_parameter("vz", [zone])
@@ -121,21 +98,4 @@ async def run():
     )
 
 
-async def main():
-    try:
-        await run()
-    except asyncio.CancelledError:
-        raise
-    except SystemExit as e:
-        finish(e.code if isinstance(e.code, int) and e.code else 1)
-    except BaseException as e:  # noqa: BLE001
-        on_exception("game_client failed", e)
-    else:
-        finish(0)
-
-
-client.spawn_task(main())
-client.open_connection(server=("127.0.0.1", port))
-if exit_code is None:
-    cc.out(event="error", text="the connection ended before the client was done")
-sys.exit(1 if exit_code is None else exit_code)
+cc.run_to_completion(client, run, "game_client", "the client was", port)

@@ -9,11 +9,9 @@ exception in the commands or in MagicNet's own callbacks, a wait that times out)
 
 import asyncio
 import sys
-import traceback
 
 from magicnet.batteries.asyncio_network_manager import AsyncIONetworkManager
 from magicnet.batteries.transport_managers import EverywhereTransportManager
-from magicnet.util.messenger import StandardEvents
 
 import chat_common as cc
 from number_common import NumberClient, NumberServer
@@ -37,45 +35,6 @@ async def wait_until(pred, what):
             return
         await asyncio.sleep(0.01)
     cc.fail(f"timed out waiting for {what}: values {[o.value for o in NumberClient.all_objects]}")
-
-
-exit_code = None
-
-
-def finish(code):
-    """Ends the run with `code` (the first call decides)."""
-    global exit_code
-    if exit_code is None:
-        exit_code = code
-        client.shutdown()
-
-
-def on_exception(what, exc):
-    # MagicNet reports exceptions of its tasks and message processing as an event, and carries
-    # on: without this listener a failure would pass silently, and the client would exit 0
-    # when the server later closes the connection. (Once the run is decided, e.g. during the
-    # shutdown, there is nothing left to fail.)
-    if exit_code is not None:
-        return
-    traceback.print_exception(exc)
-    cc.out(event="error", text=f"{what}: {type(exc).__name__}: {exc}")
-    finish(1)
-
-
-client.listen(StandardEvents.EXCEPTION, on_exception)
-
-
-async def main():
-    try:
-        await run()
-    except asyncio.CancelledError:
-        raise
-    except SystemExit as e:  # cc.fail()
-        finish(e.code if isinstance(e.code, int) and e.code else 1)
-    except BaseException as e:  # noqa: BLE001
-        on_exception("number_client failed", e)
-    else:
-        finish(0)
 
 
 async def run():
@@ -118,10 +77,4 @@ async def run():
     cc.out(event="final", values=[o.value for o in NumberClient.all_objects], oids=[o.oid for o in NumberClient.all_objects])
 
 
-client.spawn_task(main())
-client.open_connection(server=("127.0.0.1", port))
-# The loop stops after finish(), or when the server goes away (shutdown_on_disconnect): that
-# is a failure too, since the commands did not all run.
-if exit_code is None:
-    cc.out(event="error", text="the connection ended before the commands were done")
-sys.exit(1 if exit_code is None else exit_code)
+cc.run_to_completion(client, run, "number_client", "the commands were", port)
