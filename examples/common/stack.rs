@@ -100,6 +100,22 @@ pub struct Options {
     pub ca: Option<PathBuf>,
     /// Servers: the limits the command line changes.
     pub limits: LimitFlags,
+    /// Servers: the port that takes gateway links (`--gateway-port`).
+    pub gateway_port: Option<u16>,
+    /// The secret of gateway links (`--gateway-secret`, or `MAGICNET_GATEWAY_SECRET`).
+    pub gateway_secret: Option<String>,
+    /// Servers: take clients only through gateways (`--no-clients`).
+    pub no_clients: bool,
+}
+
+impl Options {
+    /// The gateway secret the options name (none: an empty one, for one machine).
+    pub fn secret(&self) -> magicnet::gateway::GatewaySecret {
+        match &self.gateway_secret {
+            Some(s) => magicnet::gateway::GatewaySecret::new(s),
+            None => magicnet::gateway::GatewaySecret::none(),
+        }
+    }
 }
 
 /// The limit flags of the example servers: `--unlimited`, `--max-connections N`,
@@ -189,12 +205,20 @@ pub struct ExtraFlags<'a> {
     pub parse: &'a mut dyn FnMut(&str, &mut dyn FnMut(&str) -> Result<String, String>) -> Result<bool, String>,
 }
 
+/// The help of the gateway flags of the example servers.
+const GATEWAY_HELP: &str =
+    "  --gateway-port G     also accept gateway links on port G (see f_gateway); each client a gateway
+                       forwards is an ordinary connection here
+  --gateway-secret S   the secret gateways must prove they know (default: the environment's
+                       MAGICNET_GATEWAY_SECRET, else none: for one machine only)
+  --no-clients         take clients only through gateways (no client port)";
+
 fn usage(program: &str, server: bool, default_port: u16, transports: &str, stdin: &str) -> String {
     if server {
         format!(
             "usage: {program} [--port PORT] [--host HOST] [--transport tcp,tls,ws,wss,quic | tcp=PORT,ws=PORT...] \
              [--cert FILE --key FILE] {}\n  default: {transports} on 127.0.0.1:{default_port}; several transports \
-             take consecutive ports from --port\n{}{stdin}",
+             take consecutive ports from --port\n{}\n{GATEWAY_HELP}{stdin}",
             LimitFlags::USAGE,
             LimitFlags::HELP
         )
@@ -260,6 +284,9 @@ fn parse_with(
         key: None,
         ca: None,
         limits: LimitFlags::default(),
+        gateway_port: None,
+        gateway_secret: std::env::var("MAGICNET_GATEWAY_SECRET").ok().filter(|s| !s.is_empty()),
+        no_clients: false,
     };
     let mut transports = transports.to_owned();
     let mut it = args.into_iter().skip(1);
@@ -282,6 +309,15 @@ fn parse_with(
             "--threads" if !server => o.threads = true,
             "--ca" if !server => o.ca = Some(value("--ca")?.into()),
             "--cert" if server => o.cert = Some(value("--cert")?.into()),
+            "--gateway-port" if server => {
+                o.gateway_port = Some(
+                    value("--gateway-port")?
+                        .parse()
+                        .map_err(|_| "--gateway-port needs a number between 0 and 65535")?,
+                )
+            }
+            "--gateway-secret" => o.gateway_secret = Some(value("--gateway-secret")?),
+            "--no-clients" if server => o.no_clients = true,
             "--key" if server => o.key = Some(value("--key")?.into()),
             "--help" | "-h" => {
                 let (more_usage, more_help) = extra.as_ref().map_or(("", ""), |x| (x.usage, x.help));
@@ -340,7 +376,14 @@ pub async fn serve(handle: &NodeHandle, role: RoleId, o: &Options) -> Result<(),
         }
         _ => return Err("--cert and --key go together".into()),
     };
-    for &(t, port) in &o.listen {
+    if let Some(port) = o.gateway_port {
+        let addr = format!("{}:{port}", o.host);
+        let bound = handle.listen_gateways(Endpoint::tcp(addr), role, o.secret()).await?;
+        println!("listening for gateways on {bound}");
+    } else if o.no_clients {
+        return Err("--no-clients needs --gateway-port: clients would have no way in".into());
+    }
+    for &(t, port) in o.listen.iter().filter(|_| !o.no_clients) {
         let addr = format!("{}:{port}", o.host);
         let bound = handle.listen(endpoint(t, addr, identity.clone().map(Into::into)), role).await?;
         println!("listening on {bound} ({t})");

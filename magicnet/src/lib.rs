@@ -102,6 +102,9 @@ extern crate self as magicnet;
 
 pub mod error;
 pub mod event;
+#[cfg(feature = "gateway")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gateway")))]
+pub mod gateway;
 mod ids;
 pub mod message;
 pub mod middleware;

@@ -100,6 +100,8 @@ pub struct Connection {
     pub(crate) usage: Usage,
     /// Dropped without handing over its output: the transport aborts it.
     pub(crate) abort: bool,
+    /// Relayed to an upstream server (a gateway's client): its closing is reported there.
+    pub(crate) relayed: bool,
     pub(crate) deadline: Option<Instant>,
     pub(crate) last_input: Option<Instant>,
     /// When the frame now in the read buffer started to arrive.
@@ -148,6 +150,7 @@ impl Connection {
             lane: None,
             in_ready: false,
             flush_epoch: 0,
+            relayed: false,
             ticket: None,
             usage: Usage::default(),
             abort: false,

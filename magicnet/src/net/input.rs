@@ -118,7 +118,9 @@ impl Net {
             }
             ConnectionState::Active => c.stats.unreliable_received += 1,
         }
+        self.relay.lane_input = true;
         self.receive_whole(conn, payload, now, up);
+        self.relay.lane_input = false;
     }
 
     /// One whole payload (datagram framing or the unreliable lane): size and rate checks,
@@ -170,7 +172,7 @@ impl Net {
     /// its behalf is within its work rate; false if it must be dropped (the peer may have been
     /// disconnected).
     #[inline]
-    fn allow_message(&mut self, conn: ConnectionId) -> bool {
+    pub(super) fn allow_message(&mut self, conn: ConnectionId) -> bool {
         let Some(now) = self.now else { return true };
         let Some(c) = self.conns.get_mut(conn) else { return false };
         if c.side != Side::Accepted {
@@ -253,6 +255,9 @@ impl Net {
             }
             Bytes::from(v)
         };
+        if self.relays(conn) {
+            return self.relay_payload(conn, payload);
+        }
         let max = self.limits.max_messages_per_frame;
         match encoding {
             Encoding::MessagePack => {
@@ -332,11 +337,11 @@ impl Net {
         }
     }
 
-    fn too_many_messages(&mut self, conn: ConnectionId, max: usize) {
+    pub(super) fn too_many_messages(&mut self, conn: ConnectionId, max: usize) {
         self.refuse(conn, DisconnectReason::LIMIT_EXCEEDED, format!("more than {max} messages in one frame"));
     }
 
-    fn malformed(&mut self, conn: ConnectionId, e: DecodeError) {
+    pub(super) fn malformed(&mut self, conn: ConnectionId, e: DecodeError) {
         let text = format!("undecodable payload: {e}");
         self.diag.warn(Some(conn), DiagnosticKind::MalformedPayload, None, text);
         self.disconnect(conn, DisconnectReason::MALFORMED, Some("undecodable payload"));

@@ -64,7 +64,11 @@ impl Net {
         if let Some(c) = self.conns.get_mut(id) {
             c.ticket = Some(ticket);
         }
-        self.greet(id);
+        if self.relay.enabled {
+            self.open_relayed(id);
+        } else {
+            self.greet(id);
+        }
         self.close_evicted();
         self.flush();
         Ok(id)
@@ -167,6 +171,7 @@ impl Net {
         self.schedule_close(conn);
         self.conns.set_inactive(conn);
         tracing::debug!(%conn, reason = ?why, "connection closing");
+        self.relay_closed(conn, &why);
         self.diag.emit(Event::ConnectionClosed { conn, role, reason: why });
         self.notices.push(self.closed_notice(conn));
     }
@@ -181,6 +186,7 @@ impl Net {
             let role = c.role;
             let reason = error.map_or(CloseReason::PeerClosed, CloseReason::TransportError);
             tracing::debug!(%conn, ?reason, "connection closed by the transport");
+            self.relay_closed(conn, &reason);
             self.diag.emit(Event::ConnectionClosed { conn, role, reason });
             self.notices.push(self.closed_notice(conn));
         }

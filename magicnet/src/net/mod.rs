@@ -11,6 +11,7 @@
 //! | handshake | `handshake.rs` | MOTD, HELLO, `rp`, DISCONNECT, shared parameters |
 //! | input | `input.rs` | frames in, rate checks, messages out to their handler |
 //! | output | `output.rs`, `outbox.rs` | routing, filters, encode-once fan-out, frames, [`Output`] |
+//! | relay | `relay.rs` | a gateway's clients: checked payloads up, the upstream's payloads down |
 //! | lifecycle | `lifecycle.rs` | opening, activating, closing and forgetting connections |
 //! | timers | `timers.rs` | handshake, idle and partial-frame deadlines |
 //! | diagnostics | `diag.rs` | the one event queue, warnings, errors |
@@ -33,6 +34,7 @@ mod lifecycle;
 mod limits;
 mod outbox;
 mod output;
+mod relay;
 mod roles;
 mod table;
 mod timers;
@@ -55,6 +57,8 @@ pub(crate) use budget::Holding;
 pub(crate) use diag::{Diagnostics, panic_text};
 pub(crate) use handshake::Greeting;
 pub(crate) use output::Router;
+#[cfg(feature = "gateway")]
+pub(crate) use relay::RelayItem;
 
 use crate::ids::{ConnectionId, NodeTag, Repository};
 use crate::message::{IdMap, Signature};
@@ -90,6 +94,8 @@ pub struct Net {
     pub(crate) current_sender: Option<ConnectionId>,
     /// Lifecycle changes the node's upper layers have not seen yet.
     pub(crate) notices: Vec<Notice>,
+    /// Relaying clients to an upstream server (a gateway), and what waits for it.
+    pub(crate) relay: relay::Relay,
 }
 
 /// A lifecycle change that the layers above the core (the object runtime) must follow.
@@ -134,6 +140,8 @@ pub(crate) struct NetConfig {
     pub(crate) roles: Vec<RoleConfig>,
     pub(crate) limits: Limits,
     pub(crate) signatures: IdMap<Signature>,
+    /// Relay every accepted connection to an upstream server (a gateway).
+    pub(crate) relay: bool,
 }
 
 impl Net {
@@ -155,6 +163,7 @@ impl Net {
             now: None,
             current_sender: None,
             notices: Vec::new(),
+            relay: relay::Relay::new(c.relay),
         }
     }
 

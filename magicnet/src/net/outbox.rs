@@ -146,6 +146,23 @@ impl Outbox {
         }
     }
 
+    /// Appends a payload encoded elsewhere (a gateway relays its upstream's) as a frame of
+    /// its own. The open frame, if any, must be sealed first.
+    pub(crate) fn push_payload(&mut self, framing: Framing, payload: Bytes) {
+        debug_assert!(self.open.is_none());
+        match framing {
+            Framing::Stream => {
+                self.buf.reserve(payload.len() + 2);
+                self.buf.put_u16(payload.len() as u16);
+                self.buf.put_slice(&payload);
+            }
+            Framing::Datagram => {
+                self.sealed_bytes += payload.len();
+                self.sealed.push_back(payload);
+            }
+        }
+    }
+
     /// Drops the open frame (a byte middleware dropped its payload).
     pub(crate) fn discard_open(&mut self) {
         if let Some(start) = self.open.take() {

@@ -112,6 +112,12 @@ impl Router {
         self.queue.push(m);
     }
 
+    /// A payload relayed from upstream was appended to `c`'s output.
+    pub(super) fn relayed(&mut self, c: &mut Connection, len: usize) {
+        self.pending += len;
+        self.mark_ready(c);
+    }
+
     /// Marks `conn` as having something for the transport.
     fn mark_ready(&mut self, c: &mut Connection) {
         if !c.in_ready {
@@ -410,7 +416,13 @@ impl Net {
 
 /// Seals the open frame of `outbox` (a connection's frames or its unreliable lane), through
 /// the role's byte middlewares.
-fn seal_outbox(id: ConnectionId, outbox: &mut Outbox, framing: Framing, role: &mut Role, diag: &mut Diagnostics) {
+pub(super) fn seal_outbox(
+    id: ConnectionId,
+    outbox: &mut Outbox,
+    framing: Framing,
+    role: &mut Role,
+    diag: &mut Diagnostics,
+) {
     let style = role.style();
     if role.byte_middlewares.is_empty() {
         outbox.seal_in_place(framing, style);

@@ -38,6 +38,7 @@ pub struct NodeBuilder {
     limits: Limits,
     objects: Option<ObjectConfig>,
     permission: Option<MessagePermission>,
+    relay: bool,
 }
 
 impl NodeBuilder {
@@ -53,7 +54,16 @@ impl NodeBuilder {
             limits: Limits::default(),
             objects: None,
             permission: None,
+            relay: false,
         }
+    }
+
+    /// Makes the node a gateway's: every accepted connection is relayed to an upstream
+    /// server (see `net/relay.rs`) instead of being handled here.
+    #[cfg(feature = "gateway")]
+    pub(crate) fn relaying(mut self) -> Self {
+        self.relay = true;
+        self
     }
 
     /// Adds a remote role this node talks to and returns its id, which `listen` and
@@ -207,6 +217,7 @@ impl NodeBuilder {
             roles: self.roles,
             limits: self.limits,
             signatures,
+            relay: self.relay,
         });
         Ok(Node::from_parts(net, Processors::new(self.declared, self.permission), objects))
     }

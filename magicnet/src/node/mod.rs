@@ -174,6 +174,26 @@ impl Node {
         Ok(conn)
     }
 
+    /// The next item a relaying node (a gateway) has for its upstream link.
+    #[cfg(feature = "gateway")]
+    pub(crate) fn poll_relay(&mut self) -> Option<crate::net::RelayItem> {
+        self.net.poll_relay()
+    }
+
+    /// A payload the upstream sent for a relayed client.
+    #[cfg(feature = "gateway")]
+    pub(crate) fn relay_in(&mut self, conn: ConnectionId, payload: Bytes, unreliable: bool) {
+        self.net.relay_in(conn, payload, unreliable);
+        self.net.flush();
+    }
+
+    /// The upstream closed a relayed client's virtual connection.
+    #[cfg(feature = "gateway")]
+    pub(crate) fn relay_close(&mut self, conn: ConnectionId) {
+        self.net.relay_close(conn);
+        self.settle();
+    }
+
     /// The connection caps, to check when a socket is accepted, before any handshake: the
     /// handle is shared (clone it into accept loops on other threads).
     pub fn admission(&self) -> Admission {

@@ -74,7 +74,7 @@ fn now() -> Instant {
 /// every connection has closed.
 #[derive(Clone)]
 pub struct NodeHandle {
-    host: Host,
+    pub(crate) host: Host,
 }
 
 /// Events of a node running in a tokio task. Dropping it discards later events.
@@ -123,13 +123,24 @@ pub fn spawn(node: Node) -> (NodeHandle, EventStream) {
 /// # Panics
 /// Outside a tokio runtime.
 pub fn spawn_with(node: Node, config: DriverConfig) -> (NodeHandle, EventStream) {
+    spawn_core(node, config, |_| {})
+}
+
+/// Runs `node` in a new tokio task, after `setup` has seen its driver core (a gateway gives
+/// it its upstream link there).
+pub(crate) fn spawn_core(
+    node: Node,
+    config: DriverConfig,
+    setup: impl FnOnce(&mut DriverCore),
+) -> (NodeHandle, EventStream) {
     let (tx, rx) = flume::bounded(COMMAND_QUEUE);
     let (events, ev_rx) = flume::bounded(config.event_capacity.max(1));
     let (stop_tx, stopped) = watch::channel(());
     let config = Arc::new(config);
     let tasks = TaskSink::new(::tokio::runtime::Handle::current());
     let admission = node.admission();
-    let core = DriverCore::new(node, config.clone());
+    let mut core = DriverCore::new(node, config.clone());
+    setup(&mut core);
     ::tokio::spawn(run(core, rx, events, tasks.clone(), stop_tx));
     (
         NodeHandle { host: Host { handle: HandleCore { tx, config, admission }, tasks, stopped } },

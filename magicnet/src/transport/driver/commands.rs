@@ -30,6 +30,12 @@ pub(crate) enum Command {
     Register(Register),
     /// Stop: flush, close everything, then call the reply.
     Shutdown(Box<dyn FnOnce() + Send>),
+    /// A gateway's upstream sent a payload for a relayed client (`true`: unreliable).
+    #[cfg(feature = "gateway")]
+    Relayed(ConnectionId, Bytes, bool),
+    /// A gateway's upstream closed a relayed client's virtual connection.
+    #[cfg(feature = "gateway")]
+    RelayClosed(ConnectionId),
 }
 
 /// Told a registered connection's id, or why the node refused it.
@@ -124,6 +130,10 @@ impl DriverCore {
                 }
             }
             Command::Shutdown(reply) => return Some(reply),
+            #[cfg(feature = "gateway")]
+            Command::Relayed(conn, data, unreliable) => self.node.relay_in(conn, data, unreliable),
+            #[cfg(feature = "gateway")]
+            Command::RelayClosed(conn) => self.node.relay_close(conn),
         }
         None
     }

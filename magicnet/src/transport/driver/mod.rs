@@ -259,8 +259,20 @@ pub(crate) fn frame(payload: &[u8]) -> Bytes {
     Bytes::from(v)
 }
 
+/// Where a relaying node's items go (a gateway's upstream link).
+#[cfg(feature = "gateway")]
+pub(crate) trait RelaySink: Send {
+    /// One item, in order; `node` tells the details of a connection that opened.
+    fn item(&mut self, node: &Node, item: crate::net::RelayItem);
+    /// The items of one loop step are all handed over.
+    fn flush(&mut self);
+}
+
 /// A node and its connections' links: the state every driver's loop works on.
 pub(crate) struct DriverCore {
+    /// A gateway's upstream link, which takes what its node relays.
+    #[cfg(feature = "gateway")]
+    pub(crate) relay: Option<Box<dyn RelaySink>>,
     pub(super) node: Node,
     pub(super) links: HashMap<ConnectionId, Box<dyn Link>>,
     pub(super) config: std::sync::Arc<DriverConfig>,
@@ -285,6 +297,8 @@ const SMALL_OUTPUT: usize = 8 * 1024;
 impl DriverCore {
     pub(crate) fn new(node: Node, config: std::sync::Arc<DriverConfig>) -> Self {
         Self {
+            #[cfg(feature = "gateway")]
+            relay: None,
             node,
             links: HashMap::new(),
             config,
@@ -397,6 +411,8 @@ impl DriverCore {
                 if self.node.has_output() {
                     continue;
                 }
+                #[cfg(feature = "gateway")]
+                self.drive_relay();
                 self.group = group;
                 self.later = later;
                 return;
@@ -408,6 +424,20 @@ impl DriverCore {
                 }
             }
             // dropping a connection may have produced output (objects leaving): go again
+        }
+    }
+
+    /// Hands what the node relays to its upstream link.
+    #[cfg(feature = "gateway")]
+    fn drive_relay(&mut self) {
+        let Some(sink) = self.relay.as_mut() else { return };
+        let mut any = false;
+        while let Some(item) = self.node.poll_relay() {
+            sink.item(&self.node, item);
+            any = true;
+        }
+        if any {
+            sink.flush();
         }
     }
 
