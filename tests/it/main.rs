@@ -10,6 +10,7 @@ mod bad_input;
 mod browser;
 mod conformance;
 mod game;
+mod gateway;
 mod handshake;
 mod interop;
 mod limits;

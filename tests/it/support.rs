@@ -160,6 +160,11 @@ pub struct RawClient {
 }
 
 impl RawClient {
+    /// A client on a stream connected by hand (socket options of its own).
+    pub fn from_stream(stream: TcpStream) -> Self {
+        Self { stream, buf: BytesMut::new() }
+    }
+
     pub async fn connect(addr: std::net::SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).await.unwrap();
         stream.set_nodelay(true).unwrap();

@@ -175,7 +175,8 @@ impl Gateway {
         &self.handle
     }
 
-    /// Waits until the link to the upstream has ended, and says why.
+    /// Waits until the link to the upstream has ended and every client was sent SHUTDOWN,
+    /// and says why.
     pub async fn upstream_lost(&self) -> String {
         let mut ended = self.ended.clone();
         loop {
@@ -239,9 +240,10 @@ async fn read_upstream(
     if !handle.is_stopped() {
         tracing::warn!("{why}: the gateway shuts down");
     }
-    let _ = ended.send(Some(why));
+    // the clients are told (SHUTDOWN) before anyone waiting on `upstream_lost` hears of it
     handle.shutdown().await;
     writer.close();
+    let _ = ended.send(Some(why));
 }
 
 /// The relaying node's items, encoded onto the link.
