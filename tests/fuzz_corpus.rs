@@ -33,3 +33,13 @@ fn messages_corpus() {
 fn node_corpus() {
     replay("node", harness::node);
 }
+
+#[test]
+fn link_frames_corpus() {
+    replay("link_frames", harness::link_frames);
+}
+
+#[test]
+fn relay_corpus() {
+    replay("relay", harness::relay);
+}

@@ -181,3 +181,135 @@ pub fn node(data: &[u8]) {
     node.shutdown();
     check_output(&mut node, &mut out);
 }
+
+/// The gateway link's frames: any bytes, cut in chunks whose sizes come from the data. The
+/// decoder never panics, never reads a frame that was not there (every frame it returns
+/// encodes back to exactly the bytes it came from), and after an error takes nothing more.
+pub fn link_frames(data: &[u8]) {
+    use magicnet::gateway::LinkDecoder;
+    let Some((&first, rest)) = data.split_first() else { return };
+    let chunk = 1 + first as usize % 32;
+    let mut decoder = LinkDecoder::new();
+    let mut consumed = 0;
+    'feed: for piece in rest.chunks(chunk) {
+        decoder.push(piece);
+        loop {
+            match decoder.next_frame() {
+                Ok(Some(frame)) => {
+                    let mut again = BytesMut::new();
+                    frame.encode(&mut again);
+                    assert_eq!(&again[..], &rest[consumed..consumed + again.len()], "frames re-encode to their bytes");
+                    consumed += again.len();
+                }
+                Ok(None) => break,
+                Err(_) => break 'feed,
+            }
+        }
+    }
+    assert!(consumed <= rest.len());
+}
+
+/// A relaying node (a gateway's core) fed arbitrary bytes by one client (stream or datagram
+/// framing, from the data) next to two well-behaved clients, one of each framing, while the
+/// upstream answers them. What users rely on: every bystander payload is relayed once, in
+/// order, byte for byte, and every answer reaches its bystander as one frame; what is relayed
+/// for the offender is whole, well-formed messages; an offender that is dropped is told why
+/// (DISCONNECT with a reason) and nothing of it is relayed after its close.
+pub fn relay(data: &[u8]) {
+    use magicnet::net::RelayItem;
+    let Some((&first, rest)) = data.split_first() else { return };
+    let mut b = Node::builder("gateway").relay().configure_limits(|l| {
+        l.max_depth = 16;
+        l.max_messages_per_frame = 64;
+        l.max_frame_payload = 4096;
+        l.message_rate = Some(magicnet::Rate::new(200.0, 400.0));
+    });
+    let role = b.add_remote_role(RoleConfig::new("client"));
+    let mut node = b.build().expect("valid configuration");
+    let mut now = Instant::now();
+    let stream = node.accept(role, Framing::Stream, None, now).expect("our own role");
+    let datagram = node.accept(role, Framing::Datagram, None, now).expect("our own role");
+    let framing = if first & 1 == 0 { Framing::Stream } else { Framing::Datagram };
+    let offender = node.accept(role, framing, None, now).expect("our own role");
+    let opened: Vec<RelayItem> = std::iter::from_fn(|| node.poll_relay()).collect();
+    assert_eq!(opened, [RelayItem::Opened(stream), RelayItem::Opened(datagram), RelayItem::Opened(offender)]);
+    let chunk = 1 + (first as usize >> 1) % 64;
+    let (mut sent, mut relayed) = (Vec::new(), Vec::new());
+    let mut offender_closed = false;
+    for (i, piece) in rest.chunks(chunk).enumerate() {
+        match framing {
+            Framing::Stream => node.handle_input(offender, piece, now),
+            Framing::Datagram => node.handle_datagram(offender, Bytes::copy_from_slice(piece), now),
+        }
+        let mut payload = Vec::new();
+        wire::encode_message(64, &wire::to_vec(&(S16::from("n"), i as u32)).unwrap(), &mut payload);
+        let mut framed = (payload.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&payload);
+        node.handle_input(stream, &framed, now);
+        node.handle_datagram(datagram, Bytes::from(payload.clone()), now);
+        sent.push((stream, payload.clone()));
+        sent.push((datagram, payload.clone()));
+        while let Some(item) = node.poll_relay() {
+            match item {
+                RelayItem::Payload { conn, data, .. } if conn == offender => {
+                    assert!(!offender_closed, "nothing is relayed for a client after its close");
+                    for m in PayloadIter::new(data, 64) {
+                        assert!(matches!(m, Ok(PayloadItem::Message(_))), "relayed: whole, well-formed messages");
+                    }
+                }
+                RelayItem::Payload { conn, data, .. } => relayed.push((conn, data.to_vec())),
+                RelayItem::Closed { conn, .. } => {
+                    assert_eq!(conn, offender, "only the offender is closed");
+                    assert!(!offender_closed, "a close is reported once");
+                    offender_closed = true;
+                }
+                RelayItem::Opened(c) => panic!("opened again: {c:?}"),
+                _ => {}
+            }
+        }
+        // the upstream answers each bystander; the answer is its next output, as sent
+        node.relay_in(stream, Bytes::from(payload.clone()), false);
+        node.relay_in(datagram, Bytes::from(payload.clone()), false);
+        let mut to_offender = Vec::new();
+        let (mut got_stream, mut got_datagram) = (false, false);
+        while let Some(o) = node.poll_output() {
+            match o {
+                Output::Transmit { conn, data } if conn == stream => {
+                    assert_eq!(&data[..], &framed[..], "the answer reaches the stream client as one frame");
+                    got_stream = true;
+                }
+                Output::Transmit { conn, data } if conn == datagram => {
+                    assert_eq!(&data[..], &payload[..], "the answer reaches the datagram client whole");
+                    got_datagram = true;
+                }
+                Output::Transmit { data, .. } => to_offender.push(data),
+                _ => {}
+            }
+        }
+        assert!(got_stream && got_datagram, "every bystander got its answer");
+        // whatever the offender was told is well-formed; a close comes with DISCONNECT
+        let mut told = Vec::new();
+        for data in to_offender {
+            let payloads: Vec<Bytes> = match framing {
+                Framing::Stream => {
+                    let mut buf = BytesMut::from(&data[..]);
+                    std::iter::from_fn(|| wire::take_frame(&mut buf, 65535).ok().flatten()).collect()
+                }
+                Framing::Datagram => vec![data],
+            };
+            for p in payloads {
+                for m in PayloadIter::new(p, 64) {
+                    match m {
+                        Ok(PayloadItem::Message(m)) => told.push(m.kind),
+                        other => panic!("the offender was sent a malformed message: {other:?}"),
+                    }
+                }
+            }
+        }
+        if offender_closed && !told.is_empty() {
+            assert_eq!(told.last(), Some(&3), "a dropped client is told why: {told:?}");
+        }
+        now += Duration::from_millis(7);
+    }
+    assert_eq!(relayed, sent, "bystanders' payloads relayed once each, in order, byte for byte");
+}

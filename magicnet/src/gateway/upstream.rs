@@ -144,7 +144,7 @@ impl Gateway {
             Err(_) => return Err(GatewayError::AuthTimeout(upstream)),
         }
         tracing::info!(%upstream, "gateway link up");
-        let mut builder = Node::builder(config.name.clone()).relaying().limits(config.limits.clone());
+        let mut builder = Node::builder(config.name.clone()).relay().limits(config.limits.clone());
         let role = builder.add_remote_role(RoleConfig::new("client"));
         let node = builder.build()?;
         let writer = LinkWriter::new();

@@ -57,8 +57,7 @@ pub(crate) use budget::Holding;
 pub(crate) use diag::{Diagnostics, panic_text};
 pub(crate) use handshake::Greeting;
 pub(crate) use output::Router;
-#[cfg(feature = "gateway")]
-pub(crate) use relay::RelayItem;
+pub use relay::RelayItem;
 
 use crate::ids::{ConnectionId, NodeTag, Repository};
 use crate::message::{IdMap, Signature};

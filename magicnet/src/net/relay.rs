@@ -20,16 +20,31 @@ use crate::ids::ConnectionId;
 use crate::protocol::MAX_FRAME_PAYLOAD;
 use crate::wire::{self, Framing, Reader};
 
-/// What a relaying node has for its upstream link, in order.
+/// What a relaying node (see [`NodeBuilder::relay`](crate::NodeBuilder::relay)) has for its
+/// upstream, in order: [`Node::poll_relay`](crate::Node::poll_relay) hands them out.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(not(feature = "gateway"), allow(dead_code))]
-pub(crate) enum RelayItem {
+#[non_exhaustive]
+pub enum RelayItem {
     /// A client connected: open its virtual connection upstream.
     Opened(ConnectionId),
     /// A checked payload from a client (`unreliable`: it came on the unreliable lane).
-    Payload { conn: ConnectionId, data: Bytes, unreliable: bool },
-    /// The client is gone (or this node disconnected it), for `reason`.
-    Closed { conn: ConnectionId, reason: String },
+    Payload {
+        /// The client.
+        conn: ConnectionId,
+        /// The payload: whole MessagePack messages, as the client sent them (less any left
+        /// out with a warning).
+        data: Bytes,
+        /// It came on the client's unreliable lane.
+        unreliable: bool,
+    },
+    /// The client is gone (or this node disconnected it), for `reason` (empty when the
+    /// client closed its connection itself).
+    Closed {
+        /// The client.
+        conn: ConnectionId,
+        /// Why, for the upstream's logs and events.
+        reason: String,
+    },
 }
 
 /// The relay's state in [`Net`]: whether this node relays its clients, and what waits for
@@ -42,7 +57,6 @@ pub(crate) struct Relay {
     out: VecDeque<RelayItem>,
 }
 
-#[cfg_attr(not(feature = "gateway"), allow(dead_code))]
 impl Relay {
     /// A relay, on for a gateway's node.
     pub(crate) fn new(enabled: bool) -> Self {
@@ -50,7 +64,6 @@ impl Relay {
     }
 }
 
-#[cfg_attr(not(feature = "gateway"), allow(dead_code))]
 impl Net {
     /// True when `conn`'s payloads go to the upstream instead of this node's handlers.
     #[inline]

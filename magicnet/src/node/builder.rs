@@ -58,10 +58,14 @@ impl NodeBuilder {
         }
     }
 
-    /// Makes the node a gateway's: every accepted connection is relayed to an upstream
-    /// server (see `net/relay.rs`) instead of being handled here.
-    #[cfg(feature = "gateway")]
-    pub(crate) fn relaying(mut self) -> Self {
+    /// Makes the node a relay (the core of a gateway): every connection it accepts is
+    /// checked as a server would check it (connection caps, rates, frame sizes and timeouts,
+    /// MessagePack well-formedness, budgets, slow consumers) and its payloads are handed out
+    /// by [`Node::poll_relay`] instead of being handled here; what the upstream sends back
+    /// goes in with [`Node::relay_in`]. The node sends no MOTD of its own: the handshake is
+    /// the upstream's. `magicnet::gateway::Gateway` (feature `gateway`) runs one on tokio with
+    /// its link; use this to build a gateway on another loop.
+    pub fn relay(mut self) -> Self {
         self.relay = true;
         self
     }

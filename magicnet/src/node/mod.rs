@@ -174,22 +174,25 @@ impl Node {
         Ok(conn)
     }
 
-    /// The next item a relaying node (a gateway) has for its upstream link.
-    #[cfg(feature = "gateway")]
-    pub(crate) fn poll_relay(&mut self) -> Option<crate::net::RelayItem> {
+    /// A relaying node ([`NodeBuilder::relay`](crate::NodeBuilder::relay)): the next item
+    /// for its upstream (a client opened, its checked payload, its end), in order.
+    pub fn poll_relay(&mut self) -> Option<crate::net::RelayItem> {
         self.net.poll_relay()
     }
 
-    /// A payload the upstream sent for a relayed client.
-    #[cfg(feature = "gateway")]
-    pub(crate) fn relay_in(&mut self, conn: ConnectionId, payload: Bytes, unreliable: bool) {
+    /// A relaying node: a payload the upstream sent for the client `conn` (whole messages,
+    /// at most 65535 bytes), appended to its output as one frame (on its unreliable lane
+    /// when `unreliable` and it has one). A client whose earlier output is still over
+    /// [`Limits::max_queued_bytes`](crate::Limits::max_queued_bytes) is dropped as a slow
+    /// consumer instead.
+    pub fn relay_in(&mut self, conn: ConnectionId, payload: Bytes, unreliable: bool) {
         self.net.relay_in(conn, payload, unreliable);
         self.net.flush();
     }
 
-    /// The upstream closed a relayed client's virtual connection.
-    #[cfg(feature = "gateway")]
-    pub(crate) fn relay_close(&mut self, conn: ConnectionId) {
+    /// A relaying node: the upstream closed `conn`'s virtual connection (after sending its
+    /// DISCONNECT or SHUTDOWN, if any, as a payload); the client is closed after its output.
+    pub fn relay_close(&mut self, conn: ConnectionId) {
         self.net.relay_close(conn);
         self.settle();
     }
