@@ -57,7 +57,11 @@ async fn main() -> Result<(), stack::Failure> {
                 Some(Event::ConnectionActivated { conn, .. }) if !quiet => println!("client: {conn}"),
                 Some(Event::ConnectionClosed { conn, reason, .. }) if !quiet => println!("client left: {conn} ({reason:?})"),
                 Some(_) => {}
-                None => break,
+                // the gateway stops by itself only when its upstream is gone
+                None => {
+                    eprintln!("upstream lost: {}", gateway.upstream_lost().await);
+                    std::process::exit(1);
+                }
             },
             why = gateway.upstream_lost() => {
                 eprintln!("upstream lost: {why}");

@@ -170,6 +170,10 @@ pub enum SendError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// A role given to gateway links uses JSON or byte middlewares (gateways forward
+    /// MessagePack payloads as they are).
+    #[error("remote role `{0}` cannot take clients through gateways: use MessagePack and no byte middlewares")]
+    GatewayRole(String),
     /// A processor registered for a reserved id.
     #[error("message id {0} is reserved for the protocol (0-63); register application messages with ids 64 and up")]
     ReservedMessageId(u64),

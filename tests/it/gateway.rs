@@ -396,3 +396,33 @@ async fn a_client_that_stops_reading_is_dropped_at_the_gateway_alone() {
     assert_eq!(server.call(|n| n.connections().count()).await.unwrap(), 2, "the others stay");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_crosses_the_link_once_per_gateway() {
+    let (server, _ev, link) = chat_server(false).await;
+    let (gw, _gev, port) = gateway(link, "gw").await;
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    const CLIENTS: usize = 40;
+    let mut clients = Vec::new();
+    for i in 0..CLIENTS {
+        let (mut c, _) = RawClient::active(addr).await;
+        c.send_raw(&frame(&msg(64, &(format!("c{i}"),)))).await;
+        clients.push(c);
+    }
+    let before = gw.stats();
+    let line = "y".repeat(200);
+    clients[0].send_raw(&frame(&msg(65, &(line.clone(),)))).await;
+    // every other client hears it, exactly
+    for c in &mut clients[1..] {
+        let heard = c.read_messages(1).await;
+        assert_eq!(decode::<(String, String)>(&heard[0]), (s("c0"), line.clone()));
+    }
+    let reply = clients[0].read_messages(1).await;
+    assert_eq!(reply[0].kind, 66);
+    let after = gw.stats();
+    assert_eq!(after.multi_frames - before.multi_frames, 1, "the broadcast came once: {before:?} {after:?}");
+    assert_eq!(after.deliveries - before.deliveries, CLIENTS as u64, "39 copies and the reply: {after:?}");
+    let link_bytes = after.link_bytes - before.link_bytes;
+    assert!(link_bytes < 2 * 220 + 8 * CLIENTS as u64 + 64, "{link_bytes} link bytes for {CLIENTS} deliveries");
+    server.shutdown().await;
+}

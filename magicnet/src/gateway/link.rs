@@ -10,6 +10,7 @@
 //! UNRELIABLE  4  vc:u64be  payload                       the same, on the client's unreliable lane
 //! HEARTBEAT   5                                          the link is alive
 //! SHUTDOWN    6  reason:utf8                             the sender is going away
+//! MULTI       7  count:u32be  vc:u64be[count]  payload   the same payload for each of these (server to gateway)
 //! ```
 
 use std::net::SocketAddr;
@@ -20,12 +21,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 /// with room to spare.
 pub const MAX_LINK_FRAME: usize = 128 * 1024;
 
-const OPEN: u8 = 1;
-const CLOSE: u8 = 2;
-const DATA: u8 = 3;
-const UNRELIABLE: u8 = 4;
-const HEARTBEAT: u8 = 5;
-const SHUTDOWN: u8 = 6;
+use crate::wire::link::{self as layout, CLOSE, DATA, HEARTBEAT, MULTI, OPEN, SHUTDOWN, UNRELIABLE};
 
 /// One frame of the gateway link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +66,14 @@ pub enum LinkFrame {
         /// Why.
         reason: String,
     },
+    /// One payload for each of several virtual connections (a broadcast, a zone's traffic):
+    /// sent once on the link, copied at the gateway.
+    Multi {
+        /// The virtual connections.
+        vcs: Vec<u64>,
+        /// The payload.
+        payload: Bytes,
+    },
 }
 
 /// Why bytes on a gateway link could not be read. The link is closed: its peer is not a
@@ -102,13 +106,10 @@ impl LinkFrame {
                 out.put_u32(*lane);
                 out.put_slice(addr.as_bytes());
             }
-            Self::Close { vc, reason } => {
-                header(out, CLOSE, 8 + reason.len());
-                out.put_u64(*vc);
-                out.put_slice(reason.as_bytes());
-            }
+            Self::Close { vc, reason } => layout::close(out, *vc, reason),
             Self::Data { vc, payload } => encode_data(out, *vc, payload, false),
             Self::Unreliable { vc, payload } => encode_data(out, *vc, payload, true),
+            Self::Multi { vcs, payload } => layout::multi(out, vcs, payload),
             Self::Heartbeat => header(out, HEARTBEAT, 0),
             Self::Shutdown { reason } => {
                 header(out, SHUTDOWN, reason.len());
@@ -146,6 +147,17 @@ impl LinkFrame {
             UNRELIABLE => Self::Unreliable { vc: vc(&mut body)?, payload: body },
             HEARTBEAT => Self::Heartbeat,
             SHUTDOWN => Self::Shutdown { reason: text(&body)? },
+            MULTI => {
+                if body.len() < 4 {
+                    return Err(LinkError::Truncated(kind));
+                }
+                let count = body.get_u32() as usize;
+                if body.len() < count.saturating_mul(8) {
+                    return Err(LinkError::Truncated(kind));
+                }
+                let vcs = (0..count).map(|_| body.get_u64()).collect();
+                Self::Multi { vcs, payload: body }
+            }
             other => return Err(LinkError::UnknownKind(other)),
         })
     }
@@ -153,16 +165,10 @@ impl LinkFrame {
 
 /// Appends a DATA (or UNRELIABLE) frame for `vc` to `out` without building a [`LinkFrame`].
 pub fn encode_data(out: &mut BytesMut, vc: u64, payload: &[u8], unreliable: bool) {
-    header(out, if unreliable { UNRELIABLE } else { DATA }, 8 + payload.len());
-    out.put_u64(vc);
-    out.put_slice(payload);
+    layout::data(out, vc, payload, unreliable);
 }
 
-fn header(out: &mut BytesMut, kind: u8, body: usize) {
-    out.reserve(5 + body);
-    out.put_u32((body + 1) as u32);
-    out.put_u8(kind);
-}
+use layout::header;
 
 /// Cuts a gateway link's byte stream into [`LinkFrame`]s.
 #[derive(Debug, Default)]

@@ -48,7 +48,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 pub use auth::{GatewaySecret, LinkAuthError};
 pub use link::{LinkDecoder, LinkError, LinkFrame};
-pub use upstream::{Gateway, GatewayConfig, GatewayError};
+pub use upstream::{Gateway, GatewayConfig, GatewayError, GatewayStats};
 
 /// How often a link with nothing else to send sends a heartbeat.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);

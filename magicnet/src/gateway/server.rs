@@ -14,10 +14,9 @@ use super::auth::{self, GatewaySecret};
 use super::link::{LinkDecoder, LinkFrame};
 use super::{AUTH_TIMEOUT, LINK_TIMEOUT, LinkWriter};
 use crate::ids::{ConnectionId, RoleId};
-use crate::net::{Framing, Side};
 use crate::transport::Endpoint;
 use crate::transport::async_io::Host;
-use crate::transport::driver::{Command, DatagramError, Link, TransportError};
+use crate::transport::driver::{CarrierSink, Command, Link, OpenVirtual, TransportError};
 use crate::transport::tokio::NodeHandle;
 
 impl NodeHandle {
@@ -86,6 +85,23 @@ async fn serve(host: Host, mut socket: TcpStream, peer: SocketAddr, role: RoleId
     let (mut rd, wr) = socket.into_split();
     let writer = LinkWriter::new();
     host.tasks.spawn_writer(writer.clone().run(wr));
+    let (tx, rx) = flume::bounded(1);
+    let sink = Box::new(CarrierLink { writer: writer.clone() });
+    let reply = Box::new(move |r| {
+        let _ = tx.send(r);
+    });
+    if host.handle.send(Command::OpenCarrier(role, sink, reply)).await.is_err() {
+        return writer.close();
+    }
+    let carrier = match rx.recv_async().await {
+        Ok(Ok(id)) => id,
+        Ok(Err(e)) => {
+            tracing::error!(%peer, "gateway link refused: {e}");
+            let _ = writer.send(&LinkFrame::Shutdown { reason: e.to_string() });
+            return writer.close();
+        }
+        Err(_) => return writer.close(),
+    };
     let mut vcs: HashMap<u64, ConnectionId> = HashMap::new();
     let mut decoder = LinkDecoder::new();
     let end = 'link: loop {
@@ -103,16 +119,23 @@ async fn serve(host: Host, mut socket: TcpStream, peer: SocketAddr, role: RoleId
             };
             let cmd = match frame {
                 LinkFrame::Open { vc, lane, peer } => {
-                    let link = VirtualLink { vc, lane, writer: writer.clone() };
-                    let reg = host.registration(role, Side::Accepted, Framing::Datagram, peer, move |_| Box::new(link));
-                    match host.register(reg).await {
-                        Ok(conn) => {
+                    let (tx, rx) = flume::bounded(1);
+                    let link = Box::new(VirtualLink { vc, lane, writer: writer.clone() });
+                    let reply = Box::new(move |r| {
+                        let _ = tx.send(r);
+                    });
+                    let open = OpenVirtual { role, carrier, vc, peer, link, reply };
+                    if host.handle.send(Command::OpenVirtual(Box::new(open))).await.is_err() {
+                        break 'link "the node stopped".to_owned();
+                    }
+                    match rx.recv_async().await {
+                        Ok(Ok(conn)) => {
                             vcs.insert(vc, conn);
                         }
-                        Err(TransportError::NodeStopped) => break 'link "the node stopped".to_owned(),
-                        Err(e) => {
+                        Ok(Err(e)) => {
                             let _ = writer.send(&LinkFrame::Close { vc, reason: e.to_string() });
                         }
+                        Err(_) => break 'link "the node stopped".to_owned(),
                     }
                     continue;
                 }
@@ -131,6 +154,7 @@ async fn serve(host: Host, mut socket: TcpStream, peer: SocketAddr, role: RoleId
                 },
                 LinkFrame::Heartbeat => continue,
                 LinkFrame::Shutdown { reason } => break 'link format!("gateway {name} shut down: {reason}"),
+                LinkFrame::Multi { .. } => break 'link format!("gateway {name} sent MULTI, which only servers send"),
             };
             if host.handle.send(cmd).await.is_err() {
                 break 'link "the node stopped".to_owned();
@@ -138,15 +162,32 @@ async fn serve(host: Host, mut socket: TcpStream, peer: SocketAddr, role: RoleId
         }
     };
     tracing::info!(%peer, gateway = %name, open = vcs.len(), "gateway link down: {end}");
-    for (_, conn) in vcs {
-        if host.handle.send(Command::Closed(conn, Some(end.clone()))).await.is_err() {
-            break;
-        }
-    }
+    let _ = host.handle.send(Command::CloseCarrier(carrier, end)).await;
     writer.close();
 }
 
-/// A virtual connection's link on the server: its output goes over the gateway link.
+/// A carrier's end of a link: the core's link frames, appended to the link's buffer.
+struct CarrierLink {
+    writer: LinkWriter,
+}
+
+impl CarrierSink for CarrierLink {
+    fn send(&mut self, data: Bytes) -> Result<(), String> {
+        self.writer.append(|b| b.extend_from_slice(&data))?;
+        self.writer.wake();
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        let _ = self.writer.send(&LinkFrame::Shutdown { reason: "the server shut down".into() });
+        self.writer.close();
+    }
+}
+
+/// A virtual connection's link on the server. The core writes its output through its
+/// carrier (so that a broadcast goes once per link, and CLOSE after its last payload);
+/// this link only reports the client's unreliable lane and writes CLOSE when the driver
+/// drops the connection without the core (an abort).
 struct VirtualLink {
     vc: u64,
     lane: u32,
@@ -160,6 +201,7 @@ impl Link for VirtualLink {
     }
 
     fn send(&mut self, data: Bytes) -> Result<(), String> {
+        // (not used: the core writes virtual connections through their carrier)
         self.writer.append(|b| super::link::encode_data(b, self.vc, &data, false))?;
         self.writer.wake();
         Ok(())
@@ -169,16 +211,8 @@ impl Link for VirtualLink {
         (self.lane > 0).then_some(self.lane as usize)
     }
 
-    fn send_unreliable(&mut self, data: Bytes) -> Result<(), DatagramError> {
-        // too large for the client's lane: it goes reliably (as a payload, not a stream frame)
-        let unreliable = data.len() <= self.lane as usize;
-        let sent = self.writer.append(|b| super::link::encode_data(b, self.vc, &data, unreliable));
-        self.writer.wake();
-        sent.map_err(DatagramError::Failed)
-    }
-
     fn close(self: Box<Self>, _linger: Duration) {
-        let _ = self.writer.send(&LinkFrame::Close { vc: self.vc, reason: String::new() });
+        // CLOSE is already on the carrier, after the connection's last payload
     }
 
     fn abort(self: Box<Self>) {

@@ -2,6 +2,8 @@
 //! its authenticated link to the upstream server.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -126,6 +128,29 @@ pub struct Gateway {
     role: RoleId,
     writer: LinkWriter,
     ended: watch::Receiver<Option<String>>,
+    stats: Arc<Counters>,
+}
+
+/// What a gateway's link brought from its upstream so far ([`Gateway::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GatewayStats {
+    /// Bytes read from the link.
+    pub link_bytes: u64,
+    /// DATA and UNRELIABLE frames (a payload for one client).
+    pub data_frames: u64,
+    /// MULTI frames (a payload sent once for several clients).
+    pub multi_frames: u64,
+    /// Payloads handed to clients: one per DATA frame, one per client named in a MULTI.
+    pub deliveries: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    link_bytes: AtomicU64,
+    data_frames: AtomicU64,
+    multi_frames: AtomicU64,
+    deliveries: AtomicU64,
 }
 
 impl Gateway {
@@ -151,10 +176,13 @@ impl Gateway {
         let sink = UpstreamSink { writer: writer.clone() };
         let (handle, events) = spawn_core(node, config.driver.clone(), |core| core.relay = Some(Box::new(sink)));
         let (rd, wr) = socket.into_split();
-        handle.host.tasks.spawn_writer(writer.clone().run(wr));
+        // (not one of the node's tasks: the node's shutdown must not wait for the link,
+        // which outlives it to carry the clients' closes)
+        tokio::spawn(writer.clone().run(wr));
         let (ended_tx, ended) = watch::channel(None);
-        tokio::spawn(read_upstream(rd, handle.clone(), upstream, writer.clone(), ended_tx));
-        Ok((Self { handle, role, writer, ended }, events))
+        let stats = Arc::new(Counters::default());
+        tokio::spawn(read_upstream(rd, handle.clone(), upstream, writer.clone(), ended_tx, stats.clone()));
+        Ok((Self { handle, role, writer, ended, stats }, events))
     }
 
     /// Listens for clients on `endpoint` (any transport this build has). Returns the bound
@@ -173,6 +201,17 @@ impl Gateway {
     /// and limits through it).
     pub fn handle(&self) -> &NodeHandle {
         &self.handle
+    }
+
+    /// What the link brought so far: how many payloads came once for several clients.
+    pub fn stats(&self) -> GatewayStats {
+        let c = &self.stats;
+        GatewayStats {
+            link_bytes: c.link_bytes.load(Ordering::Relaxed),
+            data_frames: c.data_frames.load(Ordering::Relaxed),
+            multi_frames: c.multi_frames.load(Ordering::Relaxed),
+            deliveries: c.deliveries.load(Ordering::Relaxed),
+        }
     }
 
     /// Waits until the link to the upstream has ended and every client was sent SHUTDOWN,
@@ -206,6 +245,7 @@ async fn read_upstream(
     upstream: String,
     writer: LinkWriter,
     ended: watch::Sender<Option<String>>,
+    stats: Arc<Counters>,
 ) {
     let mut decoder = LinkDecoder::new();
     let why = 'link: loop {
@@ -213,10 +253,24 @@ async fn read_upstream(
             Err(_) => break format!("the upstream {upstream} was silent for {LINK_TIMEOUT:?}"),
             Ok(Err(e)) => break format!("the link to the upstream {upstream} failed: {e}"),
             Ok(Ok(0)) => break format!("the upstream {upstream} closed the link"),
-            Ok(Ok(_)) => {}
+            Ok(Ok(n)) => {
+                stats.link_bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
         }
         loop {
-            let cmd = match decoder.next_frame() {
+            let frame = decoder.next_frame();
+            match &frame {
+                Ok(Some(LinkFrame::Data { .. } | LinkFrame::Unreliable { .. })) => {
+                    stats.data_frames.fetch_add(1, Ordering::Relaxed);
+                    stats.deliveries.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(Some(LinkFrame::Multi { vcs, .. })) => {
+                    stats.multi_frames.fetch_add(1, Ordering::Relaxed);
+                    stats.deliveries.fetch_add(vcs.len() as u64, Ordering::Relaxed);
+                }
+                _ => {}
+            }
+            let cmd = match frame {
                 Ok(Some(LinkFrame::Data { vc, payload })) => {
                     Command::Relayed(ConnectionId::from_u64(vc), payload, false)
                 }
@@ -224,6 +278,9 @@ async fn read_upstream(
                     Command::Relayed(ConnectionId::from_u64(vc), payload, true)
                 }
                 Ok(Some(LinkFrame::Close { vc, .. })) => Command::RelayClosed(ConnectionId::from_u64(vc)),
+                Ok(Some(LinkFrame::Multi { vcs, payload })) => {
+                    Command::RelayedMany(vcs.into_iter().map(ConnectionId::from_u64).collect(), payload)
+                }
                 Ok(Some(LinkFrame::Shutdown { reason })) => break 'link format!("the upstream shut down: {reason}"),
                 Ok(Some(LinkFrame::Heartbeat)) => continue,
                 Ok(Some(LinkFrame::Open { .. })) => {

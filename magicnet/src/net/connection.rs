@@ -102,6 +102,8 @@ pub struct Connection {
     pub(crate) abort: bool,
     /// Relayed to an upstream server (a gateway's client): its closing is reported there.
     pub(crate) relayed: bool,
+    /// A virtual connection (a gateway's client on this server): its carrier and number.
+    pub(crate) via: Option<super::carrier::Via>,
     pub(crate) deadline: Option<Instant>,
     pub(crate) last_input: Option<Instant>,
     /// When the frame now in the read buffer started to arrive.
@@ -151,6 +153,7 @@ impl Connection {
             in_ready: false,
             flush_epoch: 0,
             relayed: false,
+            via: None,
             ticket: None,
             usage: Usage::default(),
             abort: false,

@@ -40,6 +40,33 @@ impl Net {
         ticket: Option<Ticket>,
         now: Instant,
     ) -> Result<ConnectionId, ConfigError> {
+        self.accept_via(role, framing, peer, ticket, None, now)
+    }
+
+    /// A client a gateway forwards (on `via`): accepted as any other, its output written
+    /// through its carrier.
+    #[cfg_attr(not(feature = "gateway"), allow(dead_code))]
+    pub(crate) fn accept_virtual(
+        &mut self,
+        role: RoleId,
+        peer: Option<std::net::SocketAddr>,
+        carrier: super::CarrierId,
+        vc: u64,
+        now: Instant,
+    ) -> Result<ConnectionId, ConfigError> {
+        let via = super::carrier::Via { carrier, vc };
+        self.accept_via(role, Framing::Datagram, peer, None, Some(via), now)
+    }
+
+    fn accept_via(
+        &mut self,
+        role: RoleId,
+        framing: Framing,
+        peer: Option<std::net::SocketAddr>,
+        ticket: Option<Ticket>,
+        via: Option<super::carrier::Via>,
+        now: Instant,
+    ) -> Result<ConnectionId, ConfigError> {
         let id = self.open(role, Side::Accepted, framing, now)?;
         let admitted = match ticket {
             Some(t) => Ok(t),
@@ -47,6 +74,7 @@ impl Net {
         };
         if let Some(c) = self.conns.get_mut(id) {
             c.peer_addr = peer;
+            c.via = via;
         }
         let ticket = match admitted {
             Ok(t) => t,
@@ -167,6 +195,10 @@ impl Net {
         }
         c.state = ConnectionState::Closing;
         let role = c.role;
+        if let Some(via) = c.via {
+            // after everything it was sent, on its carrier
+            self.carriers.close(via.carrier, via.vc, "");
+        }
         self.timers.clear(conn, &mut c.deadline);
         self.schedule_close(conn);
         self.conns.set_inactive(conn);

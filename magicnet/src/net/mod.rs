@@ -11,6 +11,7 @@
 //! | handshake | `handshake.rs` | MOTD, HELLO, `rp`, DISCONNECT, shared parameters |
 //! | input | `input.rs` | frames in, rate checks, messages out to their handler |
 //! | output | `output.rs`, `outbox.rs` | routing, filters, encode-once fan-out, frames, [`Output`] |
+//! | carriers | `carrier.rs` | a server's gateway links: virtual connections' output as link frames, a broadcast once per link |
 //! | relay | `relay.rs` | a gateway's clients: checked payloads up, the upstream's payloads down |
 //! | lifecycle | `lifecycle.rs` | opening, activating, closing and forgetting connections |
 //! | timers | `timers.rs` | handshake, idle and partial-frame deadlines |
@@ -26,6 +27,7 @@
 mod admission;
 mod api;
 mod budget;
+mod carrier;
 mod connection;
 mod diag;
 mod handshake;
@@ -47,6 +49,7 @@ pub use crate::wire::Framing;
 pub use admission::{Admission, Refusal, Ticket};
 pub use api::{NetApi, SharedParameterError};
 pub use budget::{CONNECTION_BYTES, Usage};
+pub use carrier::CarrierId;
 pub use connection::{Connection, ConnectionState, ConnectionStats, Extensions, Side};
 pub use diag::DroppedCounter;
 pub use limits::{AddressPrefix, Limits, Rate, RatePolicy};
@@ -95,6 +98,8 @@ pub struct Net {
     pub(crate) notices: Vec<Notice>,
     /// Relaying clients to an upstream server (a gateway), and what waits for it.
     pub(crate) relay: relay::Relay,
+    /// A server's gateway links and what waits for each.
+    pub(crate) carriers: carrier::Carriers,
 }
 
 /// A lifecycle change that the layers above the core (the object runtime) must follow.
@@ -163,6 +168,7 @@ impl Net {
             current_sender: None,
             notices: Vec::new(),
             relay: relay::Relay::new(c.relay),
+            carriers: carrier::Carriers::default(),
         }
     }
 

@@ -291,6 +291,17 @@ impl Net {
             if c.role.index() != role_idx || c.state == ConnectionState::Closing {
                 continue;
             }
+            if let Some(via) = c.via {
+                // a gateway's client: written on its carrier (once per carrier when several
+                // share it), after this loop; the gateway keeps its backlog
+                match (m.delivery, c.lane.as_ref()) {
+                    (Delivery::Unreliable, Some(lane)) if out.enc.len() <= lane.max => {
+                        self.carriers.unreliable(via.carrier, via.vc, &out.enc)
+                    }
+                    _ => self.carriers.gather.push((via.carrier, via.vc)),
+                }
+                continue;
+            }
             // Only output left over from earlier flushes counts: a healthy peer may get a
             // large burst at once; one whose output is never taken piles up flush after flush.
             if c.flush_epoch != out.flush_epoch {
@@ -322,6 +333,9 @@ impl Net {
                 c.outbox.push(c.framing, &out.enc, style);
             }
             out.mark_ready(c);
+        }
+        if !self.carriers.gather.is_empty() {
+            self.carriers.flush_gathered(&out.enc, role.budget);
         }
     }
 

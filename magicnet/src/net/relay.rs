@@ -170,10 +170,8 @@ impl Net {
     /// The upstream closed `conn`'s virtual connection (its DISCONNECT or SHUTDOWN, if any,
     /// came before as a payload): the client is closed after what it was sent.
     pub(crate) fn relay_close(&mut self, conn: ConnectionId) {
-        if let Some(c) = self.conns.get_mut(conn) {
-            // the upstream knows already
-            c.relayed = false;
-        }
+        // (its close is reported upstream like any other: the acknowledgment that lets the
+        // upstream forget the number)
         self.close_with(conn, CloseReason::Closed);
     }
 

@@ -197,6 +197,41 @@ impl Node {
         self.settle();
     }
 
+    /// Opens a carrier: a gateway link whose clients will be connections of `role`.
+    #[cfg(feature = "gateway")]
+    pub(crate) fn open_carrier(&mut self, role: RoleId) -> Result<crate::net::CarrierId, ConfigError> {
+        self.net.open_carrier(role)
+    }
+
+    /// A carrier's link ended: its virtual connections close with `reason`.
+    #[cfg(feature = "gateway")]
+    pub(crate) fn close_carrier(&mut self, id: crate::net::CarrierId, reason: &str) {
+        self.net.close_carrier(id, reason);
+        self.settle();
+    }
+
+    /// A client a gateway forwards on `carrier` as `vc`.
+    #[cfg(feature = "gateway")]
+    pub(crate) fn accept_virtual(
+        &mut self,
+        role: RoleId,
+        peer: Option<SocketAddr>,
+        carrier: crate::net::CarrierId,
+        vc: u64,
+        now: Instant,
+    ) -> Result<ConnectionId, ConfigError> {
+        let conn = self.net.accept_virtual(role, peer, carrier, vc, now)?;
+        self.settle();
+        Ok(conn)
+    }
+
+    /// The next carrier with bytes for its link.
+    #[cfg(feature = "gateway")]
+    pub(crate) fn poll_carrier(&mut self) -> Option<(crate::net::CarrierId, Bytes)> {
+        self.settle();
+        self.net.poll_carrier()
+    }
+
     /// The connection caps, to check when a socket is accepted, before any handshake: the
     /// handle is shared (clone it into accept loops on other threads).
     pub fn admission(&self) -> Admission {

@@ -7,6 +7,7 @@
 //! Internally parameters always travel as their MessagePack encoding ([`Bytes`]); the JSON
 //! encoding is transcoded at the edge.
 
+pub(crate) mod link;
 pub mod msgpack;
 mod types;
 mod value;

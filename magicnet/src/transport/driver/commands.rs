@@ -36,6 +36,33 @@ pub(crate) enum Command {
     /// A gateway's upstream closed a relayed client's virtual connection.
     #[cfg(feature = "gateway")]
     RelayClosed(ConnectionId),
+    /// A gateway's upstream sent one payload for several relayed clients.
+    #[cfg(feature = "gateway")]
+    RelayedMany(Vec<ConnectionId>, Bytes),
+    /// A server's new gateway link, for clients of the role; the reply gets its carrier.
+    #[cfg(feature = "gateway")]
+    OpenCarrier(RoleId, Box<dyn super::CarrierSink>, CarrierReply),
+    /// A gateway link ended: its carrier and virtual connections go, for the reason.
+    #[cfg(feature = "gateway")]
+    CloseCarrier(crate::net::CarrierId, String),
+    /// A client a gateway forwards: accepted on its carrier, with its link.
+    #[cfg(feature = "gateway")]
+    OpenVirtual(Box<OpenVirtual>),
+}
+
+/// Told a new carrier's id, or why the node refused the role.
+#[cfg(feature = "gateway")]
+pub(crate) type CarrierReply = Box<dyn FnOnce(Result<crate::net::CarrierId, ConfigError>) + Send>;
+
+/// A client a gateway forwards, as the server's link reader registers it.
+#[cfg(feature = "gateway")]
+pub(crate) struct OpenVirtual {
+    pub(crate) role: RoleId,
+    pub(crate) carrier: crate::net::CarrierId,
+    pub(crate) vc: u64,
+    pub(crate) peer: Option<SocketAddr>,
+    pub(crate) link: Box<dyn Link>,
+    pub(crate) reply: RegisterReply,
 }
 
 /// Told a registered connection's id, or why the node refused it.
@@ -134,6 +161,36 @@ impl DriverCore {
             Command::Relayed(conn, data, unreliable) => self.node.relay_in(conn, data, unreliable),
             #[cfg(feature = "gateway")]
             Command::RelayClosed(conn) => self.node.relay_close(conn),
+            #[cfg(feature = "gateway")]
+            Command::RelayedMany(conns, data) => {
+                for conn in conns {
+                    self.node.relay_in(conn, data.clone(), false);
+                }
+            }
+            #[cfg(feature = "gateway")]
+            Command::OpenCarrier(role, sink, reply) => {
+                let opened = self.node.open_carrier(role);
+                if let Ok(id) = opened {
+                    self.carriers.insert(id, sink);
+                }
+                reply(opened);
+            }
+            #[cfg(feature = "gateway")]
+            Command::CloseCarrier(id, reason) => {
+                self.carriers.remove(&id);
+                self.node.close_carrier(id, &reason);
+            }
+            #[cfg(feature = "gateway")]
+            Command::OpenVirtual(v) => {
+                let OpenVirtual { role, carrier, vc, peer, link, reply } = *v;
+                match self.node.accept_virtual(role, peer, carrier, vc, now) {
+                    Ok(conn) => {
+                        self.attach(conn, link);
+                        reply(Ok(conn));
+                    }
+                    Err(e) => reply(Err(e)),
+                }
+            }
         }
         None
     }

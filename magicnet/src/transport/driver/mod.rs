@@ -19,6 +19,8 @@ use crate::net::{DroppedCounter, Output};
 use crate::node::Node;
 use crate::object::ObjectError;
 
+#[cfg(feature = "gateway")]
+pub(crate) use commands::OpenVirtual;
 #[cfg(any(feature = "tokio", feature = "blocking"))]
 pub(crate) use commands::{Command, Register};
 
@@ -268,8 +270,20 @@ pub(crate) trait RelaySink: Send {
     fn flush(&mut self);
 }
 
+/// Where a server's carrier (a gateway link) writes: its link's buffer.
+#[cfg(feature = "gateway")]
+pub(crate) trait CarrierSink: Send {
+    /// Hands over link frames; fails when the link is gone or does not drain.
+    fn send(&mut self, data: Bytes) -> Result<(), String>;
+    /// The node is stopping: write what was handed over, then close the link.
+    fn close(&mut self);
+}
+
 /// A node and its connections' links: the state every driver's loop works on.
 pub(crate) struct DriverCore {
+    /// A server's gateway links, by carrier.
+    #[cfg(feature = "gateway")]
+    pub(crate) carriers: HashMap<crate::net::CarrierId, Box<dyn CarrierSink>>,
     /// A gateway's upstream link, which takes what its node relays.
     #[cfg(feature = "gateway")]
     pub(crate) relay: Option<Box<dyn RelaySink>>,
@@ -299,6 +313,8 @@ impl DriverCore {
         Self {
             #[cfg(feature = "gateway")]
             relay: None,
+            #[cfg(feature = "gateway")]
+            carriers: HashMap::new(),
             node,
             links: HashMap::new(),
             config,
@@ -407,6 +423,8 @@ impl DriverCore {
                 self.hand_over(out, &mut failed);
             }
             self.deferred.clear();
+            #[cfg(feature = "gateway")]
+            self.drive_carriers();
             if failed.is_empty() {
                 if self.node.has_output() {
                     continue;
@@ -424,6 +442,25 @@ impl DriverCore {
                 }
             }
             // dropping a connection may have produced output (objects leaving): go again
+        }
+    }
+
+    /// Hands each carrier's link frames to its link; a link that fails takes its virtual
+    /// connections with it.
+    #[cfg(feature = "gateway")]
+    fn drive_carriers(&mut self) {
+        let mut failed = Vec::new();
+        while let Some((id, data)) = self.node.poll_carrier() {
+            if let Some(sink) = self.carriers.get_mut(&id)
+                && let Err(e) = sink.send(data)
+            {
+                failed.push((id, e));
+            }
+        }
+        for (id, e) in failed {
+            self.carriers.remove(&id);
+            tracing::warn!("gateway link dropped: {e}");
+            self.node.close_carrier(id, &e);
         }
     }
 
@@ -490,6 +527,10 @@ impl DriverCore {
     pub(crate) fn finish_output(&mut self) {
         self.node.shutdown();
         self.drive_output();
+        #[cfg(feature = "gateway")]
+        for (_, mut carrier) in self.carriers.drain() {
+            carrier.close();
+        }
         for (_, link) in self.links.drain() {
             link.close(self.config.close_linger);
         }
