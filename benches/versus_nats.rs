@@ -1,7 +1,15 @@
 //! Fan-out against NATS, side by side: one publisher and L subscribers of a 12-byte message,
-//! through nats-server and through a MagicNet chat server (`b_server`), in one run.
+//! through nats-server, through a MagicNet chat server (`b_server`), and through the same
+//! server behind two gateways (`f_gateway`; engine `gateways`), in one run.
 //!
-//! `cargo build --release --example b_server && cargo bench --features bench --bench versus_nats`
+//! `cargo build --release --example b_server --example f_gateway && cargo bench --features bench --bench versus_nats`
+//!
+//! With `gateways`, the server listens only for gateway links; subscribers connect to the two
+//! gateways in turn and the publisher to the first, so every broadcast crosses each link once
+//! (a MULTI frame) and is copied at the gateways. For the MagicNet engines the run also
+//! reports the CPU time the server process (and the gateways) spent per delivery, from
+//! `/proc`, and `--hop-latency N` measures N sequential CUSTOM round trips of one client,
+//! direct and through a gateway, with nothing else running (p50 and p99).
 //!
 //! Both servers are other processes on this machine (`nats-server` from PATH, Debian's
 //! package; `target/release/examples/b_server --unlimited --quiet`). This process runs the
@@ -16,7 +24,7 @@
 //! go first until every subscriber has received one. The figure is deliveries per second,
 //! from the first measured publish to the last delivery; the median of `--runs` (3) runs.
 //!
-//! Options: `--engines nats,magicnet`, `--subscribers 10,100,1000`, `--deliveries N` per run (4,000,000), `--runs R`,
+//! Options: `--engines nats,magicnet,gateways`, `--subscribers 10,100,1000`, `--hop-latency N`, `--deliveries N` per run (4,000,000), `--runs R`,
 //! `--json FILE` (append one JSON line per measurement).
 
 use std::io::Write;
@@ -37,6 +45,8 @@ const IN_FLIGHT: u64 = 200_000;
 enum Engine {
     Nats,
     MagicNet,
+    /// The MagicNet server behind two gateways.
+    Gateways,
 }
 
 impl Engine {
@@ -44,8 +54,45 @@ impl Engine {
         match self {
             Self::Nats => "nats-server",
             Self::MagicNet => "magicnet",
+            Self::Gateways => "magicnet-2-gateways",
         }
     }
+}
+
+/// The processes of one engine: where clients connect, and the CPU they used.
+struct Setup {
+    children: Vec<Child>,
+    /// Client ports (one, or one per gateway).
+    ports: Vec<u16>,
+}
+
+impl Setup {
+    /// CPU seconds used so far by the server (the first process) and by the others.
+    fn cpu(&self) -> (f64, f64) {
+        let of = |c: &Child| cpu_seconds(c.id());
+        let server = self.children.first().map_or(0.0, of);
+        let rest = self.children.iter().skip(1).map(of).sum();
+        (server, rest)
+    }
+
+    fn stop(mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// User and system CPU seconds of process `pid`, from `/proc` (0 where there is none).
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    // the fields after the command's closing parenthesis; utime and stime are 14 and 15
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) / hz
 }
 
 /// What the subscribers have counted.
@@ -107,26 +154,13 @@ fn nats_pubs(n: usize) -> Vec<u8> {
     one.repeat(n).into_bytes()
 }
 
-async fn start(engine: Engine, port: u16) -> Child {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let mut cmd = match engine {
-        Engine::Nats => {
-            let mut c = Command::new("nats-server");
-            c.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
-            c
-        }
-        Engine::MagicNet => {
-            let mut c = Command::new(format!("{root}/target/release/examples/b_server"));
-            c.args(["--port", &port.to_string(), "--unlimited", "--quiet", "--max-connections", "100000"]);
-            c.env("RUST_LOG", "warn");
-            c
-        }
-    };
+/// Starts a process and waits for its line saying it listens.
+async fn spawn_ready(mut cmd: Command, what: &str) -> Child {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
     let mut child = cmd.spawn().unwrap_or_else(|e| {
-        panic!("cannot start {}: {e} (nats-server: `apt-get install nats-server`; b_server: build it)", engine.name())
+        panic!("cannot start {what}: {e} (nats-server: `apt-get install nats-server`; the examples: build them)")
     });
-    // both print a line when they listen (nats-server on stderr)
+    // they print a line when they listen (nats-server on stderr)
     let out = child.stdout.take().unwrap();
     let err = child.stderr.take().unwrap();
     let mut out = tokio::io::BufReader::new(tokio::process::ChildStdout::from_std(out).unwrap()).lines();
@@ -145,10 +179,49 @@ async fn start(engine: Engine, port: u16) -> Child {
         }
     })
     .await;
-    assert!(matches!(ready, Ok(true)), "{} did not start", engine.name());
+    assert!(matches!(ready, Ok(true)), "{what} did not start");
     tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
     tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
     child
+}
+
+fn example(name: &str) -> Command {
+    let mut c = Command::new(format!("{}/target/release/examples/{name}", env!("CARGO_MANIFEST_DIR")));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+const LIFTED: [&str; 4] = ["--unlimited", "--quiet", "--max-connections", "100000"];
+
+async fn start(engine: Engine) -> Setup {
+    let port = free_port();
+    match engine {
+        Engine::Nats => {
+            let mut c = Command::new("nats-server");
+            c.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
+            Setup { children: vec![spawn_ready(c, "nats-server").await], ports: vec![port] }
+        }
+        Engine::MagicNet => {
+            let mut c = example("b_server");
+            c.args(["--port", &port.to_string()]).args(LIFTED);
+            Setup { children: vec![spawn_ready(c, "b_server").await], ports: vec![port] }
+        }
+        Engine::Gateways => {
+            let link = free_port();
+            let mut c = example("b_server");
+            c.args(["--port", &port.to_string(), "--gateway-port", &link.to_string(), "--no-clients"]).args(LIFTED);
+            let mut children = vec![spawn_ready(c, "b_server").await];
+            let mut ports = Vec::new();
+            for _ in 0..2 {
+                let p = free_port();
+                let mut g = example("f_gateway");
+                g.args(["--port", &p.to_string(), "--upstream", &format!("127.0.0.1:{link}")]).args(LIFTED);
+                children.push(spawn_ready(g, "f_gateway").await);
+                ports.push(p);
+            }
+            Setup { children, ports }
+        }
+    }
 }
 
 async fn connect(port: u16) -> TcpStream {
@@ -236,7 +309,7 @@ async fn publish(w: &mut tokio::net::tcp::OwnedWriteHalf, engine: Engine, n: u64
     let chunk = (IN_FLIGHT / subs / 4).clamp(1, 4000);
     let one_chunk = match engine {
         Engine::Nats => nats_pubs(chunk as usize),
-        Engine::MagicNet => custom_frames(chunk as usize),
+        _ => custom_frames(chunk as usize),
     };
     let mut sent = 0u64;
     while sent < n {
@@ -249,7 +322,7 @@ async fn publish(w: &mut tokio::net::tcp::OwnedWriteHalf, engine: Engine, n: u64
         } else {
             let rest = match engine {
                 Engine::Nats => nats_pubs(k as usize),
-                Engine::MagicNet => custom_frames(k as usize),
+                _ => custom_frames(k as usize),
             };
             w.write_all(&rest).await.unwrap();
         }
@@ -257,24 +330,31 @@ async fn publish(w: &mut tokio::net::tcp::OwnedWriteHalf, engine: Engine, n: u64
     }
 }
 
+/// One measurement through `engine` to `subs` subscribers.
+struct Measured {
+    deliveries_per_s: f64,
+    /// CPU nanoseconds per delivery: the server process, and the other processes (gateways).
+    server_ns: f64,
+    others_ns: f64,
+}
+
 /// One measurement: deliveries per second through `engine` to `subs` subscribers.
-async fn run(engine: Engine, subs: usize, deliveries: u64) -> f64 {
-    let port = free_port();
-    let mut server = start(engine, port).await;
+async fn run(engine: Engine, subs: usize, deliveries: u64) -> Measured {
+    let setup = start(engine).await;
     let counts = Arc::new(Counts::default());
     let mut tasks = Vec::new();
-    for _ in 0..subs {
-        let s = connect(port).await;
+    for i in 0..subs {
+        let s = connect(setup.ports[i % setup.ports.len()]).await;
         tasks.push(match engine {
             Engine::Nats => tokio::spawn(subscriber(s, counts.clone(), NATS_SUBSCRIBE.to_vec(), nats_deliveries)),
-            Engine::MagicNet => tokio::spawn(subscriber(s, counts.clone(), hello(), magicnet_deliveries)),
+            _ => tokio::spawn(subscriber(s, counts.clone(), hello(), magicnet_deliveries)),
         });
     }
-    let publisher = connect(port).await;
+    let publisher = connect(setup.ports[0]).await;
     let (mut r, mut w) = publisher.into_split();
     match engine {
         Engine::Nats => w.write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\n").await.unwrap(),
-        Engine::MagicNet => {
+        _ => {
             let mut join = hello();
             join.extend(frame(64, &wire::to_vec(&(String::from("pub"),)).unwrap()));
             w.write_all(&join).await.unwrap();
@@ -306,18 +386,59 @@ async fn run(engine: Engine, subs: usize, deliveries: u64) -> f64 {
     let base = counts.delivered.load(Ordering::Acquire);
     let want = messages * subs as u64;
     let start = Instant::now();
+    let cpu_before = setup.cpu();
     publish(&mut w, engine, messages, subs as u64, &counts).await;
     while counts.delivered.load(Ordering::Acquire) - base < want {
         assert!(start.elapsed() < Duration::from_secs(120), "{}: deliveries stopped", engine.name());
         let _ = tokio::time::timeout(Duration::from_millis(100), counts.progress.notified()).await;
     }
     let rate = want as f64 / start.elapsed().as_secs_f64();
+    let cpu_after = setup.cpu();
     for t in tasks {
         t.abort();
     }
-    let _ = server.kill();
-    let _ = server.wait();
-    rate
+    setup.stop();
+    Measured {
+        deliveries_per_s: rate,
+        server_ns: (cpu_after.0 - cpu_before.0) * 1e9 / want as f64,
+        others_ns: (cpu_after.1 - cpu_before.1) * 1e9 / want as f64,
+    }
+}
+
+/// `n` sequential round trips of one client (CUSTOM, then its reply), through `engine`:
+/// p50 and p99 in microseconds.
+async fn hop_latency(engine: Engine, n: usize) -> (f64, f64) {
+    let setup = start(engine).await;
+    let mut s = connect(setup.ports[0]).await;
+    let mut join = hello();
+    join.extend(frame(64, &wire::to_vec(&(String::from("pinger"),)).unwrap()));
+    s.write_all(&join).await.unwrap();
+    let one = custom_frames(1);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut times = Vec::with_capacity(n);
+    // the MOTD and rp come first; then each CUSTOM's reply (66)
+    for i in 0..n + 100 {
+        let t = Instant::now();
+        s.write_all(&one).await.unwrap();
+        'reply: loop {
+            s.read_buf(&mut buf).await.unwrap();
+            while let Ok(Some(f)) = wire::take_frame(&mut buf, 65535) {
+                for item in PayloadIter::new(f, 32) {
+                    if let Ok(PayloadItem::Message(m)) = item
+                        && m.kind == 66
+                    {
+                        break 'reply;
+                    }
+                }
+            }
+        }
+        if i >= 100 {
+            times.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    setup.stop();
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (times[n / 2], times[n * 99 / 100])
 }
 
 fn main() {
@@ -332,27 +453,53 @@ fn main() {
     let runs: usize = arg("--runs").map_or(3, |v| v.parse().expect("--runs R"));
     let json = arg("--json");
     let engines: Vec<Engine> = arg("--engines").map_or(vec![Engine::Nats, Engine::MagicNet], |v| {
-        v.split(',').map(|e| if e.trim() == "nats" { Engine::Nats } else { Engine::MagicNet }).collect()
+        v.split(',')
+            .map(|e| match e.trim() {
+                "nats" => Engine::Nats,
+                "gateways" => Engine::Gateways,
+                _ => Engine::MagicNet,
+            })
+            .collect()
     });
+    let emit = |line: String| {
+        println!("{line}");
+        if let Some(path) = &json {
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+            writeln!(f, "{line}").unwrap();
+        }
+    };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    if let Some(n) = arg("--hop-latency").map(|v| v.parse::<usize>().expect("--hop-latency N")) {
+        for engine in [Engine::MagicNet, Engine::Gateways] {
+            let (p50, p99) = rt.block_on(hop_latency(engine, n));
+            emit(format!(
+                "{{\"hop_engine\": {:?}, \"round_trips\": {n}, \"p50_us\": {p50:.1}, \"p99_us\": {p99:.1}}}",
+                engine.name()
+            ));
+        }
+    }
     for &subs in &subscribers {
         let mut medians = Vec::new();
         for &engine in &engines {
-            let mut v: Vec<f64> = (0..runs).map(|_| rt.block_on(run(engine, subs, deliveries))).collect();
-            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            let median = v[v.len() / 2];
-            medians.push(median);
-            let line = format!(
-                "{{\"fanout_engine\": {:?}, \"subscribers\": {subs}, \"deliveries_per_s\": {median:.0}, \"runs\": {v:?}}}",
-                engine.name()
-            );
-            println!("{line}");
-            if let Some(path) = &json {
-                let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
-                writeln!(f, "{line}").unwrap();
-            }
+            let mut v: Vec<Measured> = (0..runs).map(|_| rt.block_on(run(engine, subs, deliveries))).collect();
+            v.sort_by(|a, b| a.deliveries_per_s.partial_cmp(&b.deliveries_per_s).unwrap());
+            let rates: Vec<f64> = v.iter().map(|m| m.deliveries_per_s.round()).collect();
+            let m = &v[v.len() / 2];
+            medians.push(m.deliveries_per_s);
+            let cpu = match engine {
+                Engine::Nats => String::new(),
+                _ => format!(
+                    ", \"server_cpu_ns_per_delivery\": {:.1}, \"gateways_cpu_ns_per_delivery\": {:.1}",
+                    m.server_ns, m.others_ns
+                ),
+            };
+            emit(format!(
+                "{{\"fanout_engine\": {:?}, \"subscribers\": {subs}, \"deliveries_per_s\": {:.0}, \"runs\": {rates:?}{cpu}}}",
+                engine.name(),
+                m.deliveries_per_s
+            ));
         }
-        if let [nats, magicnet] = medians[..] {
+        if let [nats, magicnet, ..] = medians[..] {
             eprintln!("{subs} subscribers: magicnet / nats-server = {:.2}x", magicnet / nats);
         }
     }

@@ -26,6 +26,7 @@ py_fan = {
 }
 
 nats = [json.loads(l) for l in open("target/bench/nats.jsonl") if l.strip()]
+gateway = [json.loads(l) for l in open("target/bench/gateway.jsonl") if l.strip()]
 game = [json.loads(l) for l in open("target/bench/game.jsonl") if l.strip()]
 
 crit = []
@@ -102,6 +103,40 @@ for subs in sorted({r["subscribers"] for r in nats}):
 
     w(f"| {subs} | {rng(n)} | {rng(m)} | **{nats_ratio[subs]:.2f}x** |")
 w("")
+w("## Gateways")
+w("")
+w("`cargo bench --features bench --bench versus_nats -- --engines magicnet,gateways --subscribers")
+w("1000,5000 --hop-latency 5000` (release builds of `b_server` and `f_gateway`). The same chat")
+w("fan-out as above, through the server alone and through the server behind two gateways")
+w("(`--gateway-port`, `--no-clients`; subscribers alternate between the gateways, the publisher")
+w("is on the first): each broadcast crosses each link once as a MULTI frame and is copied at the")
+w("gateway. CPU is user + system time of the processes from `/proc` over the measured part, per")
+w("delivery. The bench process (publisher and subscribers) shares the same 2 cores. Medians of")
+w("3 runs, with the range.")
+w("")
+w("| subscribers | setup | deliveries/s | server CPU per delivery | gateways' CPU per delivery |")
+w("|---:|---|---:|---:|---:|")
+gw_rows = {}
+for r in gateway:
+    if "fanout_engine" not in r:
+        continue
+    gw_rows[(r["subscribers"], r["fanout_engine"])] = r
+    runs = r["runs"]
+    w(
+        f"| {r['subscribers']} | {r['fanout_engine']} | {fmt(r['deliveries_per_s'])} ({fmt(min(runs))}-{fmt(max(runs))}) "
+        f"| {r['server_cpu_ns_per_delivery']:.0f} ns | {r['gateways_cpu_ns_per_delivery']:.0f} ns |"
+    )
+w("")
+hops = {r["hop_engine"]: r for r in gateway if "hop_engine" in r}
+if len(hops) == 2:
+    d, g = hops["magicnet"], hops["magicnet-2-gateways"]
+    w(
+        f"Round trip of one client (CUSTOM and its reply, {d['round_trips']} in a row, nothing else running): "
+        f"direct p50 {d['p50_us']:.1f} us, p99 {d['p99_us']:.1f} us; through a gateway p50 {g['p50_us']:.1f} us, "
+        f"p99 {g['p99_us']:.1f} us: the hop adds {g['p50_us'] - d['p50_us']:.1f} us at p50 "
+        f"({g['p99_us'] - d['p99_us']:.1f} us at p99), both ways included."
+    )
+    w("")
 w("## The game-server workload")
 w("")
 w("`cargo bench --features bench --bench game -- --server rust|bare|python` against")
@@ -207,6 +242,16 @@ w(
     + ", ".join(f"{v:.2f}x" for _, v in sorted(nats_ratio.items()))
     + f" | {ok(worst >= 2)} |"
 )
+for subs in sorted({k[0] for k in gw_rows}):
+    d, g = gw_rows.get((subs, "magicnet")), gw_rows.get((subs, "magicnet-2-gateways"))
+    if d and g:
+        cut = d["server_cpu_ns_per_delivery"] / max(g["server_cpu_ns_per_delivery"], 0.1)
+        more = g["deliveries_per_s"] / d["deliveries_per_s"]
+        w(f"| gateways, {subs} clients: server CPU per delivery at least 5x lower | {cut:.1f}x lower | {ok(cut >= 5)} |")
+        w(f"| gateways, {subs} clients: deliveries/s at least 1.6x the server alone | {more:.2f}x | {ok(more >= 1.6)} |")
+if len(hops) == 2:
+    added = hops["magicnet-2-gateways"]["p50_us"] - hops["magicnet"]["p50_us"]
+    w(f"| the gateway hop adds under 100 us at p50 | {added:.1f} us | {ok(added < 100)} |")
 rust_n = largest.get("rust", 0)
 w(
     f"| game workload: 10,000 clients at 20 Hz, p99 < 50 ms | {rust_n} clients (the bare-socket floor: "

@@ -13,7 +13,7 @@ use super::auth::{self, GatewaySecret, LinkAuthError};
 use super::link::{LinkDecoder, LinkFrame, encode_data};
 use super::{AUTH_TIMEOUT, LINK_TIMEOUT, LinkWriter};
 use crate::error::ConfigError;
-use crate::ids::{ConnectionId, RoleId};
+use crate::ids::RoleId;
 use crate::net::{Limits, NetApi, RelayItem, RoleConfig};
 use crate::node::Node;
 use crate::transport::Endpoint;
@@ -248,7 +248,7 @@ async fn read_upstream(
     stats: Arc<Counters>,
 ) {
     let mut decoder = LinkDecoder::new();
-    let why = 'link: loop {
+    let why = loop {
         match tokio::time::timeout(LINK_TIMEOUT, rd.read_buf(decoder.buffer())).await {
             Err(_) => break format!("the upstream {upstream} was silent for {LINK_TIMEOUT:?}"),
             Ok(Err(e)) => break format!("the link to the upstream {upstream} failed: {e}"),
@@ -257,42 +257,41 @@ async fn read_upstream(
                 stats.link_bytes.fetch_add(n as u64, Ordering::Relaxed);
             }
         }
-        loop {
-            let frame = decoder.next_frame();
-            match &frame {
-                Ok(Some(LinkFrame::Data { .. } | LinkFrame::Unreliable { .. })) => {
+        // every frame of one read goes to the node in one command, so that it writes to each
+        // client once for all of them
+        let mut frames = Vec::new();
+        let ended = loop {
+            let frame = match decoder.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => break None,
+                Err(e) => break Some(format!("the upstream {upstream} sent an invalid link frame: {e}")),
+            };
+            match frame {
+                LinkFrame::Data { .. } | LinkFrame::Unreliable { .. } => {
                     stats.data_frames.fetch_add(1, Ordering::Relaxed);
                     stats.deliveries.fetch_add(1, Ordering::Relaxed);
                 }
-                Ok(Some(LinkFrame::Multi { vcs, .. })) => {
+                LinkFrame::Multi { ref vcs, .. } => {
                     stats.multi_frames.fetch_add(1, Ordering::Relaxed);
                     stats.deliveries.fetch_add(vcs.len() as u64, Ordering::Relaxed);
                 }
-                _ => {}
+                LinkFrame::Close { .. } => {}
+                LinkFrame::Heartbeat => continue,
+                LinkFrame::Shutdown { reason } => break Some(format!("the upstream shut down: {reason}")),
+                LinkFrame::Open { .. } => {
+                    break Some(format!("the upstream {upstream} sent OPEN, which only gateways send"));
+                }
             }
-            let cmd = match frame {
-                Ok(Some(LinkFrame::Data { vc, payload })) => {
-                    Command::Relayed(ConnectionId::from_u64(vc), payload, false)
-                }
-                Ok(Some(LinkFrame::Unreliable { vc, payload })) => {
-                    Command::Relayed(ConnectionId::from_u64(vc), payload, true)
-                }
-                Ok(Some(LinkFrame::Close { vc, .. })) => Command::RelayClosed(ConnectionId::from_u64(vc)),
-                Ok(Some(LinkFrame::Multi { vcs, payload })) => {
-                    Command::RelayedMany(vcs.into_iter().map(ConnectionId::from_u64).collect(), payload)
-                }
-                Ok(Some(LinkFrame::Shutdown { reason })) => break 'link format!("the upstream shut down: {reason}"),
-                Ok(Some(LinkFrame::Heartbeat)) => continue,
-                Ok(Some(LinkFrame::Open { .. })) => {
-                    break 'link format!("the upstream {upstream} sent OPEN, which only gateways send");
-                }
-                Ok(None) => break,
-                Err(e) => break 'link format!("the upstream {upstream} sent an invalid link frame: {e}"),
-            };
-            if handle.host.handle.send(cmd).await.is_err() {
-                break 'link "the gateway stopped".into();
-            }
+            frames.push(frame);
+        };
+        if !frames.is_empty() && handle.host.handle.send(Command::RelayFrames(frames)).await.is_err() {
+            break "the gateway stopped".into();
         }
+        if let Some(why) = ended {
+            break why;
+        }
+        // room for a large read: many frames per command
+        decoder.buffer().reserve(256 * 1024);
     };
     if !handle.is_stopped() {
         tracing::warn!("{why}: the gateway shuts down");

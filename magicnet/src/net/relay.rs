@@ -130,11 +130,12 @@ impl Net {
         self.relay.out.push_back(RelayItem::Payload { conn, data, unreliable });
     }
 
-    /// A payload the upstream sent for `conn`: appended to its output as one frame (on its
-    /// unreliable lane when it came unreliable and the client has one). A client whose
+    /// A payload the upstream sent for `conn`: appended to its output (into the open frame
+    /// when it fits; on its unreliable lane, as a datagram of its own, when it came
+    /// unreliable and the client has one). A client whose
     /// output from earlier writes is over `max_queued_bytes` is dropped as a slow consumer
     /// (203); the upstream learns it like any other close.
-    pub(crate) fn relay_in(&mut self, conn: ConnectionId, payload: Bytes, unreliable: bool) {
+    pub(crate) fn relay_in(&mut self, conn: ConnectionId, payload: &Bytes, unreliable: bool) {
         let Some(c) = self.conns.get_mut(conn) else { return };
         if c.state == ConnectionState::Closing || !c.relayed {
             return;
@@ -153,13 +154,23 @@ impl Net {
                 if lane.outbox.open.is_some() {
                     super::output::seal_outbox(conn, &mut lane.outbox, Framing::Datagram, role, &mut self.diag);
                 }
-                lane.outbox.push_payload(Framing::Datagram, payload);
+                lane.outbox.push_payload(Framing::Datagram, payload.clone());
             }
             _ => {
-                if c.outbox.open.is_some() {
-                    super::output::seal_outbox(conn, &mut c.outbox, c.framing, role, &mut self.diag);
+                // whole messages: they join the open frame when they fit, as the upstream's
+                // own messages would on a direct connection
+                let style = role.style();
+                if len <= role.budget {
+                    if c.outbox.needs_seal(c.framing, len, role.budget, style) {
+                        super::output::seal_outbox(conn, &mut c.outbox, c.framing, role, &mut self.diag);
+                    }
+                    c.outbox.push(c.framing, payload, style);
+                } else {
+                    if c.outbox.open.is_some() {
+                        super::output::seal_outbox(conn, &mut c.outbox, c.framing, role, &mut self.diag);
+                    }
+                    c.outbox.push_payload(c.framing, payload.clone());
                 }
-                c.outbox.push_payload(c.framing, payload);
                 let queued = c.outbox.queued_bytes();
                 self.budget.set_output(&mut c.usage, queued);
             }

@@ -181,13 +181,43 @@ impl Node {
     }
 
     /// A relaying node: a payload the upstream sent for the client `conn` (whole messages,
-    /// at most 65535 bytes), appended to its output as one frame (on its unreliable lane
-    /// when `unreliable` and it has one). A client whose earlier output is still over
+    /// at most 65535 bytes), appended to its output (into its open frame when it fits; on
+    /// its unreliable lane when `unreliable` and it has one). A client whose earlier output is still over
     /// [`Limits::max_queued_bytes`](crate::Limits::max_queued_bytes) is dropped as a slow
     /// consumer instead.
     pub fn relay_in(&mut self, conn: ConnectionId, payload: Bytes, unreliable: bool) {
-        self.net.relay_in(conn, payload, unreliable);
+        self.net.relay_in(conn, &payload, unreliable);
         self.net.flush();
+    }
+
+    /// A relaying node: one payload the upstream sent for each of `conns` (a broadcast),
+    /// as [`relay_in`](Self::relay_in) for each.
+    pub fn relay_in_many(&mut self, conns: impl IntoIterator<Item = ConnectionId>, payload: &Bytes) {
+        for conn in conns {
+            self.net.relay_in(conn, payload, false);
+        }
+        self.net.flush();
+    }
+
+    /// What a gateway's upstream sent in one read, applied in order, then routed once.
+    #[cfg(feature = "gateway")]
+    pub(crate) fn relay_frames(&mut self, frames: Vec<crate::gateway::LinkFrame>) {
+        use crate::gateway::LinkFrame;
+        for frame in frames {
+            match frame {
+                LinkFrame::Data { vc, payload } => self.net.relay_in(ConnectionId::from_u64(vc), &payload, false),
+                LinkFrame::Unreliable { vc, payload } => self.net.relay_in(ConnectionId::from_u64(vc), &payload, true),
+                LinkFrame::Multi { vcs, payload } => {
+                    for vc in vcs {
+                        self.net.relay_in(ConnectionId::from_u64(vc), &payload, false);
+                    }
+                }
+                LinkFrame::Close { vc, .. } => self.net.relay_close(ConnectionId::from_u64(vc)),
+                _ => {}
+            }
+        }
+        self.net.flush();
+        self.settle();
     }
 
     /// A relaying node: the upstream closed `conn`'s virtual connection (after sending its

@@ -30,15 +30,9 @@ pub(crate) enum Command {
     Register(Register),
     /// Stop: flush, close everything, then call the reply.
     Shutdown(Box<dyn FnOnce() + Send>),
-    /// A gateway's upstream sent a payload for a relayed client (`true`: unreliable).
+    /// What a gateway's upstream sent in one read: payloads for its clients, closes.
     #[cfg(feature = "gateway")]
-    Relayed(ConnectionId, Bytes, bool),
-    /// A gateway's upstream closed a relayed client's virtual connection.
-    #[cfg(feature = "gateway")]
-    RelayClosed(ConnectionId),
-    /// A gateway's upstream sent one payload for several relayed clients.
-    #[cfg(feature = "gateway")]
-    RelayedMany(Vec<ConnectionId>, Bytes),
+    RelayFrames(Vec<crate::gateway::LinkFrame>),
     /// A server's new gateway link, for clients of the role; the reply gets its carrier.
     #[cfg(feature = "gateway")]
     OpenCarrier(RoleId, Box<dyn super::CarrierSink>, CarrierReply),
@@ -158,15 +152,7 @@ impl DriverCore {
             }
             Command::Shutdown(reply) => return Some(reply),
             #[cfg(feature = "gateway")]
-            Command::Relayed(conn, data, unreliable) => self.node.relay_in(conn, data, unreliable),
-            #[cfg(feature = "gateway")]
-            Command::RelayClosed(conn) => self.node.relay_close(conn),
-            #[cfg(feature = "gateway")]
-            Command::RelayedMany(conns, data) => {
-                for conn in conns {
-                    self.node.relay_in(conn, data.clone(), false);
-                }
-            }
+            Command::RelayFrames(frames) => self.node.relay_frames(frames),
             #[cfg(feature = "gateway")]
             Command::OpenCarrier(role, sink, reply) => {
                 let opened = self.node.open_carrier(role);
