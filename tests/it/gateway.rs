@@ -426,3 +426,34 @@ async fn a_broadcast_crosses_the_link_once_per_gateway() {
     assert!(link_bytes < 2 * 220 + 8 * CLIENTS as u64 + 64, "{link_bytes} link bytes for {CLIENTS} deliveries");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_spread_over_a_list_of_gateways_and_skip_a_dead_one() {
+    let (server, _ev, link) = chat_server(false).await;
+    let (_gw1, _e1, one) = gateway(link, "gw1").await;
+    let (_gw2, _e2, two) = gateway(link, "gw2").await;
+    let dead = free_port();
+    let list: Vec<Endpoint> = [dead, one, two].iter().map(|p| Endpoint::tcp(format!("127.0.0.1:{p}"))).collect();
+    let mut used = std::collections::BTreeSet::new();
+    let mut clients = Vec::new();
+    for _ in 0..12 {
+        let (node, servers, inboxes) = chat::client_node().unwrap();
+        let (client, mut events) = spawn(node);
+        let (which, conn) = client.connect_any(&list, servers).await.expect("a live gateway takes it");
+        assert_ne!(which, 0, "nothing listens on the first endpoint");
+        used.insert(which);
+        let up = events.wait_for(TIMEOUT, |e| matches!(e, Event::ConnectionActivated { .. })).await;
+        assert!(up.is_some());
+        client.send_to(conn, SetName("spread".into())).await.unwrap();
+        client.send_to(conn, Custom("ab".into())).await.unwrap();
+        let (_, CustomResp(text)) = tokio::time::timeout(TIMEOUT, inboxes.replies.recv()).await.unwrap();
+        assert_eq!(text.as_str(), "ba");
+        clients.push(client);
+    }
+    assert_eq!(used.len(), 2, "12 clients used both gateways: {used:?}");
+    assert_eq!(server.call(|n| n.connections().count()).await.unwrap(), 12);
+    for c in clients {
+        c.shutdown().await;
+    }
+    server.shutdown().await;
+}

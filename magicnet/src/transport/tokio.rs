@@ -256,6 +256,44 @@ impl NodeHandle {
         super::async_io::connect(&self.host, &endpoint, role).await.map_err(|e| e.at("connect to", &endpoint))
     }
 
+    /// Connects to the first of `endpoints` that takes the connection, starting at a place
+    /// chosen at random in each process and moved on at each call (so that clients given the
+    /// same list spread over it: a list of gateways in front of one server is a
+    /// load-balancing chain) and going round the list; returns
+    /// which one (its index) with the connection, or the last error when none did.
+    pub async fn connect_any(
+        &self,
+        endpoints: &[Endpoint],
+        role: RoleId,
+    ) -> Result<(usize, ConnectionId), TransportError> {
+        let n = endpoints.len();
+        if n == 0 {
+            return Err(TransportError::Unsupported("connect_any needs at least one endpoint".into()));
+        }
+        // a start that differs between processes (random) and moves on at each call within
+        // one (round robin), without a random-number crate
+        static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicUsize> = std::sync::OnceLock::new();
+        let next = NEXT.get_or_init(|| {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u32(std::process::id());
+            std::sync::atomic::AtomicUsize::new(h.finish() as usize)
+        });
+        let start = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % n;
+        let mut last = None;
+        for k in 0..n {
+            let i = (start + k) % n;
+            match self.connect(endpoints[i].clone(), role).await {
+                Ok(conn) => return Ok((i, conn)),
+                Err(e) => {
+                    tracing::debug!(endpoint = %endpoints[i], "connect_any: {e}");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or(TransportError::NodeStopped))
+    }
+
     /// Registers any byte stream (a Unix socket, a duplex pipe, a stream you secured
     /// yourself...) as a connection with length-prefixed framing.
     pub async fn add_stream<S>(&self, stream: S, role: RoleId, side: Side) -> Result<ConnectionId, TransportError>
