@@ -36,8 +36,10 @@ async fn main() -> Result<(), stack::Failure> {
         Ok(true)
     };
     let extra = stack::ExtraFlags {
-        usage: "--upstream HOST:PORT [--name NAME] [--quiet]",
-        help: "\n  --upstream HOST:PORT the server's gateway port (its --gateway-port)
+        usage: "--upstream HOST:PORT[,STANDBY...] [--name NAME] [--quiet]",
+        help: "\n  --upstream HOST:PORT the server's gateway port (its --gateway-port); more, comma-separated, are
+                       standbys: when the link is lost, the clients are sent SHUTDOWN and the
+                       gateway links to the next one that answers (without: it exits)
   --name NAME          this gateway's name in the server's logs (default gateway)
   --quiet              print no line per connection",
         parse: &mut flag,
@@ -47,7 +49,13 @@ async fn main() -> Result<(), stack::Failure> {
         eprintln!("f_gateway needs --upstream HOST:PORT (the server's --gateway-port); try --help");
         std::process::exit(2);
     };
-    let config = GatewayConfig::new(upstream.clone()).secret(options.secret()).name(name);
+    // the first is the upstream, the others standbys
+    let mut list = upstream.split(',').map(str::trim).filter(|u| !u.is_empty());
+    let first = list.next().unwrap_or_default().to_owned();
+    let mut config = GatewayConfig::new(first).secret(options.secret()).name(name);
+    for standby in list {
+        config = config.standby(standby);
+    }
     let (gateway, mut events) = Gateway::start(config).await?;
     println!("gateway linked to {upstream}");
     stack::serve(gateway.handle(), gateway.client_role(), &options).await?;

@@ -457,3 +457,48 @@ async fn clients_spread_over_a_list_of_gateways_and_skip_a_dead_one() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_moves_to_its_standby_when_its_upstream_dies() {
+    let servers = async |motd: &str| {
+        let (node, clients) = chat::quiet_server_node(motd).unwrap();
+        let (server, _events) = spawn(node);
+        let at = Endpoint::tcp("127.0.0.1:0");
+        let link = server.listen_gateways(at, clients, GatewaySecret::new(SECRET)).await.unwrap().port();
+        (server, link)
+    };
+    let (primary, one) = servers("primary").await;
+    let (standby, two) = servers("standby").await;
+    let config = GatewayConfig::new(format!("127.0.0.1:{one}"))
+        .standby(format!("127.0.0.1:{two}"))
+        .secret(GatewaySecret::new(SECRET));
+    let (gw, _gev) = Gateway::start(config).await.unwrap();
+    let addr = gw.listen(Endpoint::tcp("127.0.0.1:0")).await.unwrap();
+    let motd = |m: &magicnet::wire::RawMessage| decode::<(Option<String>,)>(m).0;
+    let mut first = RawClient::connect(addr).await;
+    let greeting = first.read_messages(1).await;
+    assert_eq!(motd(&greeting[0]).as_deref(), Some("primary"));
+    first.send_raw(&frame(&hello())).await;
+    first.read_messages(1).await;
+    // the primary goes away: the client is told SHUTDOWN (its session lived there)
+    primary.shutdown().await;
+    let last = first.read_until_closed().await;
+    assert_eq!(last.last().map(|m| m.kind), Some(4), "SHUTDOWN, then the close: {last:?}");
+    // the gateway links to the standby and serves new clients from it
+    let (mut second, greeting) = retry(|| async {
+        let mut c = RawClient::connect(addr).await;
+        let m = c.read_messages(1).await;
+        if m[0].kind == 1 { Ok((c, m)) } else { Err(format!("refused while relinking: {m:?}")) }
+    })
+    .await;
+    assert_eq!(motd(&greeting[0]).as_deref(), Some("standby"), "the standby greets it");
+    assert_eq!(gw.stats().relinks, 1);
+    assert_eq!(gw.upstream(), format!("127.0.0.1:{two}"));
+    second.send_raw(&frame(&hello())).await;
+    second.send_raw(&frame(&msg(64, &(s("again"),)))).await;
+    second.send_raw(&frame(&msg(65, &(s("up"),)))).await;
+    let got = second.read_messages(2).await;
+    assert_eq!(decode::<(String,)>(&got[1]).0, "pu", "{got:?}");
+    assert_eq!(standby.call(|n| n.connections().count()).await.unwrap(), 1);
+    standby.shutdown().await;
+}

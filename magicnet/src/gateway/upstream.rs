@@ -2,8 +2,9 @@
 //! its authenticated link to the upstream server.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -26,6 +27,9 @@ use crate::transport::tokio::{EventStream, NodeHandle, spawn_core};
 pub struct GatewayConfig {
     /// The upstream server's gateway port, `host:port`.
     pub upstream: String,
+    /// Standby upstreams (`host:port`), tried in turn when the link to the current one is
+    /// lost. Without any, a gateway that loses its upstream stops.
+    pub standby: Vec<String>,
     /// The secret the upstream expects ([`GatewaySecret::none`] by default).
     pub secret: GatewaySecret,
     /// The gateway's name, shown in the upstream's logs. Default `"gateway"`.
@@ -43,11 +47,21 @@ impl GatewayConfig {
     pub fn new(upstream: impl Into<String>) -> Self {
         Self {
             upstream: upstream.into(),
+            standby: Vec::new(),
             secret: GatewaySecret::none(),
             name: "gateway".into(),
             limits: Limits::default(),
             driver: DriverConfig::default(),
         }
+    }
+
+    /// Adds a standby upstream: when the link to the current upstream is lost, its clients
+    /// are sent SHUTDOWN (their sessions lived there) and the gateway links to the next
+    /// upstream that answers, primary and standbys in turn, refusing new clients (204)
+    /// until one does.
+    pub fn standby(mut self, upstream: impl Into<String>) -> Self {
+        self.standby.push(upstream.into());
+        self
     }
 
     /// Sets the secret shared with the upstream.
@@ -126,9 +140,15 @@ pub enum GatewayError {
 pub struct Gateway {
     handle: NodeHandle,
     role: RoleId,
-    writer: LinkWriter,
+    link: Arc<Mutex<Linked>>,
     ended: watch::Receiver<Option<String>>,
     stats: Arc<Counters>,
+}
+
+/// The link in use: its writer and its upstream.
+struct Linked {
+    writer: LinkWriter,
+    upstream: String,
 }
 
 /// What a gateway's link brought from its upstream so far ([`Gateway::stats`]).
@@ -143,6 +163,8 @@ pub struct GatewayStats {
     pub multi_frames: u64,
     /// Payloads handed to clients: one per DATA frame, one per client named in a MULTI.
     pub deliveries: u64,
+    /// Times the gateway linked to an upstream after losing one.
+    pub relinks: u64,
 }
 
 #[derive(Default)]
@@ -151,6 +173,32 @@ struct Counters {
     data_frames: AtomicU64,
     multi_frames: AtomicU64,
     deliveries: AtomicU64,
+    relinks: AtomicU64,
+}
+
+/// Connects to `upstream` and authenticates the link.
+async fn link_to(upstream: &str, config: &GatewayConfig) -> Result<TcpStream, GatewayError> {
+    let mut socket = TcpStream::connect(upstream)
+        .await
+        .map_err(|source| GatewayError::Connect { upstream: upstream.to_owned(), source })?;
+    let _ = socket.set_nodelay(true);
+    match tokio::time::timeout(AUTH_TIMEOUT, auth::connect(&mut socket, &config.secret, &config.name)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(source)) => return Err(GatewayError::Auth { upstream: upstream.to_owned(), source }),
+        Err(_) => return Err(GatewayError::AuthTimeout(upstream.to_owned())),
+    }
+    tracing::info!(%upstream, "gateway link up");
+    Ok(socket)
+}
+
+/// Starts writing a linked socket; returns its reading half and its writer.
+fn start_link(socket: TcpStream) -> (tokio::net::tcp::OwnedReadHalf, LinkWriter) {
+    let (rd, wr) = socket.into_split();
+    let writer = LinkWriter::new();
+    // (not one of the node's tasks: the node's shutdown must not wait for the link, which
+    // outlives it to carry the clients' closes)
+    tokio::spawn(writer.clone().run(wr));
+    (rd, writer)
 }
 
 impl Gateway {
@@ -159,30 +207,19 @@ impl Gateway {
     /// gateway refused and why).
     pub async fn start(config: GatewayConfig) -> Result<(Self, EventStream), GatewayError> {
         let upstream = config.upstream.clone();
-        let mut socket = TcpStream::connect(&upstream)
-            .await
-            .map_err(|source| GatewayError::Connect { upstream: upstream.clone(), source })?;
-        let _ = socket.set_nodelay(true);
-        match tokio::time::timeout(AUTH_TIMEOUT, auth::connect(&mut socket, &config.secret, &config.name)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(source)) => return Err(GatewayError::Auth { upstream, source }),
-            Err(_) => return Err(GatewayError::AuthTimeout(upstream)),
-        }
-        tracing::info!(%upstream, "gateway link up");
+        let socket = link_to(&upstream, &config).await?;
         let mut builder = Node::builder(config.name.clone()).relay().limits(config.limits.clone());
         let role = builder.add_remote_role(RoleConfig::new("client"));
         let node = builder.build()?;
-        let writer = LinkWriter::new();
+        let (rd, writer) = start_link(socket);
         let sink = UpstreamSink { writer: writer.clone() };
         let (handle, events) = spawn_core(node, config.driver.clone(), |core| core.relay = Some(Box::new(sink)));
-        let (rd, wr) = socket.into_split();
-        // (not one of the node's tasks: the node's shutdown must not wait for the link,
-        // which outlives it to carry the clients' closes)
-        tokio::spawn(writer.clone().run(wr));
         let (ended_tx, ended) = watch::channel(None);
         let stats = Arc::new(Counters::default());
-        tokio::spawn(read_upstream(rd, handle.clone(), upstream, writer.clone(), ended_tx, stats.clone()));
-        Ok((Self { handle, role, writer, ended, stats }, events))
+        let link = Arc::new(Mutex::new(Linked { writer, upstream }));
+        let links = Links { handle: handle.clone(), config, link: link.clone(), ended: ended_tx, stats: stats.clone() };
+        tokio::spawn(links.run(rd));
+        Ok((Self { handle, role, link, ended, stats }, events))
     }
 
     /// Listens for clients on `endpoint` (any transport this build has). Returns the bound
@@ -211,11 +248,17 @@ impl Gateway {
             data_frames: c.data_frames.load(Ordering::Relaxed),
             multi_frames: c.multi_frames.load(Ordering::Relaxed),
             deliveries: c.deliveries.load(Ordering::Relaxed),
+            relinks: c.relinks.load(Ordering::Relaxed),
         }
     }
 
-    /// Waits until the link to the upstream has ended and every client was sent SHUTDOWN,
-    /// and says why.
+    /// The upstream the gateway is linked to (or was, last).
+    pub fn upstream(&self) -> String {
+        self.link.lock().unwrap_or_else(|p| p.into_inner()).upstream.clone()
+    }
+
+    /// Waits until the gateway has lost its upstream for good (with standbys: never, while
+    /// it runs) and every client was sent SHUTDOWN, and says why.
     pub async fn upstream_lost(&self) -> String {
         let mut ended = self.ended.clone();
         loop {
@@ -232,74 +275,126 @@ impl Gateway {
     /// upstream, then the link.
     pub async fn shutdown(&self) {
         self.handle.shutdown().await;
-        let _ = self.writer.send(&LinkFrame::Shutdown { reason: "the gateway shut down".into() });
-        self.writer.close();
+        let writer = self.link.lock().unwrap_or_else(|p| p.into_inner()).writer.clone();
+        let _ = writer.send(&LinkFrame::Shutdown { reason: "the gateway shut down".into() });
+        writer.close();
     }
 }
 
-/// Reads the upstream's frames into the gateway's node until the link ends; then the
-/// gateway shuts down (its clients are sent SHUTDOWN).
-async fn read_upstream(
-    mut rd: tokio::net::tcp::OwnedReadHalf,
+/// What runs the gateway's links, one after the other.
+struct Links {
     handle: NodeHandle,
-    upstream: String,
-    writer: LinkWriter,
+    config: GatewayConfig,
+    link: Arc<Mutex<Linked>>,
     ended: watch::Sender<Option<String>>,
     stats: Arc<Counters>,
-) {
-    let mut decoder = LinkDecoder::new();
-    let why = loop {
-        match tokio::time::timeout(LINK_TIMEOUT, rd.read_buf(decoder.buffer())).await {
-            Err(_) => break format!("the upstream {upstream} was silent for {LINK_TIMEOUT:?}"),
-            Ok(Err(e)) => break format!("the link to the upstream {upstream} failed: {e}"),
-            Ok(Ok(0)) => break format!("the upstream {upstream} closed the link"),
-            Ok(Ok(n)) => {
-                stats.link_bytes.fetch_add(n as u64, Ordering::Relaxed);
+}
+
+impl Links {
+    /// Reads each link until it ends; then links to a standby (its clients sent SHUTDOWN)
+    /// or, without one, shuts the gateway down.
+    async fn run(self, mut rd: tokio::net::tcp::OwnedReadHalf) {
+        let upstreams: Vec<String> =
+            std::iter::once(self.config.upstream.clone()).chain(self.config.standby.iter().cloned()).collect();
+        let mut current = 0;
+        loop {
+            let why = self.read(&mut rd, &upstreams[current]).await;
+            let writer = self.link.lock().unwrap_or_else(|p| p.into_inner()).writer.clone();
+            writer.close();
+            if upstreams.len() == 1 || self.handle.is_stopped() {
+                if !self.handle.is_stopped() {
+                    tracing::warn!("{why}: the gateway shuts down");
+                }
+                // the clients are told (SHUTDOWN) before anyone waiting on `upstream_lost`
+                // hears of it
+                self.handle.shutdown().await;
+                let _ = self.ended.send(Some(why));
+                return;
             }
-        }
-        // every frame of one read goes to the node in one command, so that it writes to each
-        // client once for all of them
-        let mut frames = Vec::new();
-        let ended = loop {
-            let frame = match decoder.next_frame() {
-                Ok(Some(f)) => f,
-                Ok(None) => break None,
-                Err(e) => break Some(format!("the upstream {upstream} sent an invalid link frame: {e}")),
+            tracing::warn!("{why}: its clients are sent SHUTDOWN; linking to a standby");
+            if self.handle.host.handle.send(Command::RelayDown).await.is_err() {
+                return;
+            }
+            let mut pause = Duration::from_millis(100);
+            let socket = 'relink: loop {
+                for k in 1..=upstreams.len() {
+                    let i = (current + k) % upstreams.len();
+                    match link_to(&upstreams[i], &self.config).await {
+                        Ok(socket) => {
+                            current = i;
+                            break 'relink socket;
+                        }
+                        Err(e) => tracing::debug!("{e}"),
+                    }
+                    if self.handle.is_stopped() {
+                        return;
+                    }
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
             };
-            match frame {
-                LinkFrame::Data { .. } | LinkFrame::Unreliable { .. } => {
-                    stats.data_frames.fetch_add(1, Ordering::Relaxed);
-                    stats.deliveries.fetch_add(1, Ordering::Relaxed);
-                }
-                LinkFrame::Multi { ref vcs, .. } => {
-                    stats.multi_frames.fetch_add(1, Ordering::Relaxed);
-                    stats.deliveries.fetch_add(vcs.len() as u64, Ordering::Relaxed);
-                }
-                LinkFrame::Close { .. } => {}
-                LinkFrame::Heartbeat => continue,
-                LinkFrame::Shutdown { reason } => break Some(format!("the upstream shut down: {reason}")),
-                LinkFrame::Open { .. } => {
-                    break Some(format!("the upstream {upstream} sent OPEN, which only gateways send"));
+            let (next, writer) = start_link(socket);
+            rd = next;
+            *self.link.lock().unwrap_or_else(|p| p.into_inner()) =
+                Linked { writer: writer.clone(), upstream: upstreams[current].clone() };
+            self.stats.relinks.fetch_add(1, Ordering::Relaxed);
+            let sink = Box::new(UpstreamSink { writer });
+            if self.handle.host.handle.send(Command::RelayUp(sink)).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Reads one link's frames into the gateway's node until it ends; returns why.
+    async fn read(&self, rd: &mut tokio::net::tcp::OwnedReadHalf, upstream: &str) -> String {
+        let (handle, stats) = (&self.handle, &self.stats);
+        let mut decoder = LinkDecoder::new();
+        loop {
+            match tokio::time::timeout(LINK_TIMEOUT, rd.read_buf(decoder.buffer())).await {
+                Err(_) => return format!("the upstream {upstream} was silent for {LINK_TIMEOUT:?}"),
+                Ok(Err(e)) => return format!("the link to the upstream {upstream} failed: {e}"),
+                Ok(Ok(0)) => return format!("the upstream {upstream} closed the link"),
+                Ok(Ok(n)) => {
+                    stats.link_bytes.fetch_add(n as u64, Ordering::Relaxed);
                 }
             }
-            frames.push(frame);
-        };
-        if !frames.is_empty() && handle.host.handle.send(Command::RelayFrames(frames)).await.is_err() {
-            break "the gateway stopped".into();
+            // every frame of one read goes to the node in one command, so that it writes to
+            // each client once for all of them
+            let mut frames = Vec::new();
+            let ended = loop {
+                let frame = match decoder.next_frame() {
+                    Ok(Some(f)) => f,
+                    Ok(None) => break None,
+                    Err(e) => break Some(format!("the upstream {upstream} sent an invalid link frame: {e}")),
+                };
+                match frame {
+                    LinkFrame::Data { .. } | LinkFrame::Unreliable { .. } => {
+                        stats.data_frames.fetch_add(1, Ordering::Relaxed);
+                        stats.deliveries.fetch_add(1, Ordering::Relaxed);
+                    }
+                    LinkFrame::Multi { ref vcs, .. } => {
+                        stats.multi_frames.fetch_add(1, Ordering::Relaxed);
+                        stats.deliveries.fetch_add(vcs.len() as u64, Ordering::Relaxed);
+                    }
+                    LinkFrame::Close { .. } => {}
+                    LinkFrame::Heartbeat => continue,
+                    LinkFrame::Shutdown { reason } => break Some(format!("the upstream shut down: {reason}")),
+                    LinkFrame::Open { .. } => {
+                        break Some(format!("the upstream {upstream} sent OPEN, which only gateways send"));
+                    }
+                }
+                frames.push(frame);
+            };
+            if !frames.is_empty() && handle.host.handle.send(Command::RelayFrames(frames)).await.is_err() {
+                return "the gateway stopped".into();
+            }
+            if let Some(why) = ended {
+                return why;
+            }
+            // room for a large read: many frames per command
+            decoder.buffer().reserve(256 * 1024);
         }
-        if let Some(why) = ended {
-            break why;
-        }
-        // room for a large read: many frames per command
-        decoder.buffer().reserve(256 * 1024);
-    };
-    if !handle.is_stopped() {
-        tracing::warn!("{why}: the gateway shuts down");
     }
-    // the clients are told (SHUTDOWN) before anyone waiting on `upstream_lost` hears of it
-    handle.shutdown().await;
-    writer.close();
-    let _ = ended.send(Some(why));
 }
 
 /// The relaying node's items, encoded onto the link.

@@ -95,6 +95,9 @@ pub enum Refusal {
     /// The node is over its memory budget ([`Limits::max_node_bytes`]).
     #[error("the server is busy; try again shortly")]
     OverBudget,
+    /// A gateway between upstream links: there is no server to forward the client to.
+    #[error("no server behind this gateway right now; try again shortly")]
+    NoUpstream,
 }
 
 /// One admitted connection's place. Dropping it gives the place back.

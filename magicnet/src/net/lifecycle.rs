@@ -69,6 +69,7 @@ impl Net {
     ) -> Result<ConnectionId, ConfigError> {
         let id = self.open(role, Side::Accepted, framing, now)?;
         let admitted = match ticket {
+            _ if self.relay.down => Err(super::Refusal::NoUpstream),
             Some(t) => Ok(t),
             None => self.admission.admit(peer.map(|p| p.ip())),
         };

@@ -52,6 +52,8 @@ pub enum RelayItem {
 #[derive(Debug, Default)]
 pub(crate) struct Relay {
     pub(crate) enabled: bool,
+    /// No upstream to relay to (a gateway between links): new clients are refused.
+    pub(crate) down: bool,
     /// The payload being handled came on the unreliable lane.
     pub(crate) lane_input: bool,
     out: VecDeque<RelayItem>,
@@ -193,6 +195,33 @@ impl Net {
             return;
         }
         self.relay.out.push_back(RelayItem::Closed { conn, reason: describe(reason) });
+    }
+
+    /// The upstream is gone: every relayed client is sent SHUTDOWN and closed (its session
+    /// lived upstream), and new clients are refused (204) until [`relay_up`](Self::relay_up).
+    /// Their closes are not reported: there is nobody to report them to.
+    #[cfg_attr(not(feature = "gateway"), allow(dead_code))]
+    pub(crate) fn relay_down(&mut self) {
+        self.relay.down = true;
+        let relayed: Vec<ConnectionId> = self.conns.iter().filter(|c| c.relayed && c.is_open()).map(|c| c.id).collect();
+        for &conn in &relayed {
+            if let Some(c) = self.conns.get_mut(conn) {
+                c.relayed = false;
+            }
+            self.queue_internal(crate::protocol::message::SHUTDOWN, &(), Some(conn));
+        }
+        self.flush();
+        for conn in relayed {
+            self.close_with(conn, CloseReason::LocalShutdown);
+        }
+        self.relay.out.clear();
+    }
+
+    /// An upstream is linked again: new clients are relayed to it.
+    #[cfg_attr(not(feature = "gateway"), allow(dead_code))]
+    pub(crate) fn relay_up(&mut self) {
+        self.relay.down = false;
+        self.relay.out.clear();
     }
 
     /// The next item for the upstream link.

@@ -199,6 +199,19 @@ impl Node {
         self.net.flush();
     }
 
+    /// A relaying node lost its upstream: SHUTDOWN to its clients, new ones refused.
+    #[cfg(feature = "gateway")]
+    pub(crate) fn relay_down(&mut self) {
+        self.net.relay_down();
+        self.settle();
+    }
+
+    /// A relaying node has an upstream again.
+    #[cfg(feature = "gateway")]
+    pub(crate) fn relay_up(&mut self) {
+        self.net.relay_up();
+    }
+
     /// What a gateway's upstream sent in one read, applied in order, then routed once.
     #[cfg(feature = "gateway")]
     pub(crate) fn relay_frames(&mut self, frames: Vec<crate::gateway::LinkFrame>) {

@@ -33,6 +33,12 @@ pub(crate) enum Command {
     /// What a gateway's upstream sent in one read: payloads for its clients, closes.
     #[cfg(feature = "gateway")]
     RelayFrames(Vec<crate::gateway::LinkFrame>),
+    /// A gateway lost its upstream link: its clients are sent SHUTDOWN, new ones refused.
+    #[cfg(feature = "gateway")]
+    RelayDown,
+    /// A gateway linked to an upstream again: what it relays goes to this sink.
+    #[cfg(feature = "gateway")]
+    RelayUp(Box<dyn super::RelaySink>),
     /// A server's new gateway link, for clients of the role; the reply gets its carrier.
     #[cfg(feature = "gateway")]
     OpenCarrier(RoleId, Box<dyn super::CarrierSink>, CarrierReply),
@@ -153,6 +159,16 @@ impl DriverCore {
             Command::Shutdown(reply) => return Some(reply),
             #[cfg(feature = "gateway")]
             Command::RelayFrames(frames) => self.node.relay_frames(frames),
+            #[cfg(feature = "gateway")]
+            Command::RelayDown => {
+                self.relay = None;
+                self.node.relay_down();
+            }
+            #[cfg(feature = "gateway")]
+            Command::RelayUp(sink) => {
+                self.relay = Some(sink);
+                self.node.relay_up();
+            }
             #[cfg(feature = "gateway")]
             Command::OpenCarrier(role, sink, reply) => {
                 let opened = self.node.open_carrier(role);

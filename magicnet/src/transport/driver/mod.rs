@@ -467,7 +467,11 @@ impl DriverCore {
     /// Hands what the node relays to its upstream link.
     #[cfg(feature = "gateway")]
     fn drive_relay(&mut self) {
-        let Some(sink) = self.relay.as_mut() else { return };
+        let Some(sink) = self.relay.as_mut() else {
+            // no upstream: nothing to relay to (its clients were closed)
+            while self.node.poll_relay().is_some() {}
+            return;
+        };
         let mut any = false;
         while let Some(item) = self.node.poll_relay() {
             sink.item(&self.node, item);
