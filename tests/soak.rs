@@ -260,6 +260,20 @@ async fn storm(addr: std::net::SocketAddr, good: usize, bad: usize, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_clients_chat_misbehave_and_leave_and_memory_returns_to_baseline() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    soak(false).await;
+}
+
+/// The same storm through a gateway in front of the server (both in this process, so the
+/// heap count covers both): every good client gets everything, the bad ones are stopped,
+/// and no virtual connection or buffer outlives its client on either side.
+#[allow(clippy::await_holding_lock)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_clients_through_a_gateway_and_memory_returns_to_baseline() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    soak(true).await;
+}
+
+async fn soak(through_gateway: bool) {
     let (mut node, clients) = chat::quiet_server_node("soak").unwrap();
     node.configure_limits(|l| l.max_connections_per_address = 10_000);
     node.configure_limits(|l| l.handshake_timeout = Duration::from_millis(500));
@@ -270,12 +284,36 @@ async fn many_clients_chat_misbehave_and_leave_and_memory_returns_to_baseline() 
     config.close_linger = linger;
     let (server, mut events) = spawn_with(node, config);
     tokio::spawn(async move { while events.recv().await.is_some() {} });
-    let addr = server.listen(Endpoint::tcp("127.0.0.1:0"), clients).await.unwrap();
+    let mut gateway = None;
+    let addr = if through_gateway {
+        let secret = magicnet::gateway::GatewaySecret::new("soak");
+        let link = server.listen_gateways(Endpoint::tcp("127.0.0.1:0"), clients, secret.clone()).await.unwrap();
+        let mut driver = DriverConfig::default();
+        driver.close_linger = linger;
+        let mut limits = magicnet::Limits::default();
+        limits.max_connections_per_address = 10_000;
+        let config =
+            magicnet::gateway::GatewayConfig::new(link.to_string()).secret(secret).limits(limits).driver(driver);
+        let (gw, mut gw_events) = magicnet::gateway::Gateway::start(config).await.unwrap();
+        tokio::spawn(async move { while gw_events.recv().await.is_some() {} });
+        let addr = gw.listen(Endpoint::tcp("127.0.0.1:0")).await.unwrap();
+        gateway = Some(gw);
+        addr
+    } else {
+        server.listen(Endpoint::tcp("127.0.0.1:0"), clients).await.unwrap()
+    };
     let (good, bad, n) = (60, 40, 20);
 
     let settle = || async {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while server.call(|n| n.connection_count()).await.unwrap() > 0 {
+        let open = async || {
+            let mut n = server.call(|n| n.connection_count()).await.unwrap();
+            if let Some(gw) = &gateway {
+                n += gw.handle().call(|n| n.connection_count()).await.unwrap();
+            }
+            n
+        };
+        while open().await > 0 {
             assert!(tokio::time::Instant::now() < deadline, "connections did not all close");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -309,8 +347,9 @@ async fn many_clients_chat_misbehave_and_leave_and_memory_returns_to_baseline() 
         }
         heaps.push(live());
     }
+    let via = if through_gateway { " through a gateway" } else { "" };
     println!(
-        "soak: {rounds} x ({good} good + {bad} bad clients, {} messages each way) in {:?}; live heap {baseline} -> {heaps:?} B",
+        "soak{via}: {rounds} x ({good} good + {bad} bad clients, {} messages each way) in {:?}; live heap {baseline} -> {heaps:?} B",
         good * n,
         started.elapsed()
     );

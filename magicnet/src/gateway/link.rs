@@ -212,6 +212,13 @@ impl LinkDecoder {
         LinkFrame::decode(kind, frame).map(Some)
     }
 
+    /// Gives back a large buffer's room once everything in it was taken (after a burst).
+    pub fn release(&mut self, keep: usize) {
+        if self.buf.is_empty() && self.buf.capacity() > keep {
+            self.buf = BytesMut::new();
+        }
+    }
+
     /// Bytes buffered (a partial frame).
     pub fn buffered(&self) -> usize {
         self.buf.len()

@@ -60,6 +60,9 @@ pub const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 /// virtual connection that wrote is dropped) until the peer catches up.
 pub const MAX_LINK_BACKLOG: usize = 64 * 1024 * 1024;
 
+/// The most spare room a link's buffers keep between bursts.
+const SPARE_KEPT: usize = 256 * 1024;
+
 /// The sending half of a link, shared by everything that writes to it (the virtual
 /// connections of a server, a gateway's relay): frames are appended to one buffer, and one
 /// task writes whatever has gathered in one system call.
@@ -131,7 +134,12 @@ impl LinkWriter {
                 if idle && buf.is_empty() && !self.is_closed() {
                     LinkFrame::Heartbeat.encode(&mut buf);
                 }
-                buf.split()
+                let data = buf.split();
+                // a burst's room is given back rather than kept for the link's lifetime
+                if buf.capacity() > SPARE_KEPT {
+                    *buf = BytesMut::new();
+                }
+                data
             };
             if !data.is_empty() {
                 if let Err(e) = wr.write_all(&data).await {

@@ -105,6 +105,9 @@ async fn serve(host: Host, mut socket: TcpStream, peer: SocketAddr, role: RoleId
     let mut vcs: HashMap<u64, ConnectionId> = HashMap::new();
     let mut decoder = LinkDecoder::new();
     let end = 'link: loop {
+        // room for a large read (given back after a burst)
+        decoder.release(1024 * 1024);
+        decoder.buffer().reserve(64 * 1024);
         match tokio::time::timeout(LINK_TIMEOUT, rd.read_buf(decoder.buffer())).await {
             Err(_) => break format!("gateway {name} silent for {LINK_TIMEOUT:?}"),
             Ok(Err(e)) => break format!("gateway {name} link failed: {e}"),

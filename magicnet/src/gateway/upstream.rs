@@ -350,6 +350,9 @@ impl Links {
         let (handle, stats) = (&self.handle, &self.stats);
         let mut decoder = LinkDecoder::new();
         loop {
+            // room for a large read: many frames per command (given back after a burst)
+            decoder.release(1024 * 1024);
+            decoder.buffer().reserve(256 * 1024);
             match tokio::time::timeout(LINK_TIMEOUT, rd.read_buf(decoder.buffer())).await {
                 Err(_) => return format!("the upstream {upstream} was silent for {LINK_TIMEOUT:?}"),
                 Ok(Err(e)) => return format!("the link to the upstream {upstream} failed: {e}"),
@@ -391,8 +394,6 @@ impl Links {
             if let Some(why) = ended {
                 return why;
             }
-            // room for a large read: many frames per command
-            decoder.buffer().reserve(256 * 1024);
         }
     }
 }
