@@ -60,8 +60,9 @@ pub const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 /// virtual connection that wrote is dropped) until the peer catches up.
 pub const MAX_LINK_BACKLOG: usize = 64 * 1024 * 1024;
 
-/// The most spare room a link's buffers keep between bursts.
-const SPARE_KEPT: usize = 256 * 1024;
+/// The most spare room a link's write buffer keeps between writes (more is given back, so
+/// that what a link holds at rest does not depend on its last burst).
+const SPARE_KEPT: usize = 16 * 1024;
 
 /// The sending half of a link, shared by everything that writes to it (the virtual
 /// connections of a server, a gateway's relay): frames are appended to one buffer, and one

@@ -106,7 +106,7 @@ async fn serve(host: Host, mut socket: TcpStream, peer: SocketAddr, role: RoleId
     let mut decoder = LinkDecoder::new();
     let end = 'link: loop {
         // room for a large read (given back after a burst)
-        decoder.release(1024 * 1024);
+        decoder.release(64 * 1024);
         decoder.buffer().reserve(64 * 1024);
         match tokio::time::timeout(LINK_TIMEOUT, rd.read_buf(decoder.buffer())).await {
             Err(_) => break format!("gateway {name} silent for {LINK_TIMEOUT:?}"),

@@ -351,7 +351,7 @@ impl Links {
         let mut decoder = LinkDecoder::new();
         loop {
             // room for a large read: many frames per command (given back after a burst)
-            decoder.release(1024 * 1024);
+            decoder.release(256 * 1024);
             decoder.buffer().reserve(256 * 1024);
             match tokio::time::timeout(LINK_TIMEOUT, rd.read_buf(decoder.buffer())).await {
                 Err(_) => return format!("the upstream {upstream} was silent for {LINK_TIMEOUT:?}"),

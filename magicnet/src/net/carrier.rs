@@ -180,7 +180,7 @@ impl Net {
             c.open_data = None;
             if !c.buf.is_empty() {
                 let data = c.buf.split().freeze();
-                if c.buf.capacity() > 256 * 1024 {
+                if c.buf.capacity() > 16 * 1024 {
                     c.buf = BytesMut::new();
                 }
                 return Some((CarrierId(index), data));
