@@ -175,10 +175,13 @@ async fn hostile_input_stops_at_the_gateway_and_bystanders_keep_their_answers() 
     let (mut bystander, _) = RawClient::active(addr).await;
     bystander.send_raw(&frame(&msg(64, &(s("calm"),)))).await;
 
-    // the virtual connection carries the client's own address
+    // the virtual connection carries the client's own address, and the gateway it came through
     let local = bystander.stream.local_addr().unwrap();
-    let peers = server.call(|n| n.connections().filter_map(|c| c.peer_addr()).collect::<Vec<_>>()).await.unwrap();
-    assert_eq!(peers, vec![local], "the server sees the client's address, not the gateway's");
+    let seen = server
+        .call(|n| n.connections().map(|c| (c.peer_addr(), c.gateway().map(str::to_owned))).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert_eq!(seen, vec![(Some(local), Some(s("gw")))], "the server sees the client's address, not the gateway's");
 
     // bytes that are not MessagePack: DISCONNECT 201 from the gateway
     let (mut garbage, _) = RawClient::active(addr).await;

@@ -90,7 +90,7 @@ async fn serve(host: Host, mut socket: TcpStream, peer: SocketAddr, role: RoleId
     let reply = Box::new(move |r| {
         let _ = tx.send(r);
     });
-    if host.handle.send(Command::OpenCarrier(role, sink, reply)).await.is_err() {
+    if host.handle.send(Command::OpenCarrier(role, name.clone(), sink, reply)).await.is_err() {
         return writer.close();
     }
     let carrier = match rx.recv_async().await {

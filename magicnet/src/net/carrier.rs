@@ -17,11 +17,12 @@ use crate::wire::{Encoding, link};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CarrierId(pub(crate) u32);
 
-/// Where a virtual connection lives: its carrier and its number on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a virtual connection lives: its carrier, its number on it, and the gateway's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Via {
     pub(crate) carrier: CarrierId,
     pub(crate) vc: u64,
+    pub(crate) gateway: std::sync::Arc<str>,
 }
 
 /// The largest link frame written (the decoder's limit): MULTI frames are split under it.
@@ -29,6 +30,8 @@ const MAX_FRAME: usize = 128 * 1024;
 
 #[derive(Default)]
 struct Carrier {
+    /// The gateway's name (from its link's authentication).
+    name: std::sync::Arc<str>,
     buf: BytesMut,
     /// The last frame in `buf` is DATA for this virtual connection, starting at this offset.
     open_data: Option<(u64, usize)>,
@@ -142,7 +145,7 @@ impl Net {
     /// Opens a carrier (a gateway link) whose virtual connections will be of `role`. The
     /// role must use MessagePack without byte middlewares: the gateway forwards payloads as
     /// they are.
-    pub(crate) fn open_carrier(&mut self, role: RoleId) -> Result<CarrierId, ConfigError> {
+    pub(crate) fn open_carrier(&mut self, role: RoleId, name: &str) -> Result<CarrierId, ConfigError> {
         let r = self.roles.get(role).ok_or(ConfigError::ForeignRole(role))?;
         if r.encoding != Encoding::MessagePack || !r.byte_middlewares.is_empty() {
             return Err(ConfigError::GatewayRole(r.name.clone()));
@@ -155,20 +158,25 @@ impl Net {
                 carriers.slots.len() - 1
             }
         };
-        carriers.slots[index] = Some(Carrier::default());
+        carriers.slots[index] = Some(Carrier { name: name.into(), ..Carrier::default() });
         Ok(CarrierId(index as u32))
     }
 
     /// Forgets a carrier (its link ended): its virtual connections are closed with `reason`.
     pub(crate) fn close_carrier(&mut self, id: CarrierId, reason: &str) {
         let on_it: Vec<ConnectionId> =
-            self.conns.iter().filter(|c| c.via.is_some_and(|v| v.carrier == id)).map(|c| c.id).collect();
+            self.conns.iter().filter(|c| c.via.as_ref().is_some_and(|v| v.carrier == id)).map(|c| c.id).collect();
         if let Some(slot) = self.carriers.slots.get_mut(id.0 as usize) {
             *slot = None;
         }
         for conn in on_it {
             self.handle_closed(conn, Some(reason.to_owned()));
         }
+    }
+
+    /// The name of the gateway on `id`.
+    pub(crate) fn carrier_name(&self, id: CarrierId) -> std::sync::Arc<str> {
+        self.carriers.slots.get(id.0 as usize).and_then(Option::as_ref).map_or_else(|| "".into(), |c| c.name.clone())
     }
 
     /// The next carrier with bytes for its link, and the bytes.

@@ -209,6 +209,11 @@ impl Connection {
     pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
         self.peer_addr
     }
+    /// The gateway this client came through (its name, as its link authenticated), or
+    /// `None` for a client connected directly.
+    pub fn gateway(&self) -> Option<&str> {
+        self.via.as_ref().map(|v| &*v.gateway)
+    }
     /// The names of the shared parameters set on this connection.
     pub fn shared_parameter_names(&self) -> impl Iterator<Item = &str> {
         self.shared.keys().map(String::as_str)

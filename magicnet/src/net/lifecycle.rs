@@ -54,7 +54,7 @@ impl Net {
         vc: u64,
         now: Instant,
     ) -> Result<ConnectionId, ConfigError> {
-        let via = super::carrier::Via { carrier, vc };
+        let via = super::carrier::Via { carrier, vc, gateway: self.carrier_name(carrier) };
         self.accept_via(role, Framing::Datagram, peer, None, Some(via), now)
     }
 
@@ -196,7 +196,7 @@ impl Net {
         }
         c.state = ConnectionState::Closing;
         let role = c.role;
-        if let Some(via) = c.via {
+        if let Some(via) = &c.via {
             // after everything it was sent, on its carrier
             self.carriers.close(via.carrier, via.vc, "");
         }

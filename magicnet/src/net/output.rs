@@ -291,7 +291,7 @@ impl Net {
             if c.role.index() != role_idx || c.state == ConnectionState::Closing {
                 continue;
             }
-            if let Some(via) = c.via {
+            if let Some(via) = &c.via {
                 // a gateway's client: written on its carrier (once per carrier when several
                 // share it), after this loop; the gateway keeps its backlog
                 match (m.delivery, c.lane.as_ref()) {

@@ -242,8 +242,8 @@ impl Node {
 
     /// Opens a carrier: a gateway link whose clients will be connections of `role`.
     #[cfg(feature = "gateway")]
-    pub(crate) fn open_carrier(&mut self, role: RoleId) -> Result<crate::net::CarrierId, ConfigError> {
-        self.net.open_carrier(role)
+    pub(crate) fn open_carrier(&mut self, role: RoleId, name: &str) -> Result<crate::net::CarrierId, ConfigError> {
+        self.net.open_carrier(role, name)
     }
 
     /// A carrier's link ended: its virtual connections close with `reason`.

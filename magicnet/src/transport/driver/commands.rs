@@ -41,7 +41,7 @@ pub(crate) enum Command {
     RelayUp(Box<dyn super::RelaySink>),
     /// A server's new gateway link, for clients of the role; the reply gets its carrier.
     #[cfg(feature = "gateway")]
-    OpenCarrier(RoleId, Box<dyn super::CarrierSink>, CarrierReply),
+    OpenCarrier(RoleId, String, Box<dyn super::CarrierSink>, CarrierReply),
     /// A gateway link ended: its carrier and virtual connections go, for the reason.
     #[cfg(feature = "gateway")]
     CloseCarrier(crate::net::CarrierId, String),
@@ -170,8 +170,8 @@ impl DriverCore {
                 self.node.relay_up();
             }
             #[cfg(feature = "gateway")]
-            Command::OpenCarrier(role, sink, reply) => {
-                let opened = self.node.open_carrier(role);
+            Command::OpenCarrier(role, name, sink, reply) => {
+                let opened = self.node.open_carrier(role, &name);
                 if let Ok(id) = opened {
                     self.carriers.insert(id, sink);
                 }
