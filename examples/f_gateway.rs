@@ -24,11 +24,13 @@ use magicnet::gateway::{Gateway, GatewayConfig};
 async fn main() -> Result<(), stack::Failure> {
     chat::init_logging();
     let mut upstream = None;
+    let mut upstream_ca: Option<String> = None;
     let mut name = String::from("gateway");
     let mut quiet = false;
     let mut flag = |arg: &str, value: &mut dyn FnMut(&str) -> Result<String, String>| {
         match arg {
             "--upstream" => upstream = Some(value(arg)?),
+            "--upstream-ca" => upstream_ca = Some(value(arg)?),
             "--name" => name = value(arg)?,
             "--quiet" => quiet = true,
             _ => return Ok(false),
@@ -36,10 +38,12 @@ async fn main() -> Result<(), stack::Failure> {
         Ok(true)
     };
     let extra = stack::ExtraFlags {
-        usage: "--upstream HOST:PORT[,STANDBY...] [--name NAME] [--quiet]",
+        usage: "--upstream HOST:PORT[,STANDBY...] [--upstream-ca FILE] [--name NAME] [--quiet]",
         help: "\n  --upstream HOST:PORT the server's gateway port (its --gateway-port); more, comma-separated, are
                        standbys: when the link is lost, the clients are sent SHUTDOWN and the
                        gateway links to the next one that answers (without: it exits)
+  --upstream-ca FILE   link over TLS, trusting the certificate(s) in this PEM file (the server's
+                       --gateway-tls)
   --name NAME          this gateway's name in the server's logs (default gateway)
   --quiet              print no line per connection",
         parse: &mut flag,
@@ -55,6 +59,9 @@ async fn main() -> Result<(), stack::Failure> {
     let mut config = GatewayConfig::new(first).secret(options.secret()).name(name);
     for standby in list {
         config = config.standby(standby);
+    }
+    if let Some(ca) = upstream_ca {
+        config = config.tls(magicnet::tls::ClientTls::trusting_pem_file(&ca)?);
     }
     let (gateway, mut events) = Gateway::start(config).await?;
     println!("gateway linked to {upstream}");

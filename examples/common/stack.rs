@@ -106,6 +106,8 @@ pub struct Options {
     pub gateway_secret: Option<String>,
     /// Servers: take clients only through gateways (`--no-clients`).
     pub no_clients: bool,
+    /// Servers: gateway links over TLS (`--gateway-tls`).
+    pub gateway_tls: bool,
 }
 
 impl Options {
@@ -211,7 +213,9 @@ const GATEWAY_HELP: &str =
                        forwards is an ordinary connection here
   --gateway-secret S   the secret gateways must prove they know (default: the environment's
                        MAGICNET_GATEWAY_SECRET, else none: for one machine only)
-  --no-clients         take clients only through gateways (no client port)";
+  --no-clients         take clients only through gateways (no client port)
+  --gateway-tls        gateway links over TLS, with --cert/--key (or a generated certificate, written
+                       to a file whose path is printed: give it to the gateways' --upstream-ca)";
 
 fn usage(program: &str, server: bool, default_port: u16, transports: &str, stdin: &str) -> String {
     if server {
@@ -287,6 +291,7 @@ fn parse_with(
         gateway_port: None,
         gateway_secret: std::env::var("MAGICNET_GATEWAY_SECRET").ok().filter(|s| !s.is_empty()),
         no_clients: false,
+        gateway_tls: false,
     };
     let mut transports = transports.to_owned();
     let mut it = args.into_iter().skip(1);
@@ -318,6 +323,7 @@ fn parse_with(
             }
             "--gateway-secret" => o.gateway_secret = Some(value("--gateway-secret")?),
             "--no-clients" if server => o.no_clients = true,
+            "--gateway-tls" if server => o.gateway_tls = true,
             "--key" if server => o.key = Some(value("--key")?.into()),
             "--help" | "-h" => {
                 let (more_usage, more_help) = extra.as_ref().map_or(("", ""), |x| (x.usage, x.help));
@@ -366,7 +372,8 @@ pub async fn serve(handle: &NodeHandle, role: RoleId, o: &Options) -> Result<(),
         let flags = o.limits.clone();
         handle.call(move |n| n.configure_limits(|l| flags.apply(l))).await?;
     }
-    let identity = match (&o.cert, &o.key, o.listen.iter().any(|(t, _)| secure(*t))) {
+    let secure_links = o.gateway_tls && o.gateway_port.is_some();
+    let identity = match (&o.cert, &o.key, secure_links || o.listen.iter().any(|(t, _)| secure(*t))) {
         (_, _, false) => None,
         (Some(c), Some(k), true) => Some(Identity::from_pem_files(c, k)?),
         (None, None, true) => {
@@ -378,7 +385,18 @@ pub async fn serve(handle: &NodeHandle, role: RoleId, o: &Options) -> Result<(),
     };
     if let Some(port) = o.gateway_port {
         let addr = format!("{}:{port}", o.host);
-        let bound = handle.listen_gateways(Endpoint::tcp(addr), role, o.secret()).await?;
+        let at = match (&identity, o.gateway_tls) {
+            (Some(id), true) => {
+                if o.cert.is_none() {
+                    let path = std::env::temp_dir().join(format!("magicnet-gateway-{port}.pem"));
+                    std::fs::write(&path, id.certificate_pem())?;
+                    println!("gateway link certificate written to {} (f_gateway --upstream-ca)", path.display());
+                }
+                Endpoint::tls(addr, id.clone())
+            }
+            _ => Endpoint::tcp(addr),
+        };
+        let bound = handle.listen_gateways(at, role, o.secret()).await?;
         println!("listening for gateways on {bound}");
     } else if o.no_clients {
         return Err("--no-clients needs --gateway-port: clients would have no way in".into());

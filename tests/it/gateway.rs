@@ -505,3 +505,29 @@ async fn a_gateway_moves_to_its_standby_when_its_upstream_dies() {
     assert_eq!(standby.call(|n| n.connections().count()).await.unwrap(), 1);
     standby.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_over_tls_checks_the_servers_certificate() {
+    let (node, clients) = chat::quiet_server_node("over tls").unwrap();
+    let (server, _events) = spawn(node);
+    let identity = Identity::self_signed(&["localhost", "127.0.0.1"]).unwrap();
+    let at = Endpoint::tls("127.0.0.1:0", TlsConfig::from(identity.clone()));
+    let link = server.listen_gateways(at, clients, GatewaySecret::new(SECRET)).await.unwrap().port();
+    // a gateway that does not trust the certificate is refused by its own TLS
+    let stranger = Identity::self_signed(&["localhost"]).unwrap();
+    let distrust = GatewayConfig::new(format!("127.0.0.1:{link}"))
+        .secret(GatewaySecret::new(SECRET))
+        .tls(ClientTls::trusting_der(stranger.certificate_der()).unwrap());
+    assert!(matches!(Gateway::start(distrust).await, Err(GatewayError::Tls { .. })));
+    // a plain-TCP gateway gets no link either
+    let plain = GatewayConfig::new(format!("127.0.0.1:{link}")).secret(GatewaySecret::new(SECRET));
+    assert!(Gateway::start(plain).await.is_err());
+    // one that trusts it links, and its clients chat through
+    let config = GatewayConfig::new(format!("127.0.0.1:{link}"))
+        .secret(GatewaySecret::new(SECRET))
+        .tls(ClientTls::trusting_der(identity.certificate_der()).unwrap());
+    let (gw, _gev) = Gateway::start(config).await.unwrap();
+    let addr = gw.listen(Endpoint::tcp("127.0.0.1:0")).await.unwrap();
+    assert_eq!(chat_once(Endpoint::tcp(addr.to_string()), "secure").await, "eruces");
+    server.shutdown().await;
+}

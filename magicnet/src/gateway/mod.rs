@@ -60,6 +60,10 @@ pub const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 /// virtual connection that wrote is dropped) until the peer catches up.
 pub const MAX_LINK_BACKLOG: usize = 64 * 1024 * 1024;
 
+/// A link's byte stream: TCP, or TLS over TCP.
+pub(crate) trait LinkStream: tokio::io::AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + AsyncWrite + Send + Unpin> LinkStream for T {}
+
 /// The most spare room a link's write buffer keeps between writes (more is given back, so
 /// that what a link holds at rest does not depend on its last burst).
 const SPARE_KEPT: usize = 16 * 1024;

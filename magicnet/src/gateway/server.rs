@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 
 use super::auth::{self, GatewaySecret};
 use super::link::{LinkDecoder, LinkFrame};
-use super::{AUTH_TIMEOUT, LINK_TIMEOUT, LinkWriter};
+use super::{AUTH_TIMEOUT, LINK_TIMEOUT, LinkStream, LinkWriter};
 use crate::ids::{ConnectionId, RoleId};
 use crate::transport::Endpoint;
 use crate::transport::async_io::Host;
@@ -20,9 +19,10 @@ use crate::transport::driver::{CarrierSink, Command, Link, OpenVirtual, Transpor
 use crate::transport::tokio::NodeHandle;
 
 impl NodeHandle {
-    /// Accepts gateway links on `endpoint` (a TCP endpoint; carry the link over a private
-    /// network, or TLS in a tunnel, when it crosses machines): each client a gateway
-    /// forwards becomes a connection of the remote role `role`, exactly as if it had
+    /// Accepts gateway links on `endpoint`: `Endpoint::tcp` on one machine or a private
+    /// network, `Endpoint::tls` (with this server's certificate, feature `tls`) when links
+    /// cross machines; the gateways then connect with `GatewayConfig::tls`. Each client a
+    /// gateway forwards becomes a connection of the remote role `role`, exactly as if it had
     /// connected here (handshake, limits, events, objects), with the client's own address.
     /// Only gateways that prove they know `secret` are accepted. Returns the bound address.
     pub async fn listen_gateways(
@@ -41,9 +41,16 @@ async fn listen(
     role: RoleId,
     secret: GatewaySecret,
 ) -> Result<SocketAddr, TransportError> {
-    if endpoint.transport() != "tcp" {
+    #[cfg(feature = "tls")]
+    let acceptor = match endpoint {
+        Endpoint::Tls(_, tls) => {
+            Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls.identity(endpoint)?.server_config()?)))
+        }
+        _ => None,
+    };
+    if !matches!(endpoint.transport(), "tcp" | "tls") {
         return Err(TransportError::Unsupported(format!(
-            "gateway links are carried over TCP; {} is not supported for them",
+            "gateway links are carried over TCP or TLS; {} is not supported for them",
             endpoint.transport()
         )));
     }
@@ -52,7 +59,7 @@ async fn listen(
     if secret.is_empty() {
         tracing::warn!(%local, "accepting gateway links without a secret: any process that reaches this port can act as a gateway");
     }
-    tracing::info!(%local, "listening for gateway links");
+    tracing::info!(%local, transport = endpoint.transport(), "listening for gateway links");
     let mut listening = host.listening();
     host.tasks.spawn(async move {
         loop {
@@ -62,7 +69,19 @@ async fn listen(
                 Ok((socket, peer)) => {
                     let _ = socket.set_nodelay(true);
                     let tasks = host.tasks.clone();
-                    tasks.spawn(serve(host, socket, peer, role, secret.clone()));
+                    let secret = secret.clone();
+                    #[cfg(feature = "tls")]
+                    if let Some(acceptor) = acceptor.clone() {
+                        tasks.spawn(async move {
+                            match tokio::time::timeout(AUTH_TIMEOUT, acceptor.accept(socket)).await {
+                                Ok(Ok(tls)) => serve(host, tls, peer, role, secret).await,
+                                Ok(Err(e)) => tracing::warn!(%peer, "gateway link refused: TLS handshake failed: {e}"),
+                                Err(_) => tracing::warn!(%peer, "gateway link refused: no TLS handshake within {AUTH_TIMEOUT:?}"),
+                            }
+                        });
+                        continue;
+                    }
+                    tasks.spawn(serve(host, socket, peer, role, secret));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accepting a gateway link failed");
@@ -75,14 +94,20 @@ async fn listen(
 }
 
 /// One gateway link, from authentication to its end.
-async fn serve(host: Host, mut socket: TcpStream, peer: SocketAddr, role: RoleId, secret: GatewaySecret) {
+async fn serve(
+    host: Host,
+    mut socket: impl LinkStream + 'static,
+    peer: SocketAddr,
+    role: RoleId,
+    secret: GatewaySecret,
+) {
     let name = match tokio::time::timeout(AUTH_TIMEOUT, auth::accept(&mut socket, &secret)).await {
         Ok(Ok(name)) => name,
         Ok(Err(e)) => return tracing::warn!(%peer, "gateway link refused: {e}"),
         Err(_) => return tracing::warn!(%peer, "gateway link refused: no authentication within {AUTH_TIMEOUT:?}"),
     };
     tracing::info!(%peer, gateway = %name, "gateway link up");
-    let (mut rd, wr) = socket.into_split();
+    let (mut rd, wr) = tokio::io::split(socket);
     let writer = LinkWriter::new();
     host.tasks.spawn_writer(writer.clone().run(wr));
     let (tx, rx) = flume::bounded(1);

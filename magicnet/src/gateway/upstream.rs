@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use super::auth::{self, GatewaySecret, LinkAuthError};
 use super::link::{LinkDecoder, LinkFrame, encode_data};
-use super::{AUTH_TIMEOUT, LINK_TIMEOUT, LinkWriter};
+use super::{AUTH_TIMEOUT, LINK_TIMEOUT, LinkStream, LinkWriter};
 use crate::error::ConfigError;
 use crate::ids::RoleId;
 use crate::net::{Limits, NetApi, RelayItem, RoleConfig};
@@ -40,6 +40,10 @@ pub struct GatewayConfig {
     /// The driver's tuning (slow consumers, socket buffers, handshake timeouts of TLS,
     /// WebSocket and QUIC).
     pub driver: DriverConfig,
+    /// TLS to the upstreams (feature `tls`): how to check their certificate. `None`: plain
+    /// TCP, for one machine or a private network.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::ClientTls>,
 }
 
 impl GatewayConfig {
@@ -52,7 +56,17 @@ impl GatewayConfig {
             name: "gateway".into(),
             limits: Limits::default(),
             driver: DriverConfig::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// Links to the upstreams over TLS, checking their certificate as `tls` says (the
+    /// upstream listens with `listen_gateways(Endpoint::tls(..))`).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::ClientTls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Adds a standby upstream: when the link to the current upstream is lost, its clients
@@ -110,6 +124,15 @@ pub enum GatewayError {
         /// What failed.
         #[source]
         source: LinkAuthError,
+    },
+    /// The TLS handshake with the upstream failed (a certificate the gateway does not trust,
+    /// a wrong name, a port that does not speak TLS).
+    #[error("TLS to the upstream {upstream}: {reason}")]
+    Tls {
+        /// The upstream address.
+        upstream: String,
+        /// What failed.
+        reason: String,
     },
     /// The upstream did not finish the authentication in time.
     #[error("the upstream {0} did not authenticate the link within {AUTH_TIMEOUT:?} (is it a MagicNet gateway port?)")]
@@ -176,24 +199,54 @@ struct Counters {
     relinks: AtomicU64,
 }
 
-/// Connects to `upstream` and authenticates the link.
-async fn link_to(upstream: &str, config: &GatewayConfig) -> Result<TcpStream, GatewayError> {
-    let mut socket = TcpStream::connect(upstream)
+/// A link's reading half.
+type LinkReader = tokio::io::ReadHalf<Box<dyn LinkStream>>;
+
+/// Connects to `upstream` (over TLS when the configuration says so) and authenticates the
+/// link.
+async fn link_to(upstream: &str, config: &GatewayConfig) -> Result<Box<dyn LinkStream>, GatewayError> {
+    let socket = TcpStream::connect(upstream)
         .await
         .map_err(|source| GatewayError::Connect { upstream: upstream.to_owned(), source })?;
     let _ = socket.set_nodelay(true);
-    match tokio::time::timeout(AUTH_TIMEOUT, auth::connect(&mut socket, &config.secret, &config.name)).await {
+    let mut stream = secure(socket, upstream, config).await?;
+    match tokio::time::timeout(AUTH_TIMEOUT, auth::connect(&mut stream, &config.secret, &config.name)).await {
         Ok(Ok(())) => {}
         Ok(Err(source)) => return Err(GatewayError::Auth { upstream: upstream.to_owned(), source }),
         Err(_) => return Err(GatewayError::AuthTimeout(upstream.to_owned())),
     }
     tracing::info!(%upstream, "gateway link up");
-    Ok(socket)
+    Ok(stream)
 }
 
-/// Starts writing a linked socket; returns its reading half and its writer.
-fn start_link(socket: TcpStream) -> (tokio::net::tcp::OwnedReadHalf, LinkWriter) {
-    let (rd, wr) = socket.into_split();
+/// The link's stream: TLS over `socket` when the configuration asks for it.
+#[cfg(feature = "tls")]
+async fn secure(
+    socket: TcpStream,
+    upstream: &str,
+    config: &GatewayConfig,
+) -> Result<Box<dyn LinkStream>, GatewayError> {
+    let Some(tls) = &config.tls else { return Ok(Box::new(socket)) };
+    let failed = |e: String| GatewayError::Tls { upstream: upstream.to_owned(), reason: e };
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls.client_config().map_err(|e| failed(e.to_string()))?));
+    let host = upstream.rsplit_once(':').map_or(upstream, |(h, _)| h.trim_start_matches('[').trim_end_matches(']'));
+    let name = tls.name_for(host).map_err(|e| failed(e.to_string()))?;
+    match tokio::time::timeout(AUTH_TIMEOUT, connector.connect(name, socket)).await {
+        Ok(Ok(s)) => Ok(Box::new(s)),
+        Ok(Err(e)) => Err(failed(e.to_string())),
+        Err(_) => Err(GatewayError::AuthTimeout(upstream.to_owned())),
+    }
+}
+
+/// The link's stream (plain TCP: this build has no TLS).
+#[cfg(not(feature = "tls"))]
+async fn secure(socket: TcpStream, _: &str, _: &GatewayConfig) -> Result<Box<dyn LinkStream>, GatewayError> {
+    Ok(Box::new(socket))
+}
+
+/// Starts writing a linked stream; returns its reading half and its writer.
+fn start_link(stream: Box<dyn LinkStream>) -> (LinkReader, LinkWriter) {
+    let (rd, wr) = tokio::io::split(stream);
     let writer = LinkWriter::new();
     // (not one of the node's tasks: the node's shutdown must not wait for the link, which
     // outlives it to carry the clients' closes)
@@ -293,7 +346,7 @@ struct Links {
 impl Links {
     /// Reads each link until it ends; then links to a standby (its clients sent SHUTDOWN)
     /// or, without one, shuts the gateway down.
-    async fn run(self, mut rd: tokio::net::tcp::OwnedReadHalf) {
+    async fn run(self, mut rd: LinkReader) {
         let upstreams: Vec<String> =
             std::iter::once(self.config.upstream.clone()).chain(self.config.standby.iter().cloned()).collect();
         let mut current = 0;
@@ -346,7 +399,7 @@ impl Links {
     }
 
     /// Reads one link's frames into the gateway's node until it ends; returns why.
-    async fn read(&self, rd: &mut tokio::net::tcp::OwnedReadHalf, upstream: &str) -> String {
+    async fn read(&self, rd: &mut LinkReader, upstream: &str) -> String {
         let (handle, stats) = (&self.handle, &self.stats);
         let mut decoder = LinkDecoder::new();
         loop {
