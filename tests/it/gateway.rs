@@ -531,3 +531,48 @@ async fn a_link_over_tls_checks_the_servers_certificate() {
     assert_eq!(chat_once(Endpoint::tcp(addr.to_string()), "secure").await, "eruces");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_killed_mid_stream_takes_only_its_own_clients() {
+    let (server, mut events, link) = chat_server(true).await;
+    let (doomed, doomed_port) = gateway_process(link).await;
+    let (_gw, _gev, port) = gateway(link, "survivor").await;
+    let named = |name: &str| frame(&msg(64, &(s(name),)));
+    let (mut victim, _) = RawClient::active(format!("127.0.0.1:{doomed_port}").parse().unwrap()).await;
+    victim.send_raw(&named("victim")).await;
+    let (mut talker, _) = RawClient::active(format!("127.0.0.1:{port}").parse().unwrap()).await;
+    talker.send_raw(&named("talker")).await;
+    let (mut listener, _) = RawClient::active(format!("127.0.0.1:{port}").parse().unwrap()).await;
+    listener.send_raw(&named("listener")).await;
+    // the talker talks all along; the doomed gateway is killed in the middle
+    let line = frame(&msg(65, &(s("tick"),)));
+    for _ in 0..50 {
+        talker.send_raw(&line).await;
+    }
+    let mut doomed = doomed;
+    doomed.kill().await.unwrap();
+    for _ in 0..50 {
+        talker.send_raw(&line).await;
+    }
+    // the server closes the killed gateway's client at once (its socket closed)
+    let why = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            match events.recv().await {
+                Some(Event::ConnectionClosed { reason: CloseReason::TransportError(why), .. }) => return why,
+                Some(_) => {}
+                None => return String::new(),
+            }
+        }
+    })
+    .await
+    .expect("the killed gateway's client is closed");
+    assert!(why.contains("link"), "{why}");
+    // the other gateway's clients lose nothing: 100 replies, 100 broadcasts, in order
+    let replies = talker.read_messages(100).await;
+    assert!(replies.iter().all(|m| m.kind == 66) && replies.len() == 100, "{replies:?}");
+    let heard = listener.read_messages(100).await;
+    assert_eq!(heard.iter().filter(|m| m.kind == 67).count(), 100);
+    assert_eq!(server.call(|n| n.connections().count()).await.unwrap(), 2, "talker and listener stay");
+    drop(victim);
+    server.shutdown().await;
+}
