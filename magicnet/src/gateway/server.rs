@@ -146,6 +146,9 @@ async fn serve(
                 Err(e) => break 'link format!("gateway {name} sent an invalid link frame: {e}"),
             };
             let cmd = match frame {
+                LinkFrame::Open { vc, .. } if vcs.contains_key(&vc) => {
+                    break 'link format!("gateway {name} opened virtual connection {vc} twice");
+                }
                 LinkFrame::Open { vc, lane, peer } => {
                     let (tx, rx) = flume::bounded(1);
                     let link = Box::new(VirtualLink { vc, lane, writer: writer.clone() });
