@@ -214,8 +214,8 @@ impl Node {
 
     /// What a gateway's upstream sent in one read, applied in order, then routed once.
     #[cfg(feature = "gateway")]
-    pub(crate) fn relay_frames(&mut self, frames: Vec<crate::gateway::LinkFrame>) {
-        use crate::gateway::LinkFrame;
+    pub(crate) fn relay_frames(&mut self, frames: Vec<crate::wire::link::LinkFrame>) {
+        use crate::wire::link::LinkFrame;
         for frame in frames {
             match frame {
                 LinkFrame::Data { vc, payload } => self.net.relay_in(ConnectionId::from_u64(vc), &payload, false),

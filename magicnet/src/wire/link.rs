@@ -1,10 +1,24 @@
-//! The gateway link's frame layout (see `docs/protocol.md`, "Gateway link"): the kinds and
-//! the encoders the core uses to write a link's frames in place. The decoder and the typed
-//! frames are in `magicnet::gateway::link`.
+//! The gateway link's frames (re-exported as `magicnet::gateway::link`): what a gateway and
+//! its upstream server say to each other once the link is authenticated (see
+//! `docs/protocol.md`, "Gateway link"). Sans-IO: encoding into a buffer, the encoders the
+//! core writes a server's links with, and a decoder that takes bytes in any chunks.
+//!
+//! ```text
+//! frame = length:u32be  kind:u8  body[length - 1]
+//! OPEN        1  vc:u64be  lane:u32be  address:utf8      a client connected (lane: its datagram size, 0 = none)
+//! CLOSE       2  vc:u64be  reason:utf8                   the virtual connection ended
+//! DATA        3  vc:u64be  payload                       one MagicNet payload for / from the client
+//! UNRELIABLE  4  vc:u64be  payload                       the same, on the client's unreliable lane
+//! HEARTBEAT   5                                          the link is alive
+//! SHUTDOWN    6  reason:utf8                             the sender is going away
+//! MULTI       7  count:u32be  vc:u64be[count]  payload   the same payload for each of these (server to gateway)
+//! ```
 
 #![cfg_attr(not(feature = "gateway"), allow(dead_code))]
 
-use bytes::{BufMut, BytesMut};
+use std::net::SocketAddr;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 pub(crate) const OPEN: u8 = 1;
 pub(crate) const CLOSE: u8 = 2;
@@ -43,4 +57,208 @@ pub(crate) fn close(out: &mut BytesMut, vc: u64, reason: &str) {
     header(out, CLOSE, 8 + reason.len());
     out.put_u64(vc);
     out.put_slice(reason.as_bytes());
+}
+
+/// The largest link frame a node accepts: a payload (at most 65535 bytes) and its header,
+/// with room to spare.
+pub const MAX_LINK_FRAME: usize = 128 * 1024;
+
+/// One frame of the gateway link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkFrame {
+    /// A client connected to the gateway: the upstream opens a virtual connection `vc` for
+    /// it. `peer` is the client's address; `lane` the largest datagram of its unreliable
+    /// lane (0: it has none).
+    Open {
+        /// The gateway's number for the virtual connection.
+        vc: u64,
+        /// The client's lane size, 0 for none.
+        lane: u32,
+        /// The client's address, if its transport has one.
+        peer: Option<SocketAddr>,
+    },
+    /// The virtual connection ended (the client left, or either side closed it).
+    Close {
+        /// The virtual connection.
+        vc: u64,
+        /// Why, for logs and events.
+        reason: String,
+    },
+    /// One MagicNet payload (messages back to back) for or from the client.
+    Data {
+        /// The virtual connection.
+        vc: u64,
+        /// The payload, as the client sends or receives it (without stream framing).
+        payload: Bytes,
+    },
+    /// One payload on the client's unreliable lane (QUIC datagrams).
+    Unreliable {
+        /// The virtual connection.
+        vc: u64,
+        /// The payload.
+        payload: Bytes,
+    },
+    /// Nothing to say: the link is alive.
+    Heartbeat,
+    /// The sender is shutting down; every virtual connection of the link ends.
+    Shutdown {
+        /// Why.
+        reason: String,
+    },
+    /// One payload for each of several virtual connections (a broadcast, a zone's traffic):
+    /// sent once on the link, copied at the gateway.
+    Multi {
+        /// The virtual connections.
+        vcs: Vec<u64>,
+        /// The payload.
+        payload: Bytes,
+    },
+}
+
+/// Why bytes on a gateway link could not be read. The link is closed: its peer is not a
+/// MagicNet node speaking this version of the link.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// A frame announced a length over [`MAX_LINK_FRAME`] (or 0).
+    #[error("link frame of {0} bytes: the limit is {MAX_LINK_FRAME}")]
+    BadLength(usize),
+    /// A frame of an unknown kind.
+    #[error("unknown link frame kind {0}")]
+    UnknownKind(u8),
+    /// A frame too short for its kind.
+    #[error("link frame of kind {0} is truncated")]
+    Truncated(u8),
+    /// A text (address, reason) that is not UTF-8, or an address that does not parse.
+    #[error("link frame of kind {0} has an invalid text or address")]
+    BadText(u8),
+}
+
+impl LinkFrame {
+    /// Appends this frame, encoded, to `out`.
+    pub fn encode(&self, out: &mut BytesMut) {
+        match self {
+            Self::Open { vc, lane, peer } => {
+                let addr = peer.map(|p| p.to_string()).unwrap_or_default();
+                header(out, OPEN, 8 + 4 + addr.len());
+                out.put_u64(*vc);
+                out.put_u32(*lane);
+                out.put_slice(addr.as_bytes());
+            }
+            Self::Close { vc, reason } => close(out, *vc, reason),
+            Self::Data { vc, payload } => encode_data(out, *vc, payload, false),
+            Self::Unreliable { vc, payload } => encode_data(out, *vc, payload, true),
+            Self::Multi { vcs, payload } => multi(out, vcs, payload),
+            Self::Heartbeat => header(out, HEARTBEAT, 0),
+            Self::Shutdown { reason } => {
+                header(out, SHUTDOWN, reason.len());
+                out.put_slice(reason.as_bytes());
+            }
+        }
+    }
+
+    /// Decodes one frame's kind and body (without the length).
+    fn decode(kind: u8, mut body: Bytes) -> Result<Self, LinkError> {
+        let text = |b: &[u8]| std::str::from_utf8(b).map(str::to_owned).map_err(|_| LinkError::BadText(kind));
+        let vc = |body: &mut Bytes| {
+            if body.len() < 8 {
+                return Err(LinkError::Truncated(kind));
+            }
+            Ok(body.get_u64())
+        };
+        Ok(match kind {
+            OPEN => {
+                let vc = vc(&mut body)?;
+                if body.len() < 4 {
+                    return Err(LinkError::Truncated(kind));
+                }
+                let lane = body.get_u32();
+                let addr = text(&body)?;
+                let peer =
+                    if addr.is_empty() { None } else { Some(addr.parse().map_err(|_| LinkError::BadText(kind))?) };
+                Self::Open { vc, lane, peer }
+            }
+            CLOSE => {
+                let vc = vc(&mut body)?;
+                Self::Close { vc, reason: text(&body)? }
+            }
+            DATA => Self::Data { vc: vc(&mut body)?, payload: body },
+            UNRELIABLE => Self::Unreliable { vc: vc(&mut body)?, payload: body },
+            HEARTBEAT => Self::Heartbeat,
+            SHUTDOWN => Self::Shutdown { reason: text(&body)? },
+            MULTI => {
+                if body.len() < 4 {
+                    return Err(LinkError::Truncated(kind));
+                }
+                let count = body.get_u32() as usize;
+                if body.len() < count.saturating_mul(8) {
+                    return Err(LinkError::Truncated(kind));
+                }
+                let vcs = (0..count).map(|_| body.get_u64()).collect();
+                Self::Multi { vcs, payload: body }
+            }
+            other => return Err(LinkError::UnknownKind(other)),
+        })
+    }
+}
+
+/// Appends a DATA (or UNRELIABLE) frame for `vc` to `out` without building a [`LinkFrame`].
+pub fn encode_data(out: &mut BytesMut, vc: u64, payload: &[u8], unreliable: bool) {
+    data(out, vc, payload, unreliable);
+}
+
+/// Cuts a gateway link's byte stream into [`LinkFrame`]s.
+#[derive(Debug, Default)]
+pub struct LinkDecoder {
+    buf: BytesMut,
+}
+
+impl LinkDecoder {
+    /// A decoder with nothing buffered.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The buffer to read into (append the bytes read, then call [`next_frame`](Self::next_frame)).
+    pub fn buffer(&mut self) -> &mut BytesMut {
+        &mut self.buf
+    }
+
+    /// Appends bytes read from the link.
+    pub fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// The next complete frame, `Ok(None)` if more bytes are needed, or why the stream is
+    /// not a link (the link must be closed: nothing after an error can be trusted).
+    pub fn next_frame(&mut self) -> Result<Option<LinkFrame>, LinkError> {
+        if self.buf.len() < 4 {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+        if len == 0 || len > MAX_LINK_FRAME {
+            return Err(LinkError::BadLength(len));
+        }
+        if self.buf.len() < 4 + len {
+            self.buf.reserve(4 + len - self.buf.len());
+            return Ok(None);
+        }
+        self.buf.advance(4);
+        let mut frame = self.buf.split_to(len).freeze();
+        let kind = frame.get_u8();
+        LinkFrame::decode(kind, frame).map(Some)
+    }
+
+    /// Gives back a large buffer's room once everything in it was taken (after a burst).
+    pub fn release(&mut self, keep: usize) {
+        if self.buf.is_empty() && self.buf.capacity() > keep {
+            self.buf = BytesMut::new();
+        }
+    }
+
+    /// Bytes buffered (a partial frame).
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
 }

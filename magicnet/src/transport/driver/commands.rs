@@ -32,7 +32,7 @@ pub(crate) enum Command {
     Shutdown(Box<dyn FnOnce() + Send>),
     /// What a gateway's upstream sent in one read: payloads for its clients, closes.
     #[cfg(feature = "gateway")]
-    RelayFrames(Vec<crate::gateway::LinkFrame>),
+    RelayFrames(Vec<crate::wire::link::LinkFrame>),
     /// A gateway lost its upstream link: its clients are sent SHUTDOWN, new ones refused.
     #[cfg(feature = "gateway")]
     RelayDown,
