@@ -42,6 +42,7 @@ async fn main() -> Result<(), stack::Failure> {
             event = events.recv() => match event {
                 Some(Event::ConnectionActivated { conn, .. }) if !quiet => println!("server handle: {conn}"),
                 Some(Event::ConnectionClosed { conn, reason, .. }) if !quiet => println!("handle died: {conn} ({reason:?})"),
+                Some(Event::Gateway(g)) if !quiet => println!("gateway link: {g:?}"),
                 Some(_) => {}
                 None => break,
             },

@@ -71,6 +71,7 @@ async fn main() -> Result<(), stack::Failure> {
             event = events.recv() => match event {
                 Some(Event::ConnectionActivated { conn, .. }) if !quiet => println!("client: {conn}"),
                 Some(Event::ConnectionClosed { conn, reason, .. }) if !quiet => println!("client left: {conn} ({reason:?})"),
+                Some(Event::Gateway(g)) => println!("upstream link: {g:?}"),
                 Some(_) => {}
                 // the gateway stops by itself only when its upstream is gone
                 None => {

@@ -27,6 +27,7 @@ async fn main() -> Result<(), stack::Failure> {
                 Some(Event::ConnectionActivated { conn, .. }) => println!("server handle: {conn}"),
                 Some(Event::ConnectionClosed { conn, .. }) => println!("handle died: {conn}"),
                 Some(Event::Object(o)) => println!("object event: {o:?}"),
+                Some(Event::Gateway(g)) => println!("gateway link: {g:?}"),
                 Some(_) => {}
                 None => break,
             },

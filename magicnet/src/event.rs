@@ -204,4 +204,43 @@ pub enum Event {
     Error(Diagnostic),
     /// An object-level event.
     Object(ObjectEvent),
+    /// A gateway link came or went (feature `gateway`).
+    Gateway(GatewayEvent),
+}
+
+/// What happened to a gateway link, on the server's side and on the gateway's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GatewayEvent {
+    /// Server: a gateway linked (it proved the secret); its clients will come as
+    /// connections.
+    Linked {
+        /// The gateway's name.
+        gateway: String,
+        /// Its address.
+        peer: std::net::SocketAddr,
+    },
+    /// Server: a gateway's link ended; each of its clients' connections was closed.
+    Unlinked {
+        /// The gateway's name.
+        gateway: String,
+        /// Why the link ended.
+        reason: String,
+        /// How many of its clients were connected.
+        clients: usize,
+    },
+    /// Gateway: linked to an upstream (at start, or to a standby after a loss).
+    UpstreamLinked {
+        /// The upstream's address.
+        upstream: String,
+    },
+    /// Gateway: the link to the upstream was lost; each client was sent SHUTDOWN.
+    UpstreamLost {
+        /// The upstream's address.
+        upstream: String,
+        /// Why.
+        reason: String,
+        /// How many clients were connected.
+        clients: usize,
+    },
 }

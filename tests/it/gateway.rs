@@ -306,6 +306,16 @@ async fn a_frozen_gateway_loses_its_virtual_connections_within_the_link_timeout(
     }
     let took = frozen.elapsed();
     assert!(took >= LINK_TIMEOUT - Duration::from_secs(1), "closed after {took:?}: not by the heartbeat timeout");
+    // and the application is told which link went, with how many clients
+    let unlinked =
+        events.wait_for(TIMEOUT, |e| matches!(e, Event::Gateway(magicnet::GatewayEvent::Unlinked { .. }))).await;
+    match unlinked {
+        Some(Event::Gateway(magicnet::GatewayEvent::Unlinked { gateway, reason, clients })) => {
+            assert_eq!((gateway.as_str(), clients), ("gateway", 2), "{reason}");
+            assert!(reason.contains("silent"), "{reason}");
+        }
+        other => panic!("no Unlinked event: {other:?}"),
+    }
     for r in &closed {
         assert!(matches!(r, CloseReason::TransportError(why) if why.contains("silent")), "{r:?}");
     }
@@ -475,7 +485,7 @@ async fn a_gateway_moves_to_its_standby_when_its_upstream_dies() {
     let config = GatewayConfig::new(format!("127.0.0.1:{one}"))
         .standby(format!("127.0.0.1:{two}"))
         .secret(GatewaySecret::new(SECRET));
-    let (gw, _gev) = Gateway::start(config).await.unwrap();
+    let (gw, mut gev) = Gateway::start(config).await.unwrap();
     let addr = gw.listen(Endpoint::tcp("127.0.0.1:0")).await.unwrap();
     let motd = |m: &magicnet::wire::RawMessage| decode::<(Option<String>,)>(m).0;
     let mut first = RawClient::connect(addr).await;
@@ -503,6 +513,29 @@ async fn a_gateway_moves_to_its_standby_when_its_upstream_dies() {
     let got = second.read_messages(2).await;
     assert_eq!(decode::<(String,)>(&got[1]).0, "pu", "{got:?}");
     assert_eq!(standby.call(|n| n.connections().count()).await.unwrap(), 1);
+    // the gateway's application saw the links come and go (the primary shut down cleanly:
+    // it had closed its clients itself, so none were left on the link when it went)
+    let mut links = Vec::new();
+    while let Some(e) = gev.try_recv() {
+        if let Event::Gateway(g) = e {
+            links.push(g);
+        }
+    }
+    use magicnet::GatewayEvent::*;
+    match &links[..] {
+        [
+            UpstreamLinked { upstream: a },
+            UpstreamLost { upstream: b, clients: 0, reason },
+            UpstreamLinked { upstream: c },
+        ] => {
+            assert_eq!(
+                (a, b, c),
+                (&format!("127.0.0.1:{one}"), &format!("127.0.0.1:{one}"), &format!("127.0.0.1:{two}"))
+            );
+            assert!(reason.contains("shut down"), "{reason}");
+        }
+        other => panic!("link events: {other:?}"),
+    }
     standby.shutdown().await;
 }
 

@@ -115,7 +115,7 @@ async fn serve(
     let reply = Box::new(move |r| {
         let _ = tx.send(r);
     });
-    if host.handle.send(Command::OpenCarrier(role, name.clone(), sink, reply)).await.is_err() {
+    if host.handle.send(Command::OpenCarrier(role, name.clone(), peer, sink, reply)).await.is_err() {
         return writer.close();
     }
     let carrier = match rx.recv_async().await {

@@ -14,6 +14,7 @@ use super::auth::{self, GatewaySecret, LinkAuthError};
 use super::link::{LinkDecoder, LinkFrame, encode_data};
 use super::{AUTH_TIMEOUT, LINK_TIMEOUT, LinkStream, LinkWriter};
 use crate::error::ConfigError;
+use crate::event::{Event, GatewayEvent};
 use crate::ids::RoleId;
 use crate::net::{Limits, NetApi, RelayItem, RoleConfig};
 use crate::node::Node;
@@ -271,6 +272,7 @@ impl Gateway {
         let stats = Arc::new(Counters::default());
         let link = Arc::new(Mutex::new(Linked { writer, upstream }));
         let links = Links { handle: handle.clone(), config, link: link.clone(), ended: ended_tx, stats: stats.clone() };
+        links.linked(0).await;
         tokio::spawn(links.run(rd));
         Ok((Self { handle, role, link, ended, stats }, events))
     }
@@ -354,6 +356,14 @@ impl Links {
             let why = self.read(&mut rd, &upstreams[current]).await;
             let writer = self.link.lock().unwrap_or_else(|p| p.into_inner()).writer.clone();
             writer.close();
+            let (upstream, reason) = (upstreams[current].clone(), why.clone());
+            let _ = self
+                .handle
+                .post(move |node| {
+                    let clients = node.relayed_count();
+                    node.emit_event(Event::Gateway(GatewayEvent::UpstreamLost { upstream, reason, clients }));
+                })
+                .await;
             if upstreams.len() == 1 || self.handle.is_stopped() {
                 if !self.handle.is_stopped() {
                     tracing::warn!("{why}: the gateway shuts down");
@@ -395,7 +405,17 @@ impl Links {
             if self.handle.host.handle.send(Command::RelayUp(sink)).await.is_err() {
                 return;
             }
+            self.linked(current).await;
         }
+    }
+
+    /// Tells the application that the gateway linked to upstream `i` of the list.
+    async fn linked(&self, i: usize) {
+        let upstream = if i == 0 { self.config.upstream.clone() } else { self.config.standby[i - 1].clone() };
+        let _ = self
+            .handle
+            .post(move |node| node.emit_event(Event::Gateway(GatewayEvent::UpstreamLinked { upstream })))
+            .await;
     }
 
     /// Reads one link's frames into the gateway's node until it ends; returns why.

@@ -162,16 +162,23 @@ impl Net {
         Ok(CarrierId(index as u32))
     }
 
-    /// Forgets a carrier (its link ended): its virtual connections are closed with `reason`.
+    /// Forgets a carrier (its link ended): its virtual connections are closed with `reason`
+    /// (and the application told, [`GatewayEvent::Unlinked`]).
+    ///
+    /// [`GatewayEvent::Unlinked`]: crate::event::GatewayEvent::Unlinked
     pub(crate) fn close_carrier(&mut self, id: CarrierId, reason: &str) {
         let on_it: Vec<ConnectionId> =
             self.conns.iter().filter(|c| c.via.as_ref().is_some_and(|v| v.carrier == id)).map(|c| c.id).collect();
+        let gateway = self.carrier_name(id).to_string();
         if let Some(slot) = self.carriers.slots.get_mut(id.0 as usize) {
             *slot = None;
         }
+        let clients = on_it.len();
         for conn in on_it {
             self.handle_closed(conn, Some(reason.to_owned()));
         }
+        let e = crate::event::GatewayEvent::Unlinked { gateway, reason: reason.to_owned(), clients };
+        self.diag.emit(crate::event::Event::Gateway(e));
     }
 
     /// The name of the gateway on `id`.

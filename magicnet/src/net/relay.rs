@@ -201,7 +201,7 @@ impl Net {
     /// lived upstream), and new clients are refused (204) until [`relay_up`](Self::relay_up).
     /// Their closes are not reported: there is nobody to report them to.
     #[cfg_attr(not(feature = "gateway"), allow(dead_code))]
-    pub(crate) fn relay_down(&mut self) {
+    pub(crate) fn relay_down(&mut self) -> usize {
         self.relay.down = true;
         let relayed: Vec<ConnectionId> = self.conns.iter().filter(|c| c.relayed && c.is_open()).map(|c| c.id).collect();
         for &conn in &relayed {
@@ -211,10 +211,18 @@ impl Net {
             self.queue_internal(crate::protocol::message::SHUTDOWN, &(), Some(conn));
         }
         self.flush();
+        let n = relayed.len();
         for conn in relayed {
             self.close_with(conn, CloseReason::LocalShutdown);
         }
         self.relay.out.clear();
+        n
+    }
+
+    /// How many clients are relayed now.
+    #[cfg_attr(not(feature = "gateway"), allow(dead_code))]
+    pub(crate) fn relayed_count(&self) -> usize {
+        self.conns.iter().filter(|c| c.relayed && c.is_open()).count()
     }
 
     /// An upstream is linked again: new clients are relayed to it.

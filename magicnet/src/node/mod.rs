@@ -201,9 +201,22 @@ impl Node {
 
     /// A relaying node lost its upstream: SHUTDOWN to its clients, new ones refused.
     #[cfg(feature = "gateway")]
-    pub(crate) fn relay_down(&mut self) {
-        self.net.relay_down();
+    pub(crate) fn relay_down(&mut self) -> usize {
+        let n = self.net.relay_down();
         self.settle();
+        n
+    }
+
+    /// How many clients a relaying node relays now.
+    #[cfg(feature = "gateway")]
+    pub(crate) fn relayed_count(&self) -> usize {
+        self.net.relayed_count()
+    }
+
+    /// Queues an event for the application (a driver's own: gateway links).
+    #[cfg(feature = "gateway")]
+    pub(crate) fn emit_event(&mut self, e: Event) {
+        self.net.diag.emit(e);
     }
 
     /// A relaying node has an upstream again.

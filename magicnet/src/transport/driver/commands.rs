@@ -41,7 +41,7 @@ pub(crate) enum Command {
     RelayUp(Box<dyn super::RelaySink>),
     /// A server's new gateway link, for clients of the role; the reply gets its carrier.
     #[cfg(feature = "gateway")]
-    OpenCarrier(RoleId, String, Box<dyn super::CarrierSink>, CarrierReply),
+    OpenCarrier(RoleId, String, SocketAddr, Box<dyn super::CarrierSink>, CarrierReply),
     /// A gateway link ended: its carrier and virtual connections go, for the reason.
     #[cfg(feature = "gateway")]
     CloseCarrier(crate::net::CarrierId, String),
@@ -170,10 +170,12 @@ impl DriverCore {
                 self.node.relay_up();
             }
             #[cfg(feature = "gateway")]
-            Command::OpenCarrier(role, name, sink, reply) => {
+            Command::OpenCarrier(role, name, peer, sink, reply) => {
                 let opened = self.node.open_carrier(role, &name);
                 if let Ok(id) = opened {
                     self.carriers.insert(id, sink);
+                    let linked = crate::event::GatewayEvent::Linked { gateway: name, peer };
+                    self.node.emit_event(crate::event::Event::Gateway(linked));
                 }
                 reply(opened);
             }
