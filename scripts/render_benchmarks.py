@@ -136,6 +136,13 @@ if len(hops) == 2:
         f"p99 {g['p99_us']:.1f} us: the hop adds {g['p50_us'] - d['p50_us']:.1f} us at p50 "
         f"({g['p99_us'] - d['p99_us']:.1f} us at p99), both ways included."
     )
+    if "pipelined_per_s" in d:
+        w("")
+        w(
+            f"One way, the same client pipelining 200,000 CUSTOM messages (at most 10,000 unanswered), "
+            f"counted by their replies: direct {fmt(d['pipelined_per_s'])}/s, through a gateway "
+            f"{fmt(g['pipelined_per_s'])}/s ({g['pipelined_per_s'] / d['pipelined_per_s']:.2f}x)."
+        )
     w("")
 w("## The game-server workload")
 w("")
