@@ -37,6 +37,22 @@ fn unlimit(l: &mut Limits) {
     l.work_rate = None;
 }
 
+/// The reason of the next connection the server saw close with a transport error (a gateway
+/// closing it, or its link ending); fails with `what` after the timeout.
+async fn transport_close(events: &mut EventStream, what: &str) -> String {
+    let found = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            match events.recv().await {
+                Some(Event::ConnectionClosed { reason: CloseReason::TransportError(why), .. }) => return Some(why),
+                Some(_) => {}
+                None => return None,
+            }
+        }
+    })
+    .await;
+    found.ok().flatten().unwrap_or_else(|| panic!("{what}: no such close"))
+}
+
 /// A gateway in front of the server's gateway port, taking TCP clients; its client port.
 async fn gateway(upstream: u16, name: &str) -> (Gateway, EventStream, u16) {
     let config = GatewayConfig::new(format!("127.0.0.1:{upstream}")).secret(GatewaySecret::new(SECRET)).name(name);
@@ -85,16 +101,8 @@ async fn python_object_clients_through_a_gateway_create_update_and_switch_zones(
     let clients = role_of(&server, "client").await;
     let link = server.listen_gateways(Endpoint::tcp("127.0.0.1:0"), clients, GatewaySecret::new(SECRET)).await;
     let (_gw, _gev, port) = gateway(link.unwrap().port(), "gw").await;
-    let mk = |zone: u32, v: i32| {
-        server.call(move |n| {
-            n.create_object(NumberServer::default(), CreateOptions::zone(ZoneId(zone)), |o, ctx| {
-                o.value = v;
-                crate::objects::NumberClientFields::send_set_current_value(o, ctx, v).unwrap()
-            })
-        })
-    };
-    let one = mk(1, 100).await.unwrap().unwrap();
-    let two = mk(2, 200).await.unwrap().unwrap();
+    let one = crate::objects::number_in_zone(&server, 1, 100).await;
+    let two = crate::objects::number_in_zone(&server, 2, 200).await;
     // zones through the gateway: sees zone 1, then zone 2 (sent `two`, told to drop `one`)
     let args = [port.to_string(), s("vz"), s("1"), s("values"), s("100"), s("vz"), s("2"), s("values"), s("200")];
     let (lines, ok) = run_python("number_client.py", &args).await;
@@ -394,17 +402,7 @@ async fn a_client_that_stops_reading_is_dropped_at_the_gateway_alone() {
     assert_eq!(heard.len(), LINES, "the listener gets every broadcast, in full");
     assert!(heard.iter().all(|m| decode::<(String, String)>(m) == (s("talker"), line.clone())));
     // the server learns that the stalled client was dropped (203 at the gateway)
-    let why = tokio::time::timeout(TIMEOUT, async {
-        loop {
-            match events.recv().await {
-                Some(Event::ConnectionClosed { reason: CloseReason::TransportError(why), .. }) => return why,
-                Some(_) => {}
-                None => return String::new(),
-            }
-        }
-    })
-    .await
-    .expect("the stalled client is dropped");
+    let why = transport_close(&mut events, "the stalled client is dropped").await;
     assert!(why.contains("(203: slow consumer"), "{why}");
     assert_eq!(server.call(|n| n.connections().count()).await.unwrap(), 2, "the others stay");
     server.shutdown().await;
@@ -588,17 +586,7 @@ async fn a_gateway_killed_mid_stream_takes_only_its_own_clients() {
         talker.send_raw(&line).await;
     }
     // the server closes the killed gateway's client at once (its socket closed)
-    let why = tokio::time::timeout(TIMEOUT, async {
-        loop {
-            match events.recv().await {
-                Some(Event::ConnectionClosed { reason: CloseReason::TransportError(why), .. }) => return why,
-                Some(_) => {}
-                None => return String::new(),
-            }
-        }
-    })
-    .await
-    .expect("the killed gateway's client is closed");
+    let why = transport_close(&mut events, "the killed gateway's client is closed").await;
     assert!(why.contains("link"), "{why}");
     // the other gateway's clients lose nothing: 100 replies, 100 broadcasts, in order
     let replies = talker.read_messages(100).await;

@@ -94,6 +94,19 @@ pub fn number_server(config: ObjectConfig) -> Node {
         .unwrap()
 }
 
+/// Creates a number with value `v` in `zone` on a running server (telling its viewers).
+pub async fn number_in_zone(server: &magicnet::transport::tokio::NodeHandle, zone: u32, v: i32) -> ObjectId {
+    let created = server
+        .call(move |n| {
+            n.create_object(NumberServer::default(), CreateOptions::zone(ZoneId(zone)), |o, ctx| {
+                o.value = v;
+                NumberClientFields::send_set_current_value(o, ctx, v).unwrap()
+            })
+        })
+        .await;
+    created.unwrap().unwrap()
+}
+
 pub fn number_client() -> Node {
     Node::builder("client")
         .remote_role(RoleConfig::new("server"))

@@ -143,16 +143,8 @@ async fn kill_and_collect(mut child: tokio::process::Child) -> Vec<serde_json::V
 async fn zones_with_python_clients_on_a_rust_server() {
     let (server, _ev) = spawn(number_server(ObjectConfig::authority(Repository(1)).zone_routing(true)));
     let port = server.listen(Endpoint::tcp("127.0.0.1:0"), role_of(&server, "client").await).await.unwrap().port();
-    let mk = |zone: u32, v: i32| {
-        server.call(move |n| {
-            n.create_object(NumberServer::default(), CreateOptions::zone(ZoneId(zone)), |o, ctx| {
-                o.value = v;
-                crate::objects::NumberClientFields::send_set_current_value(o, ctx, v).unwrap()
-            })
-        })
-    };
-    let one = mk(1, 100).await.unwrap().unwrap();
-    let two = mk(2, 200).await.unwrap().unwrap();
+    let one = crate::objects::number_in_zone(&server, 1, 100).await;
+    let two = crate::objects::number_in_zone(&server, 2, 200).await;
     // sees zone 1 only; then switches to zone 2: it is sent `two` and told to drop `one`
     let (lines, ok) = run_python(
         "number_client.py",

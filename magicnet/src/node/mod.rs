@@ -190,15 +190,6 @@ impl Node {
         self.net.flush();
     }
 
-    /// A relaying node: one payload the upstream sent for each of `conns` (a broadcast),
-    /// as [`relay_in`](Self::relay_in) for each.
-    pub fn relay_in_many(&mut self, conns: impl IntoIterator<Item = ConnectionId>, payload: &Bytes) {
-        for conn in conns {
-            self.net.relay_in(conn, payload, false);
-        }
-        self.net.flush();
-    }
-
     /// A relaying node lost its upstream: SHUTDOWN to its clients, new ones refused.
     #[cfg(feature = "gateway")]
     pub(crate) fn relay_down(&mut self) -> usize {
