@@ -47,16 +47,22 @@ pub fn server_node(motd: &str) -> Result<(Node, RoleId), ConfigError> {
 /// The server node without its console output (for load tests, where a test harness would
 /// keep every printed line in memory).
 pub fn quiet_server_node(motd: &str) -> Result<(Node, RoleId), ConfigError> {
-    let (b, clients) = builder(motd, false);
+    let (b, clients) = builder(motd, false, None);
     Ok((b.build()?, clients))
 }
 
 /// The server's builder, for a node that does more than chat, and its clients' role.
 pub fn server_builder(motd: &str) -> (NodeBuilder, RoleId) {
-    builder(motd, true)
+    builder(motd, true, None)
 }
 
-fn builder(motd: &str, print: bool) -> (NodeBuilder, RoleId) {
+/// A chat server behind a gateway whose clients can say `/move` to be moved to the server
+/// `move_to` (its gateway port's address, as the gateway knows it), keeping their name.
+pub fn moving_server_builder(motd: &str, print: bool, move_to: String) -> (NodeBuilder, RoleId) {
+    builder(motd, print, Some(move_to))
+}
+
+fn builder(motd: &str, print: bool, move_to: Option<String>) -> (NodeBuilder, RoleId) {
     let mut b = Node::builder("server").motd(motd);
     // "Everyone except the sender" is a destination filter fed by the message's routing data.
     let clients = b.add_remote_role(RoleConfig::new("client").filter(ExceptFilter));
@@ -79,10 +85,24 @@ fn builder(motd: &str, print: bool) -> (NodeBuilder, RoleId) {
             if let Err(e) = ctx.reply(&CustomResp(reversed.into())) {
                 eprintln!("cannot reply: {e}");
             }
+            if let (Some(to), "/move") = (&move_to, text.as_str()) {
+                let sender = ctx.sender();
+                if let Err(e) = ctx.transfer(sender, to) {
+                    eprintln!("cannot move {name}: {e}");
+                }
+                return;
+            }
             // Everyone except the sender: the role's ExceptFilter reads the routing data.
             let sender = ctx.sender();
             if let Err(e) = ctx.send_routed(&Broadcast(name.into(), text), sender) {
                 eprintln!("cannot broadcast: {e}");
+            }
+        })
+        // a client moved to another server keeps its name (behind a gateway)
+        .on_transfer_out(|ctx| ctx.sender_context::<Username>().map(|u| u.0.clone().into_bytes()).unwrap_or_default())
+        .on_transfer_in(|ctx, name| {
+            if let Ok(name) = std::str::from_utf8(name) {
+                ctx.set_sender_context(Username(name.to_owned()));
             }
         })
         .declare::<CustomResp>()

@@ -216,6 +216,26 @@ pub enum ConfigError {
     InvalidMaxPayload(usize),
 }
 
+/// Why a connection cannot be moved to another server
+/// ([`NetApi::transfer`](crate::NetApi::transfer)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransferError {
+    /// The connection is not open and past its handshake.
+    #[error("{0} is not an active connection: only an active client can be moved")]
+    NotActive(crate::ids::ConnectionId),
+    /// The connection did not come through a gateway: only a gateway can move a client
+    /// without it reconnecting.
+    #[error("{0} did not come through a gateway: a direct client cannot be moved (run the servers behind a gateway)")]
+    NotViaGateway(crate::ids::ConnectionId),
+    /// A move of this connection is already under way.
+    #[error("{0} is already being moved to {1}")]
+    AlreadyMoving(crate::ids::ConnectionId, String),
+    /// The target is empty or longer than 255 bytes.
+    #[error("transfer target {0:?} is invalid: give the upstream's address as the gateway knows it (host:port)")]
+    BadTarget(String),
+}
+
 /// Why the registry cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

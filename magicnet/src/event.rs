@@ -30,6 +30,11 @@ pub enum CloseReason {
     Closed,
     /// The transport failed.
     TransportError(String),
+    /// The client moved to another server behind its gateway (it is still connected, there).
+    Transferred {
+        /// The upstream it moved to, as the gateway names it.
+        to: String,
+    },
 }
 
 /// What kind of problem a [`Diagnostic`] reports, so that applications and tests can match on
@@ -206,6 +211,50 @@ pub enum Event {
     Object(ObjectEvent),
     /// A gateway link came or went (feature `gateway`).
     Gateway(GatewayEvent),
+    /// A client moved between servers behind a gateway (feature `gateway`).
+    Transfer(TransferEvent),
+}
+
+/// A client's move from one server to another behind the same gateway, as each side sees
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransferEvent {
+    /// Server: the client left for `to`, with its session (after this event its connection
+    /// closes here with [`CloseReason::Transferred`]).
+    Left {
+        /// The connection, here.
+        conn: ConnectionId,
+        /// The upstream it moved to.
+        to: String,
+    },
+    /// Server: a client arrived from another server through `gateway`: its connection is
+    /// active, its shared parameters and the application's state restored.
+    Arrived {
+        /// Its new connection, here.
+        conn: ConnectionId,
+        /// The gateway it came through.
+        gateway: String,
+    },
+    /// Server: the move did not happen; the client stays here.
+    Refused {
+        /// The connection.
+        conn: ConnectionId,
+        /// Where it was to go.
+        to: String,
+        /// Why.
+        reason: String,
+    },
+    /// Gateway: a client moved from one upstream to another (when `from` and `to` are the
+    /// same, the target went away during the move and the client went back).
+    Moved {
+        /// The client, on the gateway.
+        conn: ConnectionId,
+        /// The upstream it left.
+        from: String,
+        /// The upstream it is on now.
+        to: String,
+    },
 }
 
 /// What happened to a gateway link, on the server's side and on the gateway's.

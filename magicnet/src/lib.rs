@@ -117,8 +117,8 @@ pub mod tls;
 pub mod transport;
 pub mod wire;
 
-pub use error::{ConfigError, DecodeError, EncodeError, RegistryError, SendError};
-pub use event::{CloseReason, Diagnostic, DiagnosticKind, Event, GatewayEvent};
+pub use error::{ConfigError, DecodeError, EncodeError, RegistryError, SendError, TransferError};
+pub use event::{CloseReason, Diagnostic, DiagnosticKind, Event, GatewayEvent, TransferEvent};
 pub use ids::{ClassId, ConnectionId, DisconnectReason, ObjectId, ObjectRole, Repository, RoleId, ZoneId};
 pub use message::{Delivery, Message, NetMessage};
 pub use middleware::{ByteMiddleware, DefaultFilter, DestinationFilter, ExceptFilter, Flow, MessageMiddleware};

@@ -23,5 +23,6 @@ mod objects_interop;
 mod proptests;
 mod support;
 mod tcp;
+mod transfer;
 mod transports_bad_input;
 mod unreliable;

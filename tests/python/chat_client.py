@@ -4,7 +4,7 @@ usage: chat_client.py PORT NAME [LINE ...] [--expect-broadcasts N] [--linger SEC
 Sends SET_NAME and each LINE as CUSTOM, waits for one reply per line (and N broadcasts),
 prints everything as JSON lines, prints its repository number, then shuts down.
 Options: --hello-version V (send this protocol version), --hash HEX (use this network hash),
---no-name (skip SET_NAME).
+--no-name (skip SET_NAME), --one-at-a-time (wait for each line's reply before the next).
 """
 
 import argparse
@@ -27,6 +27,7 @@ parser.add_argument("--hello-version", type=int, default=None)
 parser.add_argument("--hash", default="12345678")
 parser.add_argument("--no-name", action="store_true")
 parser.add_argument("--expect-disconnect", action="store_true", help="wait to be disconnected")
+parser.add_argument("--one-at-a-time", action="store_true", help="wait for each reply before the next line")
 args = parser.parse_args()
 
 if args.hello_version is not None:
@@ -49,8 +50,13 @@ async def main():
     cc.out(event="connected")
     if not args.no_name:
         client.send_message(NetMessage(cc.MSG_SET_NAME, [args.name]))
-    for line in args.lines:
+    for i, line in enumerate(args.lines):
         client.send_message(NetMessage(cc.MSG_CUSTOM, [line]))
+        if args.one_at_a_time:
+            for _ in range(500):
+                if counts["reply"] > i:
+                    break
+                await asyncio.sleep(0.01)
     if args.expect_disconnect:
         # shutdown_on_disconnect stops the loop when DISCONNECT arrives
         await asyncio.sleep(5)

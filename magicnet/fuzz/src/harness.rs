@@ -231,8 +231,10 @@ pub fn relay(data: &[u8]) {
     let datagram = node.accept(role, Framing::Datagram, None, now).expect("our own role");
     let framing = if first & 1 == 0 { Framing::Stream } else { Framing::Datagram };
     let offender = node.accept(role, framing, None, now).expect("our own role");
-    let opened: Vec<RelayItem> = std::iter::from_fn(|| node.poll_relay()).collect();
-    assert_eq!(opened, [RelayItem::Opened(stream), RelayItem::Opened(datagram), RelayItem::Opened(offender)]);
+    let opened: Vec<(usize, RelayItem)> = std::iter::from_fn(|| node.poll_relay()).collect();
+    let expected =
+        [RelayItem::Opened(stream), RelayItem::Opened(datagram), RelayItem::Opened(offender)].map(|i| (0, i));
+    assert_eq!(opened, expected, "each client opens on the one upstream");
     let chunk = 1 + (first as usize >> 1) % 64;
     let (mut sent, mut relayed) = (Vec::new(), Vec::new());
     let mut offender_closed = false;
@@ -249,7 +251,8 @@ pub fn relay(data: &[u8]) {
         node.handle_datagram(datagram, Bytes::from(payload.clone()), now);
         sent.push((stream, payload.clone()));
         sent.push((datagram, payload.clone()));
-        while let Some(item) = node.poll_relay() {
+        while let Some((upstream, item)) = node.poll_relay() {
+            assert_eq!(upstream, 0, "a relay with one upstream relays everything to it");
             match item {
                 RelayItem::Payload { conn, data, .. } if conn == offender => {
                     assert!(!offender_closed, "nothing is relayed for a client after its close");

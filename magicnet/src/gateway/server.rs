@@ -149,26 +149,39 @@ async fn serve(
                 LinkFrame::Open { vc, .. } if vcs.contains_key(&vc) => {
                     break 'link format!("gateway {name} opened virtual connection {vc} twice");
                 }
+                LinkFrame::Adopt { vc, .. } if vcs.contains_key(&vc) => {
+                    break 'link format!("gateway {name} moved virtual connection {vc} here twice");
+                }
                 LinkFrame::Open { vc, lane, peer } => {
-                    let (tx, rx) = flume::bounded(1);
-                    let link = Box::new(VirtualLink { vc, lane, writer: writer.clone() });
-                    let reply = Box::new(move |r| {
-                        let _ = tx.send(r);
-                    });
-                    let open = OpenVirtual { role, carrier, vc, peer, link, reply };
-                    if host.handle.send(Command::OpenVirtual(Box::new(open))).await.is_err() {
-                        break 'link "the node stopped".to_owned();
-                    }
-                    match rx.recv_async().await {
-                        Ok(Ok(conn)) => {
+                    match open_virtual(&host, role, carrier, &writer, (vc, lane, peer), None).await {
+                        Ok(Some(conn)) => {
                             vcs.insert(vc, conn);
                         }
-                        Ok(Err(e)) => {
-                            let _ = writer.send(&LinkFrame::Close { vc, reason: e.to_string() });
-                        }
-                        Err(_) => break 'link "the node stopped".to_owned(),
+                        Ok(None) => {}
+                        Err(end) => break 'link end,
                     }
                     continue;
+                }
+                LinkFrame::Adopt { vc, lane, peer, state } => {
+                    match open_virtual(&host, role, carrier, &writer, (vc, lane, peer), Some(state)).await {
+                        Ok(Some(conn)) => {
+                            vcs.insert(vc, conn);
+                        }
+                        Ok(None) => {}
+                        Err(end) => break 'link end,
+                    }
+                    continue;
+                }
+                LinkFrame::Fence { vc } => match vcs.get(&vc) {
+                    Some(&conn) => Command::Call(Box::new(move |node| node.fenced(conn))),
+                    None => continue,
+                },
+                LinkFrame::Stay { vc, reason } => match vcs.get(&vc) {
+                    Some(&conn) => Command::Call(Box::new(move |node| node.transfer_refused(conn, &reason))),
+                    None => continue,
+                },
+                LinkFrame::Move { .. } | LinkFrame::Handoff { .. } => {
+                    break 'link format!("gateway {name} sent MOVE or HANDOFF, which only servers send");
                 }
                 LinkFrame::Data { vc, payload } => match vcs.get(&vc) {
                     Some(&conn) => Command::Input(conn, payload),
@@ -195,6 +208,36 @@ async fn serve(
     tracing::info!(%peer, gateway = %name, open = vcs.len(), "gateway link down: {end}");
     let _ = host.handle.send(Command::CloseCarrier(carrier, end)).await;
     writer.close();
+}
+
+/// Registers a client the gateway opened (OPEN) or moved here (ADOPT, with its session):
+/// its connection, or `None` when the node refused it (the gateway is told with CLOSE);
+/// `Err` when the node stopped.
+async fn open_virtual(
+    host: &Host,
+    role: RoleId,
+    carrier: crate::net::CarrierId,
+    writer: &LinkWriter,
+    (vc, lane, peer): (u64, u32, Option<SocketAddr>),
+    adopt: Option<Bytes>,
+) -> Result<Option<ConnectionId>, String> {
+    let (tx, rx) = flume::bounded(1);
+    let link = Box::new(VirtualLink { vc, lane, writer: writer.clone() });
+    let reply = Box::new(move |r| {
+        let _ = tx.send(r);
+    });
+    let open = OpenVirtual { role, carrier, vc, peer, link, reply, adopt };
+    if host.handle.send(Command::OpenVirtual(Box::new(open))).await.is_err() {
+        return Err("the node stopped".to_owned());
+    }
+    match rx.recv_async().await {
+        Ok(Ok(conn)) => Ok(Some(conn)),
+        Ok(Err(e)) => {
+            let _ = writer.send(&LinkFrame::Close { vc, reason: e.to_string() });
+            Ok(None)
+        }
+        Err(_) => Err("the node stopped".to_owned()),
+    }
 }
 
 /// A carrier's end of a link: the core's link frames, appended to the link's buffer.

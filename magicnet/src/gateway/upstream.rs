@@ -31,6 +31,10 @@ pub struct GatewayConfig {
     /// Standby upstreams (`host:port`), tried in turn when the link to the current one is
     /// lost. Without any, a gateway that loses its upstream stops.
     pub standby: Vec<String>,
+    /// Other upstreams the gateway links to at the same time, which its servers may move
+    /// clients to ([`NetApi::transfer`](crate::NetApi::transfer) names them by these
+    /// addresses). New clients go to `upstream`.
+    pub targets: Vec<String>,
     /// The secret the upstream expects ([`GatewaySecret::none`] by default).
     pub secret: GatewaySecret,
     /// The gateway's name, shown in the upstream's logs. Default `"gateway"`.
@@ -53,6 +57,7 @@ impl GatewayConfig {
         Self {
             upstream: upstream.into(),
             standby: Vec::new(),
+            targets: Vec::new(),
             secret: GatewaySecret::none(),
             name: "gateway".into(),
             limits: Limits::default(),
@@ -76,6 +81,15 @@ impl GatewayConfig {
     /// until one does.
     pub fn standby(mut self, upstream: impl Into<String>) -> Self {
         self.standby.push(upstream.into());
+        self
+    }
+
+    /// Adds an upstream that the gateway links to beside the first, as a place its servers
+    /// may move clients to (`NodeHandle::transfer(conn, "host:port")` with this address):
+    /// a client moves there without reconnecting. When its link is lost, the clients on it
+    /// are sent SHUTDOWN and the gateway links to it again as soon as it answers.
+    pub fn transfer_target(mut self, upstream: impl Into<String>) -> Self {
+        self.targets.push(upstream.into());
         self
     }
 
@@ -164,7 +178,7 @@ pub enum GatewayError {
 pub struct Gateway {
     handle: NodeHandle,
     role: RoleId,
-    link: Arc<Mutex<Linked>>,
+    links: Arc<Mutex<Vec<Linked>>>,
     ended: watch::Receiver<Option<String>>,
     stats: Arc<Counters>,
 }
@@ -260,21 +274,48 @@ impl Gateway {
     /// Returns the gateway and its events (clients connecting and leaving, what the
     /// gateway refused and why).
     pub async fn start(config: GatewayConfig) -> Result<(Self, EventStream), GatewayError> {
-        let upstream = config.upstream.clone();
-        let socket = link_to(&upstream, &config).await?;
+        // the first upstream, then the transfer targets: each linked now
+        let names: Vec<String> =
+            std::iter::once(config.upstream.clone()).chain(config.targets.iter().cloned()).collect();
+        let mut sockets = Vec::with_capacity(names.len());
+        for upstream in &names {
+            sockets.push(link_to(upstream, &config).await?);
+        }
         let mut builder = Node::builder(config.name.clone()).relay().limits(config.limits.clone());
         let role = builder.add_remote_role(RoleConfig::new("client"));
-        let node = builder.build()?;
-        let (rd, writer) = start_link(socket);
-        let sink = UpstreamSink { writer: writer.clone() };
-        let (handle, events) = spawn_core(node, config.driver.clone(), |core| core.relay = Some(Box::new(sink)));
+        let mut node = builder.build()?;
+        node.set_upstreams(names.clone());
+        let (mut readers, mut linked, mut sinks) = (Vec::new(), Vec::new(), Vec::new());
+        for (socket, upstream) in sockets.into_iter().zip(&names) {
+            let (rd, writer) = start_link(socket);
+            readers.push(rd);
+            sinks.push(Some(Box::new(UpstreamSink { writer: writer.clone() }) as Box<dyn RelaySink>));
+            linked.push(Linked { writer, upstream: upstream.clone() });
+        }
+        let (handle, events) = spawn_core(node, config.driver.clone(), |core| core.relay = sinks);
         let (ended_tx, ended) = watch::channel(None);
         let stats = Arc::new(Counters::default());
-        let link = Arc::new(Mutex::new(Linked { writer, upstream }));
-        let links = Links { handle: handle.clone(), config, link: link.clone(), ended: ended_tx, stats: stats.clone() };
-        links.linked(0).await;
-        tokio::spawn(links.run(rd));
-        Ok((Self { handle, role, link, ended, stats }, events))
+        let links = Arc::new(Mutex::new(linked));
+        let ended_tx = Arc::new(ended_tx);
+        for (slot, rd) in readers.into_iter().enumerate() {
+            let candidates = if slot == 0 {
+                std::iter::once(config.upstream.clone()).chain(config.standby.iter().cloned()).collect()
+            } else {
+                vec![names[slot].clone()]
+            };
+            let runner = Links {
+                handle: handle.clone(),
+                config: config.clone(),
+                slot,
+                candidates,
+                links: links.clone(),
+                ended: ended_tx.clone(),
+                stats: stats.clone(),
+            };
+            runner.linked(&names[slot]).await;
+            tokio::spawn(runner.run(rd));
+        }
+        Ok((Self { handle, role, links, ended, stats }, events))
     }
 
     /// Listens for clients on `endpoint` (any transport this build has). Returns the bound
@@ -307,9 +348,15 @@ impl Gateway {
         }
     }
 
-    /// The upstream the gateway is linked to (or was, last).
+    /// The upstream new clients go to (the first, or the standby it moved to after a loss).
     pub fn upstream(&self) -> String {
-        self.link.lock().unwrap_or_else(|p| p.into_inner()).upstream.clone()
+        self.links.lock().unwrap_or_else(|p| p.into_inner()).first().map(|l| l.upstream.clone()).unwrap_or_default()
+    }
+
+    /// Every upstream the gateway links to: the one new clients go to, then the transfer
+    /// targets.
+    pub fn upstreams(&self) -> Vec<String> {
+        self.links.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|l| l.upstream.clone()).collect()
     }
 
     /// Waits until the gateway has lost its upstream for good (with standbys: never, while
@@ -327,44 +374,52 @@ impl Gateway {
     }
 
     /// Shuts the gateway down: SHUTDOWN to every client, each virtual connection closed
-    /// upstream, then the link.
+    /// upstream, then the links.
     pub async fn shutdown(&self) {
         self.handle.shutdown().await;
-        let writer = self.link.lock().unwrap_or_else(|p| p.into_inner()).writer.clone();
-        let _ = writer.send(&LinkFrame::Shutdown { reason: "the gateway shut down".into() });
-        writer.close();
+        let writers: Vec<LinkWriter> =
+            self.links.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|l| l.writer.clone()).collect();
+        for writer in writers {
+            let _ = writer.send(&LinkFrame::Shutdown { reason: "the gateway shut down".into() });
+            writer.close();
+        }
     }
 }
 
-/// What runs the gateway's links, one after the other.
+/// What runs one of the gateway's upstream links (by its index, `slot`), one link after
+/// the other.
 struct Links {
     handle: NodeHandle,
     config: GatewayConfig,
-    link: Arc<Mutex<Linked>>,
-    ended: watch::Sender<Option<String>>,
+    slot: usize,
+    /// The upstreams this slot links to, in turn (the first's: it and the standbys).
+    candidates: Vec<String>,
+    links: Arc<Mutex<Vec<Linked>>>,
+    ended: Arc<watch::Sender<Option<String>>>,
     stats: Arc<Counters>,
 }
 
 impl Links {
-    /// Reads each link until it ends; then links to a standby (its clients sent SHUTDOWN)
-    /// or, without one, shuts the gateway down.
+    /// Reads each link until it ends; then links again (to a standby, or to the same
+    /// transfer target) after its clients were sent SHUTDOWN. The first upstream without a
+    /// standby shuts the gateway down instead.
     async fn run(self, mut rd: LinkReader) {
-        let upstreams: Vec<String> =
-            std::iter::once(self.config.upstream.clone()).chain(self.config.standby.iter().cloned()).collect();
         let mut current = 0;
         loop {
-            let why = self.read(&mut rd, &upstreams[current]).await;
-            let writer = self.link.lock().unwrap_or_else(|p| p.into_inner()).writer.clone();
+            let upstream = self.candidates[current].clone();
+            let why = self.read(&mut rd, &upstream).await;
+            let writer = self.writer();
             writer.close();
-            let (upstream, reason) = (upstreams[current].clone(), why.clone());
+            let reason = why.clone();
+            let lost = upstream.clone();
             let _ = self
                 .handle
                 .post(move |node| {
                     let clients = node.relayed_count();
-                    node.emit_event(Event::Gateway(GatewayEvent::UpstreamLost { upstream, reason, clients }));
+                    node.emit_event(Event::Gateway(GatewayEvent::UpstreamLost { upstream: lost, reason, clients }));
                 })
                 .await;
-            if upstreams.len() == 1 || self.handle.is_stopped() {
+            if (self.slot == 0 && self.candidates.len() == 1) || self.handle.is_stopped() {
                 if !self.handle.is_stopped() {
                     tracing::warn!("{why}: the gateway shuts down");
                 }
@@ -374,15 +429,15 @@ impl Links {
                 let _ = self.ended.send(Some(why));
                 return;
             }
-            tracing::warn!("{why}: its clients are sent SHUTDOWN; linking to a standby");
-            if self.handle.host.handle.send(Command::RelayDown).await.is_err() {
+            tracing::warn!("{why}: its clients are sent SHUTDOWN; linking again");
+            if self.handle.host.handle.send(Command::RelayDown(self.slot)).await.is_err() {
                 return;
             }
             let mut pause = Duration::from_millis(100);
             let socket = 'relink: loop {
-                for k in 1..=upstreams.len() {
-                    let i = (current + k) % upstreams.len();
-                    match link_to(&upstreams[i], &self.config).await {
+                for k in 1..=self.candidates.len() {
+                    let i = (current + k) % self.candidates.len();
+                    match link_to(&self.candidates[i], &self.config).await {
                         Ok(socket) => {
                             current = i;
                             break 'relink socket;
@@ -398,20 +453,36 @@ impl Links {
             };
             let (next, writer) = start_link(socket);
             rd = next;
-            *self.link.lock().unwrap_or_else(|p| p.into_inner()) =
-                Linked { writer: writer.clone(), upstream: upstreams[current].clone() };
+            let upstream = self.candidates[current].clone();
+            if let Some(l) = self.links.lock().unwrap_or_else(|p| p.into_inner()).get_mut(self.slot) {
+                *l = Linked { writer: writer.clone(), upstream: upstream.clone() };
+            }
             self.stats.relinks.fetch_add(1, Ordering::Relaxed);
             let sink = Box::new(UpstreamSink { writer });
-            if self.handle.host.handle.send(Command::RelayUp(sink)).await.is_err() {
+            let name = upstream.clone();
+            let slot = self.slot;
+            let relinked = self
+                .handle
+                .post(move |node| {
+                    node.rename_upstream(slot, name);
+                })
+                .await;
+            if relinked.is_err() || self.handle.host.handle.send(Command::RelayUp(self.slot, sink)).await.is_err() {
                 return;
             }
-            self.linked(current).await;
+            self.linked(&upstream).await;
         }
     }
 
-    /// Tells the application that the gateway linked to upstream `i` of the list.
-    async fn linked(&self, i: usize) {
-        let upstream = if i == 0 { self.config.upstream.clone() } else { self.config.standby[i - 1].clone() };
+    /// This slot's writer.
+    fn writer(&self) -> LinkWriter {
+        let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        links.get(self.slot).map(|l| l.writer.clone()).unwrap_or_else(LinkWriter::new)
+    }
+
+    /// Tells the application that the gateway linked to `upstream`.
+    async fn linked(&self, upstream: &str) {
+        let upstream = upstream.to_owned();
         let _ = self
             .handle
             .post(move |node| node.emit_event(Event::Gateway(GatewayEvent::UpstreamLinked { upstream })))
@@ -452,16 +523,21 @@ impl Links {
                         stats.multi_frames.fetch_add(1, Ordering::Relaxed);
                         stats.deliveries.fetch_add(vcs.len() as u64, Ordering::Relaxed);
                     }
-                    LinkFrame::Close { .. } => {}
+                    LinkFrame::Close { .. }
+                    | LinkFrame::Move { .. }
+                    | LinkFrame::Handoff { .. }
+                    | LinkFrame::Stay { .. } => {}
                     LinkFrame::Heartbeat => continue,
                     LinkFrame::Shutdown { reason } => break Some(format!("the upstream shut down: {reason}")),
-                    LinkFrame::Open { .. } => {
-                        break Some(format!("the upstream {upstream} sent OPEN, which only gateways send"));
+                    LinkFrame::Open { .. } | LinkFrame::Fence { .. } | LinkFrame::Adopt { .. } => {
+                        break Some(format!(
+                            "the upstream {upstream} sent OPEN, FENCE or ADOPT, which only gateways send"
+                        ));
                     }
                 }
                 frames.push(frame);
             };
-            if !frames.is_empty() && handle.host.handle.send(Command::RelayFrames(frames)).await.is_err() {
+            if !frames.is_empty() && handle.host.handle.send(Command::RelayFrames(self.slot, frames)).await.is_err() {
                 return "the gateway stopped".into();
             }
             if let Some(why) = ended {
@@ -491,6 +567,17 @@ impl RelaySink for UpstreamSink {
             }
             RelayItem::Closed { conn, reason } => {
                 self.writer.append(|b| LinkFrame::Close { vc: conn.to_u64(), reason }.encode(b))
+            }
+            RelayItem::Fence(conn) => self.writer.append(|b| LinkFrame::Fence { vc: conn.to_u64() }.encode(b)),
+            RelayItem::Adopt { conn, state } => {
+                let (peer, lane) = node
+                    .connection(conn)
+                    .map(|c| (c.peer_addr(), c.lane.as_ref().map_or(0, |l| l.max as u32)))
+                    .unwrap_or_default();
+                self.writer.append(|b| LinkFrame::Adopt { vc: conn.to_u64(), lane, peer, state }.encode(b))
+            }
+            RelayItem::Stay { conn, reason } => {
+                self.writer.append(|b| LinkFrame::Stay { vc: conn.to_u64(), reason }.encode(b))
             }
         };
         if let Err(e) = written {

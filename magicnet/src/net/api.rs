@@ -237,6 +237,21 @@ pub trait NetApi {
         self.net_mut().disconnect(conn, reason, detail);
     }
 
+    /// Moves the client `conn`, which came through a gateway, to the upstream server
+    /// `target` (its address as that gateway was configured with it, `host:port`; see
+    /// `GatewayConfig::transfer_target`), without the client reconnecting. Everything this
+    /// node sent the client before the call reaches it first; what the client sent before
+    /// its gateway read the request is handled here, the rest there, in order. When the
+    /// gateway has fenced the client, the objects it saw here are dropped from its view,
+    /// the out hook ([`NodeBuilder::on_transfer_out`](crate::NodeBuilder::on_transfer_out))
+    /// gives the application's state, and the client leaves
+    /// ([`TransferEvent::Left`](crate::TransferEvent::Left), then its connection closes with
+    /// [`CloseReason::Transferred`](crate::CloseReason::Transferred)); or the move is refused
+    /// ([`TransferEvent::Refused`](crate::TransferEvent::Refused)) and it stays.
+    fn transfer(&mut self, conn: ConnectionId, target: &str) -> Result<(), crate::TransferError> {
+        self.net_mut().transfer(conn, target)
+    }
+
     /// Closes a connection without telling the peer why (its queued bytes still go out).
     fn close(&mut self, conn: ConnectionId) {
         self.net_mut().close_with(conn, crate::event::CloseReason::Closed);

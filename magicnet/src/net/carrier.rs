@@ -23,6 +23,8 @@ pub(crate) struct Via {
     pub(crate) carrier: CarrierId,
     pub(crate) vc: u64,
     pub(crate) gateway: std::sync::Arc<str>,
+    /// On its way to another server behind the gateway.
+    pub(crate) moving: Option<super::transfer::Moving>,
 }
 
 /// The largest link frame written (the decoder's limit): MULTI frames are split under it.
@@ -97,6 +99,14 @@ impl Carriers {
         for chunk in vcs.chunks(per) {
             link::multi(&mut c.buf, chunk, msg);
         }
+        c.open_data = None;
+        self.mark(id);
+    }
+
+    /// A frame of `kind` for `vc` (MOVE, HANDOFF, STAY), after everything it was sent.
+    pub(crate) fn frame(&mut self, id: CarrierId, kind: u8, vc: u64, rest: &[u8]) {
+        let Some(c) = self.get(id) else { return };
+        link::vc_frame(&mut c.buf, kind, vc, rest);
         c.open_data = None;
         self.mark(id);
     }

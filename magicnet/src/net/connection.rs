@@ -102,6 +102,8 @@ pub struct Connection {
     pub(crate) abort: bool,
     /// Relayed to an upstream server (a gateway's client): its closing is reported there.
     pub(crate) relayed: bool,
+    /// The upstream a relayed client is bound to (its index in the gateway's list).
+    pub(crate) upstream: u16,
     /// A virtual connection (a gateway's client on this server): its carrier and number.
     pub(crate) via: Option<super::carrier::Via>,
     pub(crate) deadline: Option<Instant>,
@@ -153,6 +155,7 @@ impl Connection {
             in_ready: false,
             flush_epoch: 0,
             relayed: false,
+            upstream: 0,
             via: None,
             ticket: None,
             usage: Usage::default(),

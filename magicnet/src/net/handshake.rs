@@ -27,7 +27,7 @@ impl Greeting {
     }
 
     /// The next client repository (wrapping back to the first after 2^32 - 1).
-    fn assign_repository(&mut self) -> Repository {
+    pub(crate) fn assign_repository(&mut self) -> Repository {
         let rp = self.next_repository;
         self.next_repository = Repository(rp.0.checked_add(1).unwrap_or(Repository::FIRST_CLIENT.0));
         rp
@@ -147,7 +147,7 @@ impl Net {
         self.close_with(conn, CloseReason::PeerDisconnected { reason });
     }
 
-    fn on_shared_parameter(&mut self, conn: ConnectionId, params: &[u8]) {
+    pub(crate) fn on_shared_parameter(&mut self, conn: ConnectionId, params: &[u8]) {
         let mut r = Reader::with_limits(params, self.limits.read());
         let parsed = (|| {
             wire::expect_array(&mut r, 2)?;

@@ -54,8 +54,51 @@ impl Net {
         vc: u64,
         now: Instant,
     ) -> Result<ConnectionId, ConfigError> {
-        let via = super::carrier::Via { carrier, vc, gateway: self.carrier_name(carrier) };
+        let via = super::carrier::Via { carrier, vc, gateway: self.carrier_name(carrier), moving: None };
         self.accept_via(role, Framing::Datagram, peer, None, Some(via), now)
+    }
+
+    /// A client another server handed over (ADOPT): accepted on its carrier like any other,
+    /// but with no MOTD (its handshake was done on the server it came from) and active once
+    /// its session is restored ([`adopt`](Self::adopt)).
+    #[cfg_attr(not(feature = "gateway"), allow(dead_code))]
+    pub(crate) fn accept_adopted(
+        &mut self,
+        role: RoleId,
+        peer: Option<std::net::SocketAddr>,
+        carrier: super::CarrierId,
+        vc: u64,
+        now: Instant,
+    ) -> Result<ConnectionId, ConfigError> {
+        self.greet_next = false;
+        let opened = self.accept_virtual(role, peer, carrier, vc, now);
+        self.greet_next = true;
+        opened
+    }
+
+    /// Restores a handed-over session on `conn` (just accepted with
+    /// [`accept_adopted`](Self::accept_adopted)): its shared parameters (checked as if the
+    /// client had set them), a repository number of this server's (sent as `rp`), then the
+    /// connection is active.
+    #[cfg_attr(not(feature = "gateway"), allow(dead_code))]
+    pub(crate) fn adopt(&mut self, conn: ConnectionId, session: &super::transfer::Session) {
+        if !self.conns.is_open(conn) {
+            return;
+        }
+        for params in &session.shared {
+            self.on_shared_parameter(conn, params);
+        }
+        let rp = self.greeting.assign_repository();
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.repository = Some(rp);
+        }
+        if let Err(e) = self.set_shared_parameter(conn, "rp", &rp.0) {
+            tracing::error!(%conn, error = %e, "cannot assign a repository");
+        }
+        self.activate(conn);
+        let gateway = self.conns.get(conn).and_then(|c| c.via.as_ref()).map(|v| v.gateway.to_string());
+        let e = crate::event::TransferEvent::Arrived { conn, gateway: gateway.unwrap_or_default() };
+        self.diag.emit(Event::Transfer(e));
     }
 
     fn accept_via(
@@ -95,7 +138,7 @@ impl Net {
         }
         if self.relay.enabled {
             self.open_relayed(id);
-        } else {
+        } else if self.greet_next {
             self.greet(id);
         }
         self.close_evicted();

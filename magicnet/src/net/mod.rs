@@ -12,7 +12,8 @@
 //! | input | `input.rs` | frames in, rate checks, messages out to their handler |
 //! | output | `output.rs`, `outbox.rs` | routing, filters, encode-once fan-out, frames, [`Output`] |
 //! | carriers | `carrier.rs` | a server's gateway links: virtual connections' output as link frames, a broadcast once per link |
-//! | relay | `relay.rs` | a gateway's clients: checked payloads up, the upstream's payloads down |
+//! | relay | `relay.rs` | a gateway's clients: checked payloads up, the upstream's payloads down, each bound to one upstream |
+//! | transfer | `transfer.rs` | moving a gateway's client to another server: MOVE, FENCE, HANDOFF, the session's encoding |
 //! | lifecycle | `lifecycle.rs` | opening, activating, closing and forgetting connections |
 //! | timers | `timers.rs` | handshake, idle and partial-frame deadlines |
 //! | diagnostics | `diag.rs` | the one event queue, warnings, errors |
@@ -40,6 +41,7 @@ mod relay;
 mod roles;
 mod table;
 mod timers;
+mod transfer;
 
 use std::time::Instant;
 
@@ -61,6 +63,8 @@ pub(crate) use diag::{Diagnostics, panic_text};
 pub(crate) use handshake::Greeting;
 pub(crate) use output::Router;
 pub use relay::RelayItem;
+#[cfg(feature = "gateway")]
+pub(crate) use transfer::read_session;
 
 use crate::ids::{ConnectionId, NodeTag, Repository};
 use crate::message::{IdMap, Signature};
@@ -100,6 +104,10 @@ pub struct Net {
     pub(crate) relay: relay::Relay,
     /// A server's gateway links and what waits for each.
     pub(crate) carriers: carrier::Carriers,
+    /// Off while a handed-over client is accepted: it gets no MOTD.
+    pub(crate) greet_next: bool,
+    /// Connections fenced by their gateway, to hand off once their view is dropped.
+    pub(crate) handoffs: Vec<ConnectionId>,
 }
 
 /// A lifecycle change that the layers above the core (the object runtime) must follow.
@@ -169,6 +177,8 @@ impl Net {
             notices: Vec::new(),
             relay: relay::Relay::new(c.relay),
             carriers: carrier::Carriers::default(),
+            greet_next: true,
+            handoffs: Vec::new(),
         }
     }
 

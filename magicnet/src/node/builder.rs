@@ -39,6 +39,7 @@ pub struct NodeBuilder {
     objects: Option<ObjectConfig>,
     permission: Option<MessagePermission>,
     relay: bool,
+    hooks: super::transfer::TransferHooks,
 }
 
 impl NodeBuilder {
@@ -55,6 +56,7 @@ impl NodeBuilder {
             objects: None,
             permission: None,
             relay: false,
+            hooks: Default::default(),
         }
     }
 
@@ -91,6 +93,25 @@ impl NodeBuilder {
     /// dropped with a [`DiagnosticKind::Refused`](crate::DiagnosticKind::Refused) warning.
     pub fn message_permission(mut self, hook: impl FnMut(ConnectionId, u64, &Net) -> bool + Send + 'static) -> Self {
         self.permission = Some(Box::new(hook));
+        self
+    }
+
+    /// Chooses what travels with a client this server moves to another one behind its
+    /// gateway ([`NetApi::transfer`](crate::NetApi::transfer)): `hook` runs when the client's input has ended here
+    /// (`ctx.sender()` is the client, still connected: read its context, its objects) and
+    /// returns bytes for the next server's [`on_transfer_in`](Self::on_transfer_in). Its
+    /// shared parameters (and with them its visible zones, `vz`) travel without a hook;
+    /// objects it owns here are deleted as on a disconnect unless the hook carries them.
+    pub fn on_transfer_out(mut self, hook: impl FnMut(&mut MessageContext<'_>) -> Vec<u8> + Send + 'static) -> Self {
+        self.hooks.out = Some(Box::new(hook));
+        self
+    }
+
+    /// Restores what a client brings from the server it moved from (the bytes its
+    /// [`on_transfer_out`](Self::on_transfer_out) gave): `hook` runs once the client is
+    /// active here (`ctx.sender()`), before any of its messages.
+    pub fn on_transfer_in(mut self, hook: impl FnMut(&mut MessageContext<'_>, &[u8]) + Send + 'static) -> Self {
+        self.hooks.into = Some(Box::new(hook));
         self
     }
 
@@ -223,7 +244,9 @@ impl NodeBuilder {
             signatures,
             relay: self.relay,
         });
-        Ok(Node::from_parts(net, Processors::new(self.declared, self.permission), objects))
+        let mut node = Node::from_parts(net, Processors::new(self.declared, self.permission), objects);
+        node.hooks = self.hooks;
+        Ok(node)
     }
 }
 

@@ -15,6 +15,7 @@ mod builder;
 mod context;
 mod inbox;
 mod processors;
+mod transfer;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -42,6 +43,7 @@ pub struct Node {
     net: Net,
     processors: Processors,
     objects: Option<ObjectRuntime>,
+    hooks: transfer::TransferHooks,
 }
 
 impl std::fmt::Debug for Node {
@@ -110,7 +112,7 @@ impl Node {
     }
 
     pub(crate) fn from_parts(net: Net, processors: Processors, objects: Option<ObjectRuntime>) -> Self {
-        Self { net, processors, objects }
+        Self { net, processors, objects, hooks: transfer::TransferHooks::default() }
     }
 
     /// True when `role` is one of this node's remote roles.
@@ -175,8 +177,10 @@ impl Node {
     }
 
     /// A relaying node ([`NodeBuilder::relay`](crate::NodeBuilder::relay)): the next item
-    /// for its upstream (a client opened, its checked payload, its end), in order.
-    pub fn poll_relay(&mut self) -> Option<crate::net::RelayItem> {
+    /// for an upstream (a client opened, its checked payload, its end), in order, with the
+    /// upstream's index (always 0 for a relay with one upstream; a gateway's clients move
+    /// between its upstreams when their servers ask).
+    pub fn poll_relay(&mut self) -> Option<(usize, crate::net::RelayItem)> {
         self.net.poll_relay()
     }
 
@@ -190,12 +194,25 @@ impl Node {
         self.net.flush();
     }
 
-    /// A relaying node lost its upstream: SHUTDOWN to its clients, new ones refused.
+    /// A relaying node lost its upstream `which`: SHUTDOWN to the clients bound to it
+    /// (without the first, new ones are refused).
     #[cfg(feature = "gateway")]
-    pub(crate) fn relay_down(&mut self) -> usize {
-        let n = self.net.relay_down();
+    pub(crate) fn relay_down(&mut self, which: usize) -> usize {
+        let n = self.net.relay_down(which);
         self.settle();
         n
+    }
+
+    /// A relaying node's upstream `which` is now the one named `name` (a standby).
+    #[cfg(feature = "gateway")]
+    pub(crate) fn rename_upstream(&mut self, which: usize, name: String) {
+        self.net.rename_upstream(which, name);
+    }
+
+    /// A relaying node's upstreams, by name (the first takes new clients).
+    #[cfg(feature = "gateway")]
+    pub(crate) fn set_upstreams(&mut self, names: Vec<String>) {
+        self.net.set_upstreams(names);
     }
 
     /// How many clients a relaying node relays now.
@@ -210,26 +227,31 @@ impl Node {
         self.net.diag.emit(e);
     }
 
-    /// A relaying node has an upstream again.
+    /// A relaying node's upstream `which` is linked again.
     #[cfg(feature = "gateway")]
-    pub(crate) fn relay_up(&mut self) {
-        self.net.relay_up();
+    pub(crate) fn relay_up(&mut self, which: usize) {
+        self.net.relay_up(which);
     }
 
-    /// What a gateway's upstream sent in one read, applied in order, then routed once.
+    /// What a gateway's upstream `from` sent in one read, applied in order, then routed
+    /// once.
     #[cfg(feature = "gateway")]
-    pub(crate) fn relay_frames(&mut self, frames: Vec<crate::wire::link::LinkFrame>) {
+    pub(crate) fn relay_frames(&mut self, from: usize, frames: Vec<crate::wire::link::LinkFrame>) {
         use crate::wire::link::LinkFrame;
+        let id = ConnectionId::from_u64;
         for frame in frames {
             match frame {
-                LinkFrame::Data { vc, payload } => self.net.relay_in(ConnectionId::from_u64(vc), &payload, false),
-                LinkFrame::Unreliable { vc, payload } => self.net.relay_in(ConnectionId::from_u64(vc), &payload, true),
+                LinkFrame::Data { vc, payload } => self.net.relay_in_from(from, id(vc), &payload, false),
+                LinkFrame::Unreliable { vc, payload } => self.net.relay_in_from(from, id(vc), &payload, true),
                 LinkFrame::Multi { vcs, payload } => {
                     for vc in vcs {
-                        self.net.relay_in(ConnectionId::from_u64(vc), &payload, false);
+                        self.net.relay_in_from(from, id(vc), &payload, false);
                     }
                 }
-                LinkFrame::Close { vc, .. } => self.net.relay_close(ConnectionId::from_u64(vc)),
+                LinkFrame::Close { vc, .. } => self.net.relay_close_from(from, id(vc)),
+                LinkFrame::Move { vc, target } => self.net.relay_move(from, id(vc), &target),
+                LinkFrame::Handoff { vc, state } => self.net.relay_handoff(from, id(vc), state),
+                LinkFrame::Stay { vc, .. } => self.net.relay_stay(from, id(vc)),
                 _ => {}
             }
         }
@@ -414,6 +436,9 @@ impl Node {
         self.settle();
         if let Some(rt) = self.objects.as_mut() {
             rt.pump(&mut self.net);
+        }
+        if !self.net.handoffs.is_empty() {
+            self.hand_off_ready();
         }
         self.net.flush();
     }

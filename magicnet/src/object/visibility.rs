@@ -144,6 +144,47 @@ impl ObjectRuntime {
         self.charge_view(net, conn);
     }
 
+    /// `conn` leaves this server (a transfer): it is told to drop every object it was sent,
+    /// by drop sweeps ([`sweeping`](Self::sweeping) says when they are done). Its `vz`
+    /// stays as it is: it travels with it.
+    pub(crate) fn leave_view(&mut self, net: &mut Net, conn: ConnectionId) {
+        if self.authority.is_none() {
+            return;
+        }
+        if self.zone_routing {
+            let (_, removed) = self.zones.set_visible(conn, BTreeSet::new());
+            for z in removed {
+                self.lose_zone(conn, z);
+            }
+        } else {
+            self.sweeps.end_kind(conn, Kind::Resend);
+            let upto = match self.sweeps.end(conn, Kind::Fresh, Area::All) {
+                Some(fresh) => match fresh.after {
+                    Some(last) => Some(last),
+                    None => return self.charge_view(net, conn),
+                },
+                None => None,
+            };
+            self.sweeps.start(conn, Kind::Drop, Area::All, Cursor::upto(upto));
+        }
+        self.charge_view(net, conn);
+    }
+
+    /// `conn` stays after all (its transfer was refused after its view was dropped): what it
+    /// sees is generated to it again.
+    pub(crate) fn rejoin_view(&mut self, net: &mut Net, conn: ConnectionId) {
+        if self.zone_routing {
+            self.on_vz(net, conn);
+        } else {
+            self.send_visible(net, conn);
+        }
+    }
+
+    /// True while `conn` has an answer in progress (objects to generate or drop).
+    pub(crate) fn sweeping(&self, conn: ConnectionId) -> bool {
+        self.sweeps.of(conn).is_some_and(|s| s.len() > 0)
+    }
+
     /// `conn` sees `zone` from now on: a fresh sweep generates its objects.
     fn gain_zone(&mut self, conn: ConnectionId, zone: ZoneId) {
         // Dropping it still? The objects not dropped yet are on the peer; sending the zone

@@ -12,6 +12,12 @@
 //! HEARTBEAT   5                                          the link is alive
 //! SHUTDOWN    6  reason:utf8                             the sender is going away
 //! MULTI       7  count:u32be  vc:u64be[count]  payload   the same payload for each of these (server to gateway)
+//! MOVE        8  vc:u64be  target:utf8                   move the client to the upstream `target` (server to gateway)
+//! FENCE       9  vc:u64be                                no more client payloads for vc on this link (gateway to server)
+//! HANDOFF    10  vc:u64be  state                         vc's session, for its next server; it ends here (server to gateway)
+//! ADOPT      11  vc:u64be  lane:u32be  alen:u8  address:utf8[alen]  state
+//!                                                        a client moved here, already past its handshake (gateway to server)
+//! STAY       12  vc:u64be  reason:utf8                   the move did not happen: vc stays where it is (either way)
 //! ```
 
 #![cfg_attr(not(feature = "gateway"), allow(dead_code))]
@@ -27,6 +33,11 @@ pub(crate) const UNRELIABLE: u8 = 4;
 pub(crate) const HEARTBEAT: u8 = 5;
 pub(crate) const SHUTDOWN: u8 = 6;
 pub(crate) const MULTI: u8 = 7;
+pub(crate) const MOVE: u8 = 8;
+pub(crate) const FENCE: u8 = 9;
+pub(crate) const HANDOFF: u8 = 10;
+pub(crate) const ADOPT: u8 = 11;
+pub(crate) const STAY: u8 = 12;
 
 /// Starts a frame of `kind` whose body will be `body` bytes long.
 pub(crate) fn header(out: &mut BytesMut, kind: u8, body: usize) {
@@ -57,6 +68,13 @@ pub(crate) fn close(out: &mut BytesMut, vc: u64, reason: &str) {
     header(out, CLOSE, 8 + reason.len());
     out.put_u64(vc);
     out.put_slice(reason.as_bytes());
+}
+
+/// A frame of `kind` holding `vc` and `rest` (MOVE, FENCE, HANDOFF, STAY).
+pub(crate) fn vc_frame(out: &mut BytesMut, kind: u8, vc: u64, rest: &[u8]) {
+    header(out, kind, 8 + rest.len());
+    out.put_u64(vc);
+    out.put_slice(rest);
 }
 
 /// The largest link frame a node accepts: a payload (at most 65535 bytes) and its header,
@@ -114,6 +132,48 @@ pub enum LinkFrame {
         /// The payload.
         payload: Bytes,
     },
+    /// Server to gateway: move the client `vc` to the upstream `target` (as the gateway's
+    /// configuration names it). The gateway answers FENCE, or STAY when it cannot.
+    Move {
+        /// The virtual connection.
+        vc: u64,
+        /// The upstream to move it to, `host:port` as the gateway was given it.
+        target: String,
+    },
+    /// Gateway to server: the client's payloads no longer come on this link (the gateway
+    /// holds them for the next server); the server hands its session over with HANDOFF.
+    Fence {
+        /// The virtual connection.
+        vc: u64,
+    },
+    /// Server to gateway: the client's session (opaque to the gateway), for the server it
+    /// moves to; after everything the server sent it, and the last frame for `vc` here.
+    Handoff {
+        /// The virtual connection.
+        vc: u64,
+        /// The session: see `docs/protocol.md`, "Transfer state".
+        state: Bytes,
+    },
+    /// Gateway to server: a client another server handed over; it is active at once (its
+    /// handshake was done there), with the session `state`.
+    Adopt {
+        /// The gateway's number for the virtual connection.
+        vc: u64,
+        /// The client's lane size, 0 for none.
+        lane: u32,
+        /// The client's address, if its transport has one.
+        peer: Option<SocketAddr>,
+        /// The session from the HANDOFF.
+        state: Bytes,
+    },
+    /// Either way: the move of `vc` did not happen (an unknown or unlinked target, a session
+    /// too large); the client stays where it is and its held payloads follow.
+    Stay {
+        /// The virtual connection.
+        vc: u64,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Why bytes on a gateway link could not be read. The link is closed: its peer is not a
@@ -155,12 +215,30 @@ impl LinkFrame {
                 header(out, SHUTDOWN, reason.len());
                 out.put_slice(reason.as_bytes());
             }
+            Self::Move { vc, target } => vc_frame(out, MOVE, *vc, target.as_bytes()),
+            Self::Fence { vc } => vc_frame(out, FENCE, *vc, &[]),
+            Self::Handoff { vc, state } => vc_frame(out, HANDOFF, *vc, state),
+            Self::Adopt { vc, lane, peer, state } => {
+                let addr = peer.map(|p| p.to_string()).unwrap_or_default();
+                header(out, ADOPT, 8 + 4 + 1 + addr.len() + state.len());
+                out.put_u64(*vc);
+                out.put_u32(*lane);
+                // (an address's text is at most 47 bytes)
+                out.put_u8(addr.len() as u8);
+                out.put_slice(addr.as_bytes());
+                out.put_slice(state);
+            }
+            Self::Stay { vc, reason } => vc_frame(out, STAY, *vc, reason.as_bytes()),
         }
     }
 
     /// Decodes one frame's kind and body (without the length).
     fn decode(kind: u8, mut body: Bytes) -> Result<Self, LinkError> {
         let text = |b: &[u8]| std::str::from_utf8(b).map(str::to_owned).map_err(|_| LinkError::BadText(kind));
+        let peer = |b: &[u8]| -> Result<Option<SocketAddr>, LinkError> {
+            let addr = text(b)?;
+            if addr.is_empty() { Ok(None) } else { addr.parse().map(Some).map_err(|_| LinkError::BadText(kind)) }
+        };
         let vc = |body: &mut Bytes| {
             if body.len() < 8 {
                 return Err(LinkError::Truncated(kind));
@@ -174,10 +252,7 @@ impl LinkFrame {
                     return Err(LinkError::Truncated(kind));
                 }
                 let lane = body.get_u32();
-                let addr = text(&body)?;
-                let peer =
-                    if addr.is_empty() { None } else { Some(addr.parse().map_err(|_| LinkError::BadText(kind))?) };
-                Self::Open { vc, lane, peer }
+                Self::Open { vc, lane, peer: peer(&body)? }
             }
             CLOSE => {
                 let vc = vc(&mut body)?;
@@ -197,6 +272,29 @@ impl LinkFrame {
                 }
                 let vcs = (0..count).map(|_| body.get_u64()).collect();
                 Self::Multi { vcs, payload: body }
+            }
+            MOVE => {
+                let vc = vc(&mut body)?;
+                Self::Move { vc, target: text(&body)? }
+            }
+            FENCE => Self::Fence { vc: vc(&mut body)? },
+            HANDOFF => Self::Handoff { vc: vc(&mut body)?, state: body },
+            ADOPT => {
+                let vc = vc(&mut body)?;
+                if body.len() < 5 {
+                    return Err(LinkError::Truncated(kind));
+                }
+                let lane = body.get_u32();
+                let alen = body.get_u8() as usize;
+                if body.len() < alen {
+                    return Err(LinkError::Truncated(kind));
+                }
+                let peer = peer(&body.split_to(alen))?;
+                Self::Adopt { vc, lane, peer, state: body }
+            }
+            STAY => {
+                let vc = vc(&mut body)?;
+                Self::Stay { vc, reason: text(&body)? }
             }
             other => return Err(LinkError::UnknownKind(other)),
         })

@@ -30,15 +30,16 @@ pub(crate) enum Command {
     Register(Register),
     /// Stop: flush, close everything, then call the reply.
     Shutdown(Box<dyn FnOnce() + Send>),
-    /// What a gateway's upstream sent in one read: payloads for its clients, closes.
+    /// What a gateway's upstream (by index) sent in one read: payloads for its clients,
+    /// closes, moves.
     #[cfg(feature = "gateway")]
-    RelayFrames(Vec<crate::wire::link::LinkFrame>),
-    /// A gateway lost its upstream link: its clients are sent SHUTDOWN, new ones refused.
+    RelayFrames(usize, Vec<crate::wire::link::LinkFrame>),
+    /// A gateway lost an upstream link: the clients bound to it are sent SHUTDOWN.
     #[cfg(feature = "gateway")]
-    RelayDown,
-    /// A gateway linked to an upstream again: what it relays goes to this sink.
+    RelayDown(usize),
+    /// A gateway linked to an upstream (again): what it relays there goes to this sink.
     #[cfg(feature = "gateway")]
-    RelayUp(Box<dyn super::RelaySink>),
+    RelayUp(usize, Box<dyn super::RelaySink>),
     /// A server's new gateway link, for clients of the role; the reply gets its carrier.
     #[cfg(feature = "gateway")]
     OpenCarrier(RoleId, String, SocketAddr, Box<dyn super::CarrierSink>, CarrierReply),
@@ -63,6 +64,8 @@ pub(crate) struct OpenVirtual {
     pub(crate) peer: Option<SocketAddr>,
     pub(crate) link: Box<dyn Link>,
     pub(crate) reply: RegisterReply,
+    /// Handed over by another server (ADOPT), with this session: active at once.
+    pub(crate) adopt: Option<Bytes>,
 }
 
 /// Told a registered connection's id, or why the node refused it.
@@ -158,16 +161,21 @@ impl DriverCore {
             }
             Command::Shutdown(reply) => return Some(reply),
             #[cfg(feature = "gateway")]
-            Command::RelayFrames(frames) => self.node.relay_frames(frames),
+            Command::RelayFrames(from, frames) => self.node.relay_frames(from, frames),
             #[cfg(feature = "gateway")]
-            Command::RelayDown => {
-                self.relay = None;
-                self.node.relay_down();
+            Command::RelayDown(which) => {
+                if let Some(sink) = self.relay.get_mut(which) {
+                    *sink = None;
+                }
+                self.node.relay_down(which);
             }
             #[cfg(feature = "gateway")]
-            Command::RelayUp(sink) => {
-                self.relay = Some(sink);
-                self.node.relay_up();
+            Command::RelayUp(which, sink) => {
+                if self.relay.len() <= which {
+                    self.relay.resize_with(which + 1, || None);
+                }
+                self.relay[which] = Some(sink);
+                self.node.relay_up(which);
             }
             #[cfg(feature = "gateway")]
             Command::OpenCarrier(role, name, peer, sink, reply) => {
@@ -186,8 +194,12 @@ impl DriverCore {
             }
             #[cfg(feature = "gateway")]
             Command::OpenVirtual(v) => {
-                let OpenVirtual { role, carrier, vc, peer, link, reply } = *v;
-                match self.node.accept_virtual(role, peer, carrier, vc, now) {
+                let OpenVirtual { role, carrier, vc, peer, link, reply, adopt } = *v;
+                let opened = match adopt {
+                    Some(state) => self.node.adopt(role, peer, carrier, vc, &state, now),
+                    None => self.node.accept_virtual(role, peer, carrier, vc, now),
+                };
+                match opened {
                     Ok(conn) => {
                         self.attach(conn, link);
                         reply(Ok(conn));

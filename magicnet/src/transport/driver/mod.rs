@@ -284,9 +284,10 @@ pub(crate) struct DriverCore {
     /// A server's gateway links, by carrier.
     #[cfg(feature = "gateway")]
     pub(crate) carriers: HashMap<crate::net::CarrierId, Box<dyn CarrierSink>>,
-    /// A gateway's upstream link, which takes what its node relays.
+    /// A gateway's upstream links, by index (`None` while one is down), which take what
+    /// its node relays.
     #[cfg(feature = "gateway")]
-    pub(crate) relay: Option<Box<dyn RelaySink>>,
+    pub(crate) relay: Vec<Option<Box<dyn RelaySink>>>,
     pub(super) node: Node,
     pub(super) links: HashMap<ConnectionId, Box<dyn Link>>,
     pub(super) config: std::sync::Arc<DriverConfig>,
@@ -312,7 +313,7 @@ impl DriverCore {
     pub(crate) fn new(node: Node, config: std::sync::Arc<DriverConfig>) -> Self {
         Self {
             #[cfg(feature = "gateway")]
-            relay: None,
+            relay: Vec::new(),
             #[cfg(feature = "gateway")]
             carriers: HashMap::new(),
             node,
@@ -467,18 +468,20 @@ impl DriverCore {
     /// Hands what the node relays to its upstream link.
     #[cfg(feature = "gateway")]
     fn drive_relay(&mut self) {
-        let Some(sink) = self.relay.as_mut() else {
-            // no upstream: nothing to relay to (its clients were closed)
-            while self.node.poll_relay().is_some() {}
-            return;
-        };
-        let mut any = false;
-        while let Some(item) = self.node.poll_relay() {
-            sink.item(&self.node, item);
-            any = true;
+        let mut touched = 0u64;
+        while let Some((to, item)) = self.node.poll_relay() {
+            // (an upstream that is down has nothing to relay to: its clients were closed)
+            if let Some(Some(sink)) = self.relay.get_mut(to) {
+                sink.item(&self.node, item);
+                touched |= 1 << (to % 64);
+            }
         }
-        if any {
-            sink.flush();
+        for (i, sink) in self.relay.iter_mut().enumerate() {
+            if touched & (1 << (i % 64)) != 0
+                && let Some(sink) = sink
+            {
+                sink.flush();
+            }
         }
     }
 

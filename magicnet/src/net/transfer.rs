@@ -1,0 +1,184 @@
+//! Connection transfer, the server's side: a client a gateway forwards moves to another
+//! upstream server behind the same gateway without reconnecting.
+//!
+//! ```text
+//! server A                      gateway                         server B
+//!   transfer(conn, "B") ─ MOVE ──▶ holds the client's payloads
+//!                    ◀── FENCE ──  (after the last one it sent A)
+//!   drops its objects from the client, runs the out hook
+//!   HANDOFF(state) ────────────▶  (after everything A sent the client)
+//!                                  ─── ADOPT(state) ──────────▶ active at once: shared
+//!                                  ─── held payloads ─────────▶ parameters, a new `rp`, the
+//!                                                               in hook, its zones' objects
+//! ```
+//!
+//! Either side may answer STAY instead (an unknown or unlinked target, a session too large):
+//! the client stays on A. What the client sent before the gateway read MOVE reaches A, the
+//! rest reaches B, in order; what A sent it arrives before anything of B's.
+
+#![cfg_attr(not(feature = "gateway"), allow(dead_code, unused_imports))]
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::Net;
+use crate::error::TransferError;
+use crate::event::{Event, TransferEvent};
+use crate::ids::ConnectionId;
+use crate::wire::{Reader, link, msgpack};
+
+/// The version of the transfer state's encoding (see `docs/protocol.md`, "Transfer state").
+const STATE_VERSION: u8 = 1;
+
+/// A virtual connection on its way to another server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Moving {
+    /// MOVE sent; the gateway has not fenced it yet.
+    Asked(Arc<str>),
+    /// Fenced: its objects are being dropped from the client, then its session is handed off.
+    Fenced(Arc<str>),
+}
+
+impl Moving {
+    pub(crate) fn target(&self) -> &Arc<str> {
+        match self {
+            Self::Asked(t) | Self::Fenced(t) => t,
+        }
+    }
+}
+
+/// A session decoded from a HANDOFF: its shared parameters (each `[name, value]`, the
+/// parameters of a SHARED_PARAMETER message) and the application's bytes.
+pub(crate) struct Session {
+    pub(crate) shared: Vec<Vec<u8>>,
+    pub(crate) app: Vec<u8>,
+}
+
+impl Net {
+    /// Asks `conn`'s gateway to move it to the upstream `target`.
+    pub(crate) fn transfer(&mut self, conn: ConnectionId, target: &str) -> Result<(), TransferError> {
+        let c = self.conns.get_mut(conn).filter(|c| c.is_active()).ok_or(TransferError::NotActive(conn))?;
+        let via = c.via.as_mut().ok_or(TransferError::NotViaGateway(conn))?;
+        if let Some(m) = &via.moving {
+            return Err(TransferError::AlreadyMoving(conn, m.target().to_string()));
+        }
+        if target.is_empty() || target.len() > 255 {
+            return Err(TransferError::BadTarget(target.to_owned()));
+        }
+        via.moving = Some(Moving::Asked(target.into()));
+        let (carrier, vc) = (via.carrier, via.vc);
+        tracing::info!(%conn, %target, "transfer asked");
+        self.flush();
+        self.carriers.frame(carrier, link::MOVE, vc, target.as_bytes());
+        Ok(())
+    }
+
+    /// The gateway fenced `conn` (FENCE): its input has ended here. Returns false when it
+    /// was not being moved (the frame is ignored).
+    pub(crate) fn fenced(&mut self, conn: ConnectionId) -> bool {
+        let Some(via) = self.conns.get_mut(conn).and_then(|c| c.via.as_mut()) else { return false };
+        match via.moving.take() {
+            Some(Moving::Asked(target)) => {
+                via.moving = Some(Moving::Fenced(target));
+                self.handoffs.push(conn);
+                true
+            }
+            other => {
+                via.moving = other;
+                tracing::warn!(%conn, "FENCE for a connection that is not being moved: ignored");
+                false
+            }
+        }
+    }
+
+    /// The connections fenced, waiting for their hand-off.
+    pub(crate) fn fenced_conns(&mut self) -> Vec<ConnectionId> {
+        let conns = &self.conns;
+        self.handoffs.retain(|&conn| {
+            conns.get(conn).and_then(|c| c.via.as_ref()).is_some_and(|v| matches!(v.moving, Some(Moving::Fenced(_))))
+        });
+        self.handoffs.clone()
+    }
+
+    /// The move of `conn` will not happen (`reason`): it stays, and the application is told.
+    /// `tell_gateway`: this side gives up after a FENCE, so the gateway sends the held
+    /// payloads back here.
+    pub(crate) fn stay(&mut self, conn: ConnectionId, reason: &str, tell_gateway: bool) {
+        let Some(via) = self.conns.get_mut(conn).and_then(|c| c.via.as_mut()) else { return };
+        let Some(moving) = via.moving.take() else { return };
+        let (carrier, vc) = (via.carrier, via.vc);
+        if tell_gateway {
+            self.flush();
+            self.carriers.frame(carrier, link::STAY, vc, reason.as_bytes());
+        }
+        tracing::warn!(%conn, to = %moving.target(), "transfer refused: {reason}");
+        let e = TransferEvent::Refused { conn, to: moving.target().to_string(), reason: reason.to_owned() };
+        self.diag.emit(Event::Transfer(e));
+    }
+
+    /// The session of `conn` as it leaves: its shared parameters (but `rp`, which the next
+    /// server assigns) and `app`, the application's bytes.
+    pub(crate) fn session_state(&self, conn: ConnectionId, app: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + app.len());
+        msgpack::write_array_len(&mut out, 3);
+        msgpack::write_uint(&mut out, u64::from(STATE_VERSION));
+        let shared: Vec<(&String, &Bytes)> = self
+            .conns
+            .get(conn)
+            .map(|c| c.shared.iter().filter(|(k, _)| k.as_str() != "rp").collect())
+            .unwrap_or_default();
+        msgpack::write_map_len(&mut out, shared.len());
+        for (name, value) in shared {
+            msgpack::write_str(&mut out, name);
+            out.extend_from_slice(value);
+        }
+        msgpack::write_bin(&mut out, app);
+        out
+    }
+
+    /// Hands `conn` over: HANDOFF with `state` after everything it was sent, then it closes
+    /// here without a word to the client (`Transferred`). False (and nothing done) when the
+    /// state does not fit in a link frame.
+    pub(crate) fn hand_off(&mut self, conn: ConnectionId, state: &[u8]) -> bool {
+        if 1 + 8 + state.len() > link::MAX_LINK_FRAME {
+            return false;
+        }
+        self.flush();
+        let Some(c) = self.conns.get_mut(conn) else { return false };
+        let Some(via) = c.via.take() else { return false };
+        let to = via.moving.as_ref().map(|m| m.target().to_string()).unwrap_or_default();
+        self.carriers.frame(via.carrier, link::HANDOFF, via.vc, state);
+        tracing::info!(%conn, %to, bytes = state.len(), "handed off");
+        self.diag.emit(Event::Transfer(TransferEvent::Left { conn, to: to.clone() }));
+        self.close_with(conn, crate::event::CloseReason::Transferred { to });
+        true
+    }
+}
+
+/// Reads a HANDOFF's state. Hostile input is refused with what is wrong with it.
+pub(crate) fn read_session(state: &[u8], limits: crate::wire::ReadLimits) -> Result<Session, String> {
+    let mut r = Reader::with_limits(state, limits);
+    let bad = |e: crate::error::DecodeError| format!("invalid transfer state: {e}");
+    if r.read_array_len().map_err(bad)? != 3 {
+        return Err("invalid transfer state: not [version, shared, app]".into());
+    }
+    let version = r.read_int().map_err(bad)?;
+    if version != i128::from(STATE_VERSION) {
+        return Err(format!("transfer state version {version}: this server reads version {STATE_VERSION}"));
+    }
+    let n = r.read_map_len().map_err(bad)?;
+    let mut shared = Vec::with_capacity(n.min(64));
+    for _ in 0..n {
+        let name = r.read_str().map_err(bad)?;
+        let value = r.read_raw().map_err(bad)?;
+        let mut params = Vec::with_capacity(name.len() + value.len() + 4);
+        msgpack::write_array_len(&mut params, 2);
+        msgpack::write_str(&mut params, name);
+        params.extend_from_slice(value);
+        shared.push(params);
+    }
+    let app = r.read_bin().map_err(bad)?.to_vec();
+    r.finish().map_err(bad)?;
+    Ok(Session { shared, app })
+}

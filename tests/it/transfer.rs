@@ -1,0 +1,356 @@
+//! Connection transfer (issue 11, part 5a): a client behind a gateway moves from one server
+//! to another without reconnecting; messages in flight both ways are neither lost nor
+//! duplicated, and keep their order; a Python client cannot tell.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use magicnet::gateway::{Gateway, GatewayConfig, GatewaySecret};
+use magicnet::object::ObjectConfig;
+use magicnet::prelude::*;
+use magicnet::transport::Endpoint;
+use magicnet::transport::tokio::{EventStream, NodeHandle, spawn};
+use magicnet::{CloseReason, TransferEvent};
+
+use crate::chat;
+use crate::objects::number_server;
+use crate::support::*;
+
+const SECRET: &str = "transfer secret";
+
+/// A numbered message from the client.
+#[derive(Message, Debug)]
+#[message(id = 90)]
+struct Seq(u32);
+
+/// A numbered message from whichever server has the client.
+#[derive(Message, Debug)]
+#[message(id = 91)]
+struct Tick(u32);
+
+/// The next tick a connection is sent (the state that travels with it).
+struct NextTick(u32);
+
+type Log = Arc<Mutex<Vec<(&'static str, u32)>>>;
+
+/// A server that logs every `Seq` it handles, carries `NextTick` across a transfer, and
+/// listens for gateways; its handle, events and gateway port.
+async fn seq_server(name: &'static str, log: Log) -> (NodeHandle, EventStream, u16) {
+    let mut b = Node::builder("server");
+    let clients = b.add_remote_role(RoleConfig::new("client"));
+    let node = b
+        .on(move |_, Seq(n): Seq| log.lock().unwrap().push((name, n)))
+        .declare::<Tick>()
+        .on_transfer_out(|ctx| ctx.sender_context::<NextTick>().map(|t| t.0.to_be_bytes().to_vec()).unwrap_or_default())
+        .on_transfer_in(|ctx, state| {
+            if let Ok(bytes) = <[u8; 4]>::try_from(state) {
+                ctx.set_sender_context(NextTick(u32::from_be_bytes(bytes)));
+            }
+        })
+        .build()
+        .unwrap();
+    let (server, events) = spawn(node);
+    server.call(|n| n.configure_limits(|l| l.message_rate = None)).await.unwrap();
+    let at = Endpoint::tcp("127.0.0.1:0");
+    let port = server.listen_gateways(at, clients, GatewaySecret::new(SECRET)).await.unwrap().port();
+    (server, events, port)
+}
+
+/// Sends every client of `server` its next tick.
+async fn tick(server: &NodeHandle) {
+    let _ = server
+        .call(|n| {
+            let conns: Vec<ConnectionId> = n.connections().filter(|c| c.is_active()).map(|c| c.id()).collect();
+            for c in conns {
+                if n.context::<NextTick>(c).is_none() {
+                    n.set_context(c, NextTick(0));
+                }
+                let Some(next) = n.context_mut::<NextTick>(c) else { continue };
+                let v = next.0;
+                next.0 += 1;
+                let _ = n.send_to(c, &Tick(v));
+            }
+        })
+        .await;
+}
+
+/// A gateway in front of `first` that can move clients to `second`; its client port.
+async fn gateway_of_two(first: u16, second: u16) -> (Gateway, EventStream, u16) {
+    let config = GatewayConfig::new(format!("127.0.0.1:{first}"))
+        .transfer_target(format!("127.0.0.1:{second}"))
+        .secret(GatewaySecret::new(SECRET))
+        .name("gw");
+    let (gw, events) = Gateway::start(config).await.unwrap();
+    let port = gw.listen(Endpoint::tcp("127.0.0.1:0")).await.unwrap().port();
+    (gw, events, port)
+}
+
+/// The first transfer event on `events` that `pick` takes.
+async fn transfer_event<T>(events: &mut EventStream, mut pick: impl FnMut(TransferEvent) -> Option<T>) -> T {
+    tokio::time::timeout(TIMEOUT, async {
+        loop {
+            match events.recv().await {
+                Some(Event::Transfer(e)) => {
+                    if let Some(t) = pick(e) {
+                        return t;
+                    }
+                }
+                Some(_) => {}
+                None => panic!("the node stopped"),
+            }
+        }
+    })
+    .await
+    .expect("no such transfer event")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_moves_between_servers_while_100_messages_per_second_flow_each_way() {
+    let log: Log = Arc::default();
+    let (a, mut a_events, a_port) = seq_server("A", log.clone()).await;
+    let (b, mut b_events, b_port) = seq_server("B", log.clone()).await;
+    let (gw, mut gw_events, port) = gateway_of_two(a_port, b_port).await;
+    assert_eq!(gw.upstreams(), [format!("127.0.0.1:{a_port}"), format!("127.0.0.1:{b_port}")]);
+
+    let mut cb = Node::builder("client");
+    let servers = cb.add_remote_role(RoleConfig::new("server"));
+    let ticks = cb.inbox::<Tick>();
+    let (client, mut client_events) = spawn(cb.declare::<Seq>().build().unwrap());
+    let conn = client.connect(Endpoint::tcp(format!("127.0.0.1:{port}")), servers).await.unwrap();
+    let up = client_events.wait_for(TIMEOUT, |e| matches!(e, Event::ConnectionActivated { .. })).await;
+    assert!(up.is_some(), "no handshake through the gateway");
+
+    // 100 Seq per second from the client; 100 Tick per second from whichever server has it
+    const N: u32 = 200;
+    let target = format!("127.0.0.1:{b_port}");
+    let mut moved_at = None;
+    for i in 0..N {
+        client.call(move |n| n.send_to(conn, &Seq(i))).await.unwrap().unwrap();
+        tick(&a).await;
+        tick(&b).await;
+        if i == N / 3 {
+            let target = target.clone();
+            let asked = a
+                .call(move |n| {
+                    let c = n.connections().find(|c| c.is_active()).map(|c| c.id()).expect("the client is on A");
+                    n.transfer(c, &target)
+                })
+                .await
+                .unwrap();
+            asked.expect("A asks the gateway to move its client");
+            moved_at = Some(i);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(moved_at.is_some());
+
+    // every Seq arrived once, in order: A's, then B's
+    retry(|| async {
+        let n = log.lock().unwrap().len();
+        if n >= N as usize { Ok(()) } else { Err(n) }
+    })
+    .await;
+    let got = log.lock().unwrap().clone();
+    let numbers: Vec<u32> = got.iter().map(|(_, n)| *n).collect();
+    assert_eq!(numbers, (0..N).collect::<Vec<_>>(), "nothing lost, nothing duplicated, in order");
+    let on_a = got.iter().take_while(|(s, _)| *s == "A").count();
+    assert!(got[on_a..].iter().all(|(s, _)| *s == "B"), "A's share, then B's: {got:?}");
+    assert!(on_a > 0 && on_a < N as usize, "the move happened mid-stream (A handled {on_a})");
+
+    // every Tick arrived once, in order, across both servers (NextTick travelled)
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ticks: Vec<u32> = ticks.drain().into_iter().map(|(_, Tick(t))| t).collect();
+    assert!(ticks.len() as u32 >= N - 5, "ticks: {}", ticks.len());
+    assert_eq!(ticks, (0..ticks.len() as u32).collect::<Vec<_>>(), "server to client: no gap, no duplicate");
+
+    // the events on every side
+    let to = transfer_event(&mut a_events, |e| match e {
+        TransferEvent::Left { to, .. } => Some(to),
+        _ => None,
+    })
+    .await;
+    assert_eq!(to, target);
+    let via = transfer_event(&mut b_events, |e| match e {
+        TransferEvent::Arrived { gateway, .. } => Some(gateway),
+        _ => None,
+    })
+    .await;
+    assert_eq!(via, "gw");
+    let (from, to) = transfer_event(&mut gw_events, |e| match e {
+        TransferEvent::Moved { from, to, .. } => Some((from, to)),
+        _ => None,
+    })
+    .await;
+    assert_eq!((from, to), (format!("127.0.0.1:{a_port}"), target.clone()));
+    // the client never reconnected; A let it go, B has it
+    while let Some(e) = client_events.try_recv() {
+        assert!(!matches!(e, Event::ConnectionClosed { .. }), "the client's connection closed: {e:?}");
+    }
+    assert_eq!(a.call(|n| n.connections().count()).await.unwrap(), 0, "A forgot the client");
+    assert_eq!(b.call(|n| n.connections().count()).await.unwrap(), 1, "B has it");
+    // and it moves back as easily
+    let back = format!("127.0.0.1:{a_port}");
+    let asked = b
+        .call(move |n| {
+            let c = n.connections().next().map(|c| c.id()).unwrap();
+            n.transfer(c, &back)
+        })
+        .await
+        .unwrap();
+    asked.unwrap();
+    let (from, to) = transfer_event(&mut gw_events, |e| match e {
+        TransferEvent::Moved { from, to, .. } => Some((from, to)),
+        _ => None,
+    })
+    .await;
+    assert_eq!((from, to), (target, format!("127.0.0.1:{a_port}")));
+    client.call(move |n| n.send_to(conn, &Seq(N))).await.unwrap().unwrap();
+    retry(|| async {
+        let last = log.lock().unwrap().last().copied();
+        if last == Some(("A", N)) { Ok(()) } else { Err(last) }
+    })
+    .await;
+    for h in [&a, &b] {
+        h.shutdown().await;
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_to_an_upstream_the_gateway_does_not_know_is_refused_and_the_client_stays() {
+    let log: Log = Arc::default();
+    let (a, mut a_events, a_port) = seq_server("A", log.clone()).await;
+    let (b, _b_events, b_port) = seq_server("B", log.clone()).await;
+    let (gw, _gw_events, port) = gateway_of_two(a_port, b_port).await;
+    let mut cb = Node::builder("client");
+    let servers = cb.add_remote_role(RoleConfig::new("server"));
+    let (client, mut client_events) = spawn(cb.declare::<Seq>().build().unwrap());
+    let conn = client.connect(Endpoint::tcp(format!("127.0.0.1:{port}")), servers).await.unwrap();
+    let up = client_events.wait_for(TIMEOUT, |e| matches!(e, Event::ConnectionActivated { .. })).await;
+    assert!(up.is_some(), "no handshake through the gateway");
+    client.call(move |n| n.send_to(conn, &Seq(0))).await.unwrap().unwrap();
+    retry(|| async { if log.lock().unwrap().len() == 1 { Ok(()) } else { Err(()) } }).await;
+    let c = a.call(|n| n.connections().next().map(|c| c.id())).await.unwrap().unwrap();
+    // a direct client cannot be moved; a second move while one is under way is refused
+    let asked = a.call(move |n| n.transfer(c, "127.0.0.1:1")).await.unwrap();
+    asked.unwrap();
+    let reason = transfer_event(&mut a_events, |e| match e {
+        TransferEvent::Refused { reason, .. } => Some(reason),
+        _ => None,
+    })
+    .await;
+    assert!(reason.contains("no upstream 127.0.0.1:1"), "{reason}");
+    // it stays: its next message is handled here
+    client.call(move |n| n.send_to(conn, &Seq(1))).await.unwrap().unwrap();
+    retry(|| async {
+        let got = log.lock().unwrap().clone();
+        if got == [("A", 0), ("A", 1)] { Ok(()) } else { Err(got) }
+    })
+    .await;
+    for h in [&a, &b] {
+        h.shutdown().await;
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_chat_client_moved_mid_conversation_keeps_its_name_and_connection() {
+    let gw_secret = GatewaySecret::new(SECRET);
+    // two chat servers whose clients say /move to go to the other one (each needs the
+    // other's port before it listens)
+    let listener_a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener_b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (a_port, b_port) = (listener_a.local_addr().unwrap().port(), listener_b.local_addr().unwrap().port());
+    drop((listener_a, listener_b));
+    let (ba, ca) = chat::moving_server_builder("chat A", false, format!("127.0.0.1:{b_port}"));
+    let (bb, cb) = chat::moving_server_builder("chat B", false, format!("127.0.0.1:{a_port}"));
+    let (a, mut a_events) = spawn(ba.build().unwrap());
+    let (b, mut b_events) = spawn(bb.build().unwrap());
+    a.listen_gateways(Endpoint::tcp(format!("127.0.0.1:{a_port}")), ca, gw_secret.clone()).await.unwrap();
+    b.listen_gateways(Endpoint::tcp(format!("127.0.0.1:{b_port}")), cb, gw_secret.clone()).await.unwrap();
+    let (gw, _gev, port) = gateway_of_two(a_port, b_port).await;
+
+    let args = [port.to_string(), s("alice"), s("hi"), s("/move"), s("there"), s("--one-at-a-time")];
+    let (lines, ok) = run_python("chat_client.py", &args).await;
+    assert!(ok, "{lines:?}");
+    assert_eq!(events_named(&lines, "motd").len(), 1, "one connection, one MOTD: {lines:?}");
+    let replies: Vec<&str> = events_named(&lines, "reply").iter().map(|l| l["text"].as_str().unwrap()).collect();
+    assert_eq!(replies, ["ih", "evom/", "ereht"]);
+    assert!(events_named(&lines, "disconnect").is_empty(), "{lines:?}");
+    // "there" was handled by B, which knew alice's name (no DISCONNECT for a missing name)
+    transfer_event(&mut b_events, |e| matches!(e, TransferEvent::Arrived { .. }).then_some(())).await;
+    let left = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            if let Some(Event::ConnectionClosed { reason: CloseReason::Transferred { to }, .. }) = a_events.recv().await
+            {
+                return to;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(left, format!("127.0.0.1:{b_port}"));
+    for h in [&a, &b] {
+        h.shutdown().await;
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_object_client_drops_the_old_servers_objects_and_gets_the_new_ones() {
+    let config = || ObjectConfig::authority(Repository(1)).zone_routing(true);
+    let (a, _ae) = spawn(number_server(config()));
+    let (b, _be) = spawn(number_server(ObjectConfig::authority(Repository(2)).zone_routing(true)));
+    let secret = GatewaySecret::new(SECRET);
+    let ca = role_of(&a, "client").await;
+    let cb = role_of(&b, "client").await;
+    let a_port = a.listen_gateways(Endpoint::tcp("127.0.0.1:0"), ca, secret.clone()).await.unwrap().port();
+    let b_port = b.listen_gateways(Endpoint::tcp("127.0.0.1:0"), cb, secret).await.unwrap().port();
+    let (gw, _gev, port) = gateway_of_two(a_port, b_port).await;
+    let on_a = crate::objects::number_in_zone(&a, 1, 100).await;
+    let on_b = crate::objects::number_in_zone(&b, 1, 200).await;
+    // the client sees zone 1 on A; A moves it to B, where zone 1 holds another object
+    let target = format!("127.0.0.1:{b_port}");
+    let mover = tokio::spawn({
+        let a = a.clone();
+        async move {
+            retry(|| async {
+                let seen = a.call(|n| n.connections().any(|c| c.shared_parameter_names().any(|p| p == "vz"))).await;
+                if seen.unwrap() { Ok(()) } else { Err("no client with zones on A yet") }
+            })
+            .await;
+            // (the client has its zone's object within milliseconds; it checks, then is moved)
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            retry(|| async {
+                let t = target.clone();
+                let moved = a
+                    .call(move |n| {
+                        let c = n.connections().find(|c| c.is_active());
+                        c.map(|c| c.id()).map(|c| n.transfer(c, &t))
+                    })
+                    .await
+                    .unwrap();
+                match moved {
+                    Some(r) => {
+                        r.expect("A asks the gateway to move its client");
+                        Ok(())
+                    }
+                    None => Err("no client on A"),
+                }
+            })
+            .await
+        }
+    });
+    let args = [port.to_string(), s("vz"), s("1"), s("values"), s("100"), s("values"), s("200")];
+    let (lines, ok) = run_python("number_client.py", &args).await;
+    assert!(ok, "{lines:?}");
+    mover.await.unwrap();
+    let created: Vec<u64> = events_named(&lines, "created").iter().map(|l| l["oid"].as_u64().unwrap()).collect();
+    assert_eq!(created, vec![on_a.0, on_b.0], "A's object, then B's (vz travelled)");
+    let deleted: Vec<u64> = events_named(&lines, "deleted").iter().map(|l| l["oid"].as_u64().unwrap()).collect();
+    assert_eq!(deleted, vec![on_a.0], "A's object was dropped from its view before it left");
+    for h in [&a, &b] {
+        h.shutdown().await;
+    }
+    gw.shutdown().await;
+}
