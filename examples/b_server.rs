@@ -17,22 +17,30 @@ use magicnet::transport::tokio::spawn;
 async fn main() -> Result<(), stack::Failure> {
     chat::init_logging();
     let mut quiet = false;
-    let mut flag = |arg: &str, _: &mut dyn FnMut(&str) -> Result<String, String>| {
-        Ok(arg == "--quiet" && {
-            quiet = true;
-            true
-        })
+    let mut move_to = None;
+    let mut flag = |arg: &str, value: &mut dyn FnMut(&str) -> Result<String, String>| {
+        match arg {
+            "--quiet" => quiet = true,
+            "--move-to" => move_to = Some(value(arg)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
     };
     let extra = stack::ExtraFlags {
-        usage: "[--quiet]",
-        help: "\n  --quiet              print no line per chat message or connection (for load tests)",
+        usage: "[--quiet] [--move-to HOST:PORT]",
+        help: "\n  --quiet              print no line per chat message or connection (for load tests)
+  --move-to HOST:PORT  behind a gateway: a client that says /move is moved to this server (its
+                       gateway port, as the gateway's --transfer-target names it), keeping its name",
         parse: &mut flag,
     };
     let options = stack::server_options(5000, extra);
-    let (node, clients) = if quiet {
-        chat::quiet_server_node("An example native host")?
-    } else {
-        chat::server_node("An example native host")?
+    let (node, clients) = match (move_to, quiet) {
+        (Some(to), quiet) => {
+            let (b, clients) = chat::moving_server_builder("An example native host", !quiet, to);
+            (b.build()?, clients)
+        }
+        (None, true) => chat::quiet_server_node("An example native host")?,
+        (None, false) => chat::server_node("An example native host")?,
     };
     let (handle, mut events) = spawn(node);
     stack::serve(&handle, clients, &options).await?;
@@ -43,6 +51,7 @@ async fn main() -> Result<(), stack::Failure> {
                 Some(Event::ConnectionActivated { conn, .. }) if !quiet => println!("server handle: {conn}"),
                 Some(Event::ConnectionClosed { conn, reason, .. }) if !quiet => println!("handle died: {conn} ({reason:?})"),
                 Some(Event::Gateway(g)) if !quiet => println!("gateway link: {g:?}"),
+                Some(Event::Transfer(t)) if !quiet => println!("transfer: {t:?}"),
                 Some(_) => {}
                 None => break,
             },

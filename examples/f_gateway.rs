@@ -25,12 +25,14 @@ async fn main() -> Result<(), stack::Failure> {
     chat::init_logging();
     let mut upstream = None;
     let mut upstream_ca: Option<String> = None;
+    let mut targets: Vec<String> = Vec::new();
     let mut name = String::from("gateway");
     let mut quiet = false;
     let mut flag = |arg: &str, value: &mut dyn FnMut(&str) -> Result<String, String>| {
         match arg {
             "--upstream" => upstream = Some(value(arg)?),
             "--upstream-ca" => upstream_ca = Some(value(arg)?),
+            "--transfer-target" => targets.push(value(arg)?),
             "--name" => name = value(arg)?,
             "--quiet" => quiet = true,
             _ => return Ok(false),
@@ -38,10 +40,13 @@ async fn main() -> Result<(), stack::Failure> {
         Ok(true)
     };
     let extra = stack::ExtraFlags {
-        usage: "--upstream HOST:PORT[,STANDBY...] [--upstream-ca FILE] [--name NAME] [--quiet]",
+        usage: "--upstream HOST:PORT[,STANDBY...] [--transfer-target HOST:PORT]... [--upstream-ca FILE] [--name NAME] [--quiet]",
         help: "\n  --upstream HOST:PORT the server's gateway port (its --gateway-port); more, comma-separated, are
                        standbys: when the link is lost, the clients are sent SHUTDOWN and the
                        gateway links to the next one that answers (without: it exits)
+  --transfer-target HOST:PORT
+                       also link to this server's gateway port: the servers may move clients
+                       there (b_server's --move-to), without the clients reconnecting
   --upstream-ca FILE   link over TLS, trusting the certificate(s) in this PEM file (the server's
                        --gateway-tls)
   --name NAME          this gateway's name in the server's logs (default gateway)
@@ -60,6 +65,9 @@ async fn main() -> Result<(), stack::Failure> {
     for standby in list {
         config = config.standby(standby);
     }
+    for target in targets {
+        config = config.transfer_target(target);
+    }
     if let Some(ca) = upstream_ca {
         config = config.tls(magicnet::tls::ClientTls::trusting_pem_file(&ca)?);
     }
@@ -72,6 +80,7 @@ async fn main() -> Result<(), stack::Failure> {
                 Some(Event::ConnectionActivated { conn, .. }) if !quiet => println!("client: {conn}"),
                 Some(Event::ConnectionClosed { conn, reason, .. }) if !quiet => println!("client left: {conn} ({reason:?})"),
                 Some(Event::Gateway(g)) => println!("upstream link: {g:?}"),
+                Some(Event::Transfer(t)) if !quiet => println!("transfer: {t:?}"),
                 Some(_) => {}
                 // the gateway stops by itself only when its upstream is gone
                 None => {

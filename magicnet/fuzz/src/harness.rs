@@ -185,8 +185,10 @@ pub fn node(data: &[u8]) {
 /// The gateway link's frames: any bytes, cut in chunks whose sizes come from the data. The
 /// decoder never panics, never reads a frame that was not there (every frame it returns
 /// encodes back to exactly the bytes it came from), and after an error takes nothing more.
+/// A HANDOFF or ADOPT session is read within limits or refused; one that reads re-encodes to
+/// itself.
 pub fn link_frames(data: &[u8]) {
-    use magicnet::gateway::LinkDecoder;
+    use magicnet::gateway::link::{LinkDecoder, LinkFrame, TransferState};
     let Some((&first, rest)) = data.split_first() else { return };
     let chunk = 1 + first as usize % 32;
     let mut decoder = LinkDecoder::new();
@@ -196,6 +198,13 @@ pub fn link_frames(data: &[u8]) {
         loop {
             match decoder.next_frame() {
                 Ok(Some(frame)) => {
+                    // a session handed between servers: read within limits, or refused
+                    if let LinkFrame::Handoff { state, .. } | LinkFrame::Adopt { state, .. } = &frame
+                        && let Ok(read) = TransferState::decode(state, Default::default())
+                    {
+                        let again = TransferState::decode(&read.encode(), Default::default());
+                        assert_eq!(again.as_ref(), Ok(&read), "a transfer state re-encodes to itself");
+                    }
                     let mut again = BytesMut::new();
                     frame.encode(&mut again);
                     assert_eq!(&again[..], &rest[consumed..consumed + again.len()], "frames re-encode to their bytes");

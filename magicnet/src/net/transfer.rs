@@ -20,16 +20,11 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::Net;
 use crate::error::TransferError;
 use crate::event::{Event, TransferEvent};
 use crate::ids::ConnectionId;
-use crate::wire::{Reader, link, msgpack};
-
-/// The version of the transfer state's encoding (see `docs/protocol.md`, "Transfer state").
-const STATE_VERSION: u8 = 1;
+use crate::wire::{link, msgpack};
 
 /// A virtual connection on its way to another server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,22 +114,13 @@ impl Net {
 
     /// The session of `conn` as it leaves: its shared parameters (but `rp`, which the next
     /// server assigns) and `app`, the application's bytes.
-    pub(crate) fn session_state(&self, conn: ConnectionId, app: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + app.len());
-        msgpack::write_array_len(&mut out, 3);
-        msgpack::write_uint(&mut out, u64::from(STATE_VERSION));
-        let shared: Vec<(&String, &Bytes)> = self
+    pub(crate) fn session_state(&self, conn: ConnectionId, app: Vec<u8>) -> Vec<u8> {
+        let shared = self
             .conns
             .get(conn)
-            .map(|c| c.shared.iter().filter(|(k, _)| k.as_str() != "rp").collect())
+            .map(|c| c.shared.iter().filter(|(k, _)| k.as_str() != "rp").map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default();
-        msgpack::write_map_len(&mut out, shared.len());
-        for (name, value) in shared {
-            msgpack::write_str(&mut out, name);
-            out.extend_from_slice(value);
-        }
-        msgpack::write_bin(&mut out, app);
-        out
+        link::TransferState { shared, app }.encode()
     }
 
     /// Hands `conn` over: HANDOFF with `state` after everything it was sent, then it closes
@@ -158,27 +144,17 @@ impl Net {
 
 /// Reads a HANDOFF's state. Hostile input is refused with what is wrong with it.
 pub(crate) fn read_session(state: &[u8], limits: crate::wire::ReadLimits) -> Result<Session, String> {
-    let mut r = Reader::with_limits(state, limits);
-    let bad = |e: crate::error::DecodeError| format!("invalid transfer state: {e}");
-    if r.read_array_len().map_err(bad)? != 3 {
-        return Err("invalid transfer state: not [version, shared, app]".into());
-    }
-    let version = r.read_int().map_err(bad)?;
-    if version != i128::from(STATE_VERSION) {
-        return Err(format!("transfer state version {version}: this server reads version {STATE_VERSION}"));
-    }
-    let n = r.read_map_len().map_err(bad)?;
-    let mut shared = Vec::with_capacity(n.min(64));
-    for _ in 0..n {
-        let name = r.read_str().map_err(bad)?;
-        let value = r.read_raw().map_err(bad)?;
-        let mut params = Vec::with_capacity(name.len() + value.len() + 4);
-        msgpack::write_array_len(&mut params, 2);
-        msgpack::write_str(&mut params, name);
-        params.extend_from_slice(value);
-        shared.push(params);
-    }
-    let app = r.read_bin().map_err(bad)?.to_vec();
-    r.finish().map_err(bad)?;
-    Ok(Session { shared, app })
+    let state = link::TransferState::decode(state, limits)?;
+    let shared = state
+        .shared
+        .iter()
+        .map(|(name, value)| {
+            let mut params = Vec::with_capacity(name.len() + value.len() + 4);
+            msgpack::write_array_len(&mut params, 2);
+            msgpack::write_str(&mut params, name);
+            params.extend_from_slice(value);
+            params
+        })
+        .collect();
+    Ok(Session { shared, app: state.app })
 }

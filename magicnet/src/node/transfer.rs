@@ -57,7 +57,7 @@ impl Node {
                 continue;
             }
             let app = self.run_out_hook(conn);
-            let state = self.net.session_state(conn, &app);
+            let state = self.net.session_state(conn, app);
             if !self.net.hand_off(conn, &state) {
                 let reason = format!("its session is {} bytes, over what a link frame carries", state.len());
                 self.net.stay(conn, &reason, true);

@@ -360,3 +360,62 @@ impl LinkDecoder {
         self.buf.len()
     }
 }
+
+/// The version of [`TransferState`]'s encoding.
+const STATE_VERSION: u8 = 1;
+
+/// A client's session as one server hands it to the next (the `state` of HANDOFF and
+/// ADOPT; see `docs/protocol.md`, "Transfer state"): opaque to the gateway.
+///
+/// Encoded as MessagePack `[1, {name: value, ...}, app]`: the version, the client's shared
+/// parameters (each value as its MessagePack encoding; `rp` is not among them, the next
+/// server assigns its own) and the application's bytes (`bin`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransferState {
+    /// Shared parameters: each name and its value's MessagePack encoding.
+    pub shared: Vec<(String, Bytes)>,
+    /// What the leaving server's out hook gave.
+    pub app: Vec<u8>,
+}
+
+impl TransferState {
+    /// Encodes the state.
+    pub fn encode(&self) -> Vec<u8> {
+        use crate::wire::msgpack;
+        let mut out = Vec::with_capacity(64 + self.app.len());
+        msgpack::write_array_len(&mut out, 3);
+        msgpack::write_uint(&mut out, u64::from(STATE_VERSION));
+        msgpack::write_map_len(&mut out, self.shared.len());
+        for (name, value) in &self.shared {
+            msgpack::write_str(&mut out, name);
+            out.extend_from_slice(value);
+        }
+        msgpack::write_bin(&mut out, &self.app);
+        out
+    }
+
+    /// Decodes a state, reading nothing deeper than `limits` allow. Anything else (another
+    /// version, a value that is not MessagePack, bytes left over) is refused with what is
+    /// wrong.
+    pub fn decode(state: &[u8], limits: crate::wire::ReadLimits) -> Result<Self, String> {
+        let mut r = crate::wire::Reader::with_limits(state, limits);
+        let bad = |e: crate::error::DecodeError| format!("invalid transfer state: {e}");
+        if r.read_array_len().map_err(bad)? != 3 {
+            return Err("invalid transfer state: not [version, shared, app]".into());
+        }
+        let version = r.read_int().map_err(bad)?;
+        if version != i128::from(STATE_VERSION) {
+            return Err(format!("transfer state version {version}: this server reads version {STATE_VERSION}"));
+        }
+        let n = r.read_map_len().map_err(bad)?;
+        let mut shared = Vec::with_capacity(n.min(64));
+        for _ in 0..n {
+            let name = r.read_str().map_err(bad)?.to_owned();
+            let value = Bytes::copy_from_slice(r.read_raw().map_err(bad)?);
+            shared.push((name, value));
+        }
+        let app = r.read_bin().map_err(bad)?.to_vec();
+        r.finish().map_err(bad)?;
+        Ok(Self { shared, app })
+    }
+}
