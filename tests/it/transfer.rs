@@ -85,6 +85,19 @@ async fn gateway_of_two(first: u16, second: u16) -> (Gateway, EventStream, u16) 
     (gw, events, port)
 }
 
+/// A client of the gateway on `port` that sends `Seq` and collects `Tick`, past its
+/// handshake.
+async fn seq_client(port: u16) -> (NodeHandle, EventStream, ConnectionId, Inbox<Tick>) {
+    let mut cb = Node::builder("client");
+    let servers = cb.add_remote_role(RoleConfig::new("server"));
+    let ticks = cb.inbox::<Tick>();
+    let (client, mut events) = spawn(cb.declare::<Seq>().build().unwrap());
+    let conn = client.connect(Endpoint::tcp(format!("127.0.0.1:{port}")), servers).await.unwrap();
+    let up = events.wait_for(TIMEOUT, |e| matches!(e, Event::ConnectionActivated { .. })).await;
+    assert!(up.is_some(), "no handshake through the gateway");
+    (client, events, conn, ticks)
+}
+
 /// The first transfer event on `events` that `pick` takes.
 async fn transfer_event<T>(events: &mut EventStream, mut pick: impl FnMut(TransferEvent) -> Option<T>) -> T {
     tokio::time::timeout(TIMEOUT, async {
@@ -112,13 +125,7 @@ async fn a_client_moves_between_servers_while_100_messages_per_second_flow_each_
     let (gw, mut gw_events, port) = gateway_of_two(a_port, b_port).await;
     assert_eq!(gw.upstreams(), [format!("127.0.0.1:{a_port}"), format!("127.0.0.1:{b_port}")]);
 
-    let mut cb = Node::builder("client");
-    let servers = cb.add_remote_role(RoleConfig::new("server"));
-    let ticks = cb.inbox::<Tick>();
-    let (client, mut client_events) = spawn(cb.declare::<Seq>().build().unwrap());
-    let conn = client.connect(Endpoint::tcp(format!("127.0.0.1:{port}")), servers).await.unwrap();
-    let up = client_events.wait_for(TIMEOUT, |e| matches!(e, Event::ConnectionActivated { .. })).await;
-    assert!(up.is_some(), "no handshake through the gateway");
+    let (client, mut client_events, conn, ticks) = seq_client(port).await;
 
     // 100 Seq per second from the client; 100 Tick per second from whichever server has it
     const N: u32 = 200;
@@ -222,16 +229,11 @@ async fn a_move_to_an_upstream_the_gateway_does_not_know_is_refused_and_the_clie
     let (a, mut a_events, a_port) = seq_server("A", log.clone()).await;
     let (b, _b_events, b_port) = seq_server("B", log.clone()).await;
     let (gw, _gw_events, port) = gateway_of_two(a_port, b_port).await;
-    let mut cb = Node::builder("client");
-    let servers = cb.add_remote_role(RoleConfig::new("server"));
-    let (client, mut client_events) = spawn(cb.declare::<Seq>().build().unwrap());
-    let conn = client.connect(Endpoint::tcp(format!("127.0.0.1:{port}")), servers).await.unwrap();
-    let up = client_events.wait_for(TIMEOUT, |e| matches!(e, Event::ConnectionActivated { .. })).await;
-    assert!(up.is_some(), "no handshake through the gateway");
+    let (client, _client_events, conn, _ticks) = seq_client(port).await;
     client.call(move |n| n.send_to(conn, &Seq(0))).await.unwrap().unwrap();
     retry(|| async { if log.lock().unwrap().len() == 1 { Ok(()) } else { Err(()) } }).await;
     let c = a.call(|n| n.connections().next().map(|c| c.id())).await.unwrap().unwrap();
-    // a direct client cannot be moved; a second move while one is under way is refused
+    // the server asks; the gateway refuses (STAY) and says why
     let asked = a.call(move |n| n.transfer(c, "127.0.0.1:1")).await.unwrap();
     asked.unwrap();
     let reason = transfer_event(&mut a_events, |e| match e {
@@ -247,6 +249,11 @@ async fn a_move_to_an_upstream_the_gateway_does_not_know_is_refused_and_the_clie
         if got == [("A", 0), ("A", 1)] { Ok(()) } else { Err(got) }
     })
     .await;
+    // one move at a time: a second request while the first is under way is an error
+    let to_b = format!("127.0.0.1:{b_port}");
+    let (first, second) = a.call(move |n| (n.transfer(c, &to_b), n.transfer(c, &to_b))).await.unwrap();
+    assert_eq!(first, Ok(()));
+    assert!(matches!(second, Err(magicnet::TransferError::AlreadyMoving(..))), "{second:?}");
     for h in [&a, &b] {
         h.shutdown().await;
     }

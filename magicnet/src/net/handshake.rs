@@ -27,7 +27,7 @@ impl Greeting {
     }
 
     /// The next client repository (wrapping back to the first after 2^32 - 1).
-    pub(crate) fn assign_repository(&mut self) -> Repository {
+    fn assign_repository(&mut self) -> Repository {
         let rp = self.next_repository;
         self.next_repository = Repository(rp.0.checked_add(1).unwrap_or(Repository::FIRST_CLIENT.0));
         rp
@@ -115,8 +115,13 @@ impl Net {
         if hash.as_deref() != Some(self.greeting.network_hash.as_slice()) {
             return self.disconnect(conn, DisconnectReason::HASH_MISMATCH, None);
         }
-        // The repository number goes out before anything activation produces (objects), and
-        // is kept on the connection, where the peer cannot overwrite it.
+        self.assign_and_activate(conn);
+    }
+
+    /// Gives an accepted connection its repository number and makes it active. The number
+    /// goes out before anything activation produces (objects), and is kept on the
+    /// connection, where the peer cannot overwrite it.
+    pub(crate) fn assign_and_activate(&mut self, conn: ConnectionId) {
         let rp = self.greeting.assign_repository();
         if let Some(c) = self.conns.get_mut(conn) {
             c.repository = Some(rp);

@@ -44,40 +44,27 @@ impl Net {
     }
 
     /// A client a gateway forwards (on `via`): accepted as any other, its output written
-    /// through its carrier.
+    /// through its carrier. `adopted`: another server handed it over (ADOPT), so it gets no
+    /// MOTD (its handshake was done there) and is active once its session is restored
+    /// ([`adopt`](Self::adopt)).
     #[cfg_attr(not(feature = "gateway"), allow(dead_code))]
     pub(crate) fn accept_virtual(
         &mut self,
         role: RoleId,
         peer: Option<std::net::SocketAddr>,
-        carrier: super::CarrierId,
-        vc: u64,
+        (carrier, vc): (super::CarrierId, u64),
+        adopted: bool,
         now: Instant,
     ) -> Result<ConnectionId, ConfigError> {
         let via = super::carrier::Via { carrier, vc, gateway: self.carrier_name(carrier), moving: None };
-        self.accept_via(role, Framing::Datagram, peer, None, Some(via), now)
-    }
-
-    /// A client another server handed over (ADOPT): accepted on its carrier like any other,
-    /// but with no MOTD (its handshake was done on the server it came from) and active once
-    /// its session is restored ([`adopt`](Self::adopt)).
-    #[cfg_attr(not(feature = "gateway"), allow(dead_code))]
-    pub(crate) fn accept_adopted(
-        &mut self,
-        role: RoleId,
-        peer: Option<std::net::SocketAddr>,
-        carrier: super::CarrierId,
-        vc: u64,
-        now: Instant,
-    ) -> Result<ConnectionId, ConfigError> {
-        self.greet_next = false;
-        let opened = self.accept_virtual(role, peer, carrier, vc, now);
+        self.greet_next = !adopted;
+        let opened = self.accept_via(role, Framing::Datagram, peer, None, Some(via), now);
         self.greet_next = true;
         opened
     }
 
     /// Restores a handed-over session on `conn` (just accepted with
-    /// [`accept_adopted`](Self::accept_adopted)): its shared parameters (checked as if the
+    /// [`accept_virtual`](Self::accept_virtual)): its shared parameters (checked as if the
     /// client had set them), a repository number of this server's (sent as `rp`), then the
     /// connection is active.
     #[cfg_attr(not(feature = "gateway"), allow(dead_code))]
@@ -88,14 +75,7 @@ impl Net {
         for params in &session.shared {
             self.on_shared_parameter(conn, params);
         }
-        let rp = self.greeting.assign_repository();
-        if let Some(c) = self.conns.get_mut(conn) {
-            c.repository = Some(rp);
-        }
-        if let Err(e) = self.set_shared_parameter(conn, "rp", &rp.0) {
-            tracing::error!(%conn, error = %e, "cannot assign a repository");
-        }
-        self.activate(conn);
+        self.assign_and_activate(conn);
         let gateway = self.conns.get(conn).and_then(|c| c.via.as_ref()).map(|v| v.gateway.to_string());
         let e = crate::event::TransferEvent::Arrived { conn, gateway: gateway.unwrap_or_default() };
         self.diag.emit(Event::Transfer(e));

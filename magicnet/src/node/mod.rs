@@ -289,7 +289,7 @@ impl Node {
         vc: u64,
         now: Instant,
     ) -> Result<ConnectionId, ConfigError> {
-        let conn = self.net.accept_virtual(role, peer, carrier, vc, now)?;
+        let conn = self.net.accept_virtual(role, peer, (carrier, vc), false, now)?;
         self.settle();
         Ok(conn)
     }

@@ -95,7 +95,7 @@ impl Node {
         state: &[u8],
         now: Instant,
     ) -> Result<ConnectionId, ConfigError> {
-        let conn = self.net.accept_adopted(role, peer, carrier, vc, now)?;
+        let conn = self.net.accept_virtual(role, peer, (carrier, vc), true, now)?;
         match crate::net::read_session(state, self.net.limits.read()) {
             Ok(session) => {
                 self.net.adopt(conn, &session);
