@@ -6,6 +6,9 @@ mod chat;
 #[path = "../../examples/common/stack.rs"]
 mod stack;
 
+#[path = "../../examples/common/fault_proxy.rs"]
+mod fault_proxy;
+
 mod bad_input;
 mod browser;
 mod conformance;
@@ -21,6 +24,7 @@ mod objects;
 mod objects_bad_input;
 mod objects_interop;
 mod proptests;
+mod proxy;
 mod support;
 mod tcp;
 mod transfer;
