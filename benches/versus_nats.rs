@@ -7,8 +7,8 @@
 //! With `gateways`, the server listens only for gateway links; subscribers connect to the two
 //! gateways in turn and the publisher to the first, so every broadcast crosses each link once
 //! (a MULTI frame) and is copied at the gateways. For the MagicNet engines the run also
-//! reports the CPU time the server process (and the gateways) spent per delivery, from
-//! `/proc`, and `--hop-latency N` measures N sequential CUSTOM round trips of one client,
+//! reports the CPU time the server process (and the gateways, and this process with the
+//! publisher and subscribers) spent per delivery, from `/proc`, and `--hop-latency N` measures N sequential CUSTOM round trips of one client,
 //! direct and through a gateway, with nothing else running (p50 and p99).
 //!
 //! Both servers are other processes on this machine (`nats-server` from PATH, Debian's
@@ -336,6 +336,8 @@ struct Measured {
     /// CPU nanoseconds per delivery: the server process, and the other processes (gateways).
     server_ns: f64,
     others_ns: f64,
+    /// The same for this process: the publisher and the subscribers.
+    clients_ns: f64,
 }
 
 /// One measurement: deliveries per second through `engine` to `subs` subscribers.
@@ -387,6 +389,7 @@ async fn run(engine: Engine, subs: usize, deliveries: u64) -> Measured {
     let want = messages * subs as u64;
     let start = Instant::now();
     let cpu_before = setup.cpu();
+    let bench_before = cpu_seconds(std::process::id());
     publish(&mut w, engine, messages, subs as u64, &counts).await;
     while counts.delivered.load(Ordering::Acquire) - base < want {
         assert!(start.elapsed() < Duration::from_secs(120), "{}: deliveries stopped", engine.name());
@@ -394,6 +397,7 @@ async fn run(engine: Engine, subs: usize, deliveries: u64) -> Measured {
     }
     let rate = want as f64 / start.elapsed().as_secs_f64();
     let cpu_after = setup.cpu();
+    let bench_after = cpu_seconds(std::process::id());
     for t in tasks {
         t.abort();
     }
@@ -402,6 +406,7 @@ async fn run(engine: Engine, subs: usize, deliveries: u64) -> Measured {
         deliveries_per_s: rate,
         server_ns: (cpu_after.0 - cpu_before.0) * 1e9 / want as f64,
         others_ns: (cpu_after.1 - cpu_before.1) * 1e9 / want as f64,
+        clients_ns: (bench_after - bench_before) * 1e9 / want as f64,
     }
 }
 
@@ -511,8 +516,8 @@ fn main() {
             let cpu = match engine {
                 Engine::Nats => String::new(),
                 _ => format!(
-                    ", \"server_cpu_ns_per_delivery\": {:.1}, \"gateways_cpu_ns_per_delivery\": {:.1}",
-                    m.server_ns, m.others_ns
+                    ", \"server_cpu_ns_per_delivery\": {:.1}, \"gateways_cpu_ns_per_delivery\": {:.1}, \"clients_cpu_ns_per_delivery\": {:.1}",
+                    m.server_ns, m.others_ns, m.clients_ns
                 ),
             };
             emit(format!(

@@ -114,19 +114,34 @@ w("gateway. CPU is user + system time of the processes from `/proc` over the mea
 w("delivery. The bench process (publisher and subscribers) shares the same 2 cores. Medians of")
 w("3 runs, with the range.")
 w("")
-w("| subscribers | setup | deliveries/s | server CPU per delivery | gateways' CPU per delivery |")
-w("|---:|---|---:|---:|---:|")
+w("| subscribers | setup | deliveries/s | server CPU per delivery | gateways' CPU per delivery | clients' CPU per delivery | all, per delivery |")
+w("|---:|---|---:|---:|---:|---:|---:|")
 gw_rows = {}
 for r in gateway:
     if "fanout_engine" not in r:
         continue
     gw_rows[(r["subscribers"], r["fanout_engine"])] = r
     runs = r["runs"]
+    clients = r.get("clients_cpu_ns_per_delivery")
+    total = r["server_cpu_ns_per_delivery"] + r["gateways_cpu_ns_per_delivery"] + (clients or 0)
     w(
         f"| {r['subscribers']} | {r['fanout_engine']} | {fmt(r['deliveries_per_s'])} ({fmt(min(runs))}-{fmt(max(runs))}) "
-        f"| {r['server_cpu_ns_per_delivery']:.0f} ns | {r['gateways_cpu_ns_per_delivery']:.0f} ns |"
+        f"| {r['server_cpu_ns_per_delivery']:.0f} ns | {r['gateways_cpu_ns_per_delivery']:.0f} ns "
+        f"| {'-' if clients is None else f'{clients:.0f} ns'} | {'-' if clients is None else f'{total:.0f} ns'} |"
     )
 w("")
+# What 2 cores can give at most: the clients' own CPU per delivery alone bounds the rate.
+for subs in sorted({k[0] for k in gw_rows}):
+    d, g = gw_rows.get((subs, "magicnet")), gw_rows.get((subs, "magicnet-2-gateways"))
+    if d and g and g.get("clients_cpu_ns_per_delivery"):
+        ceiling = 2e9 / g["clients_cpu_ns_per_delivery"]
+        w(
+            f"At {subs} subscribers, 2 cores give at most {fmt(ceiling)} deliveries/s to these subscribers even if the "
+            f"server and gateways cost nothing ({ceiling / d['deliveries_per_s']:.2f}x the server alone): the "
+            "subscribers run on the same 2 cores. Spreading a server's fan-out over gateways pays where they have cores "
+            "of their own."
+        )
+        w("")
 hops = {r["hop_engine"]: r for r in gateway if "hop_engine" in r}
 if len(hops) == 2:
     d, g = hops["magicnet"], hops["magicnet-2-gateways"]
