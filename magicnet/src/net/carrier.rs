@@ -23,8 +23,6 @@ pub(crate) struct Via {
     pub(crate) carrier: CarrierId,
     pub(crate) vc: u64,
     pub(crate) gateway: std::sync::Arc<str>,
-    /// On its way to another server behind the gateway.
-    pub(crate) moving: Option<super::transfer::Moving>,
 }
 
 /// The largest link frame written (the decoder's limit): MULTI frames are split under it.

@@ -56,7 +56,7 @@ impl Net {
         adopted: bool,
         now: Instant,
     ) -> Result<ConnectionId, ConfigError> {
-        let via = super::carrier::Via { carrier, vc, gateway: self.carrier_name(carrier), moving: None };
+        let via = super::carrier::Via { carrier, vc, gateway: self.carrier_name(carrier) };
         self.greet_next = !adopted;
         let opened = self.accept_via(role, Framing::Datagram, peer, None, Some(via), now);
         self.greet_next = true;
@@ -259,6 +259,9 @@ impl Net {
     /// Forgets a connection for good, releasing what it counted against (its usage leaves
     /// the node's total, its ticket gives its place back).
     pub(crate) fn forget(&mut self, conn: ConnectionId) {
+        if !self.moving.is_empty() {
+            self.moving.remove(&conn);
+        }
         if let Some(mut c) = self.conns.remove(conn) {
             self.timers.clear(conn, &mut c.deadline);
             self.budget.release(&c.usage);

@@ -106,8 +106,10 @@ pub struct Net {
     pub(crate) carriers: carrier::Carriers,
     /// Off while a handed-over client is accepted: it gets no MOTD.
     pub(crate) greet_next: bool,
-    /// Connections fenced by their gateway, to hand off once their view is dropped.
-    pub(crate) handoffs: Vec<ConnectionId>,
+    /// Connections on their way to another server behind their gateway (asked, or fenced
+    /// and waiting for their view to be dropped before the hand-off). Rare: kept apart
+    /// from the rows, which routing reads for every delivery.
+    pub(crate) moving: std::collections::HashMap<ConnectionId, transfer::Moving>,
 }
 
 /// A lifecycle change that the layers above the core (the object runtime) must follow.
@@ -178,7 +180,7 @@ impl Net {
             relay: relay::Relay::new(c.relay),
             carriers: carrier::Carriers::default(),
             greet_next: true,
-            handoffs: Vec::new(),
+            moving: std::collections::HashMap::new(),
         }
     }
 

@@ -201,9 +201,7 @@ impl Net {
     /// (an upstream the client left has no say).
     #[cfg_attr(not(feature = "gateway"), allow(dead_code))]
     pub(crate) fn relay_in_from(&mut self, from: usize, conn: ConnectionId, payload: &Bytes, unreliable: bool) {
-        if self.bound(from, conn) {
-            self.relay_in(conn, payload, unreliable);
-        }
+        self.relay_in_checked(Some(from), conn, payload, unreliable);
     }
 
     /// The upstream `from` closed `conn`.
@@ -305,8 +303,15 @@ impl Net {
     /// output from earlier writes is over `max_queued_bytes` is dropped as a slow consumer
     /// (203); the upstream learns it like any other close.
     pub(crate) fn relay_in(&mut self, conn: ConnectionId, payload: &Bytes, unreliable: bool) {
+        self.relay_in_checked(None, conn, payload, unreliable);
+    }
+
+    /// [`relay_in`](Self::relay_in), only if the client is bound to the upstream `from`
+    /// (when given).
+    #[inline]
+    fn relay_in_checked(&mut self, from: Option<usize>, conn: ConnectionId, payload: &Bytes, unreliable: bool) {
         let Some(c) = self.conns.get_mut(conn) else { return };
-        if c.state == ConnectionState::Closing || !c.relayed {
+        if c.state == ConnectionState::Closing || !c.relayed || from.is_some_and(|f| c.upstream as usize != f) {
             return;
         }
         if payload.len() > MAX_FRAME_PAYLOAD {

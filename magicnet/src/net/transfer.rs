@@ -53,16 +53,16 @@ pub(crate) struct Session {
 impl Net {
     /// Asks `conn`'s gateway to move it to the upstream `target`.
     pub(crate) fn transfer(&mut self, conn: ConnectionId, target: &str) -> Result<(), TransferError> {
-        let c = self.conns.get_mut(conn).filter(|c| c.is_active()).ok_or(TransferError::NotActive(conn))?;
-        let via = c.via.as_mut().ok_or(TransferError::NotViaGateway(conn))?;
-        if let Some(m) = &via.moving {
+        let c = self.conns.get(conn).filter(|c| c.is_active()).ok_or(TransferError::NotActive(conn))?;
+        let via = c.via.as_ref().ok_or(TransferError::NotViaGateway(conn))?;
+        if let Some(m) = self.moving.get(&conn) {
             return Err(TransferError::AlreadyMoving(conn, m.target().to_string()));
         }
         if target.is_empty() || target.len() > 255 {
             return Err(TransferError::BadTarget(target.to_owned()));
         }
-        via.moving = Some(Moving::Asked(target.into()));
         let (carrier, vc) = (via.carrier, via.vc);
+        self.moving.insert(conn, Moving::Asked(target.into()));
         tracing::info!(%conn, %target, "transfer asked");
         self.flush();
         self.carriers.frame(carrier, link::MOVE, vc, target.as_bytes());
@@ -72,15 +72,12 @@ impl Net {
     /// The gateway fenced `conn` (FENCE): its input has ended here. Returns false when it
     /// was not being moved (the frame is ignored).
     pub(crate) fn fenced(&mut self, conn: ConnectionId) -> bool {
-        let Some(via) = self.conns.get_mut(conn).and_then(|c| c.via.as_mut()) else { return false };
-        match via.moving.take() {
-            Some(Moving::Asked(target)) => {
-                via.moving = Some(Moving::Fenced(target));
-                self.handoffs.push(conn);
+        match self.moving.get_mut(&conn) {
+            Some(m @ Moving::Asked(_)) => {
+                *m = Moving::Fenced(m.target().clone());
                 true
             }
-            other => {
-                via.moving = other;
+            _ => {
                 tracing::warn!(%conn, "FENCE for a connection that is not being moved: ignored");
                 false
             }
@@ -88,20 +85,16 @@ impl Net {
     }
 
     /// The connections fenced, waiting for their hand-off.
-    pub(crate) fn fenced_conns(&mut self) -> Vec<ConnectionId> {
-        let conns = &self.conns;
-        self.handoffs.retain(|&conn| {
-            conns.get(conn).and_then(|c| c.via.as_ref()).is_some_and(|v| matches!(v.moving, Some(Moving::Fenced(_))))
-        });
-        self.handoffs.clone()
+    pub(crate) fn fenced_conns(&self) -> Vec<ConnectionId> {
+        self.moving.iter().filter(|(_, m)| matches!(m, Moving::Fenced(_))).map(|(c, _)| *c).collect()
     }
 
     /// The move of `conn` will not happen (`reason`): it stays, and the application is told.
     /// `tell_gateway`: this side gives up after a FENCE, so the gateway sends the held
     /// payloads back here.
     pub(crate) fn stay(&mut self, conn: ConnectionId, reason: &str, tell_gateway: bool) {
-        let Some(via) = self.conns.get_mut(conn).and_then(|c| c.via.as_mut()) else { return };
-        let Some(moving) = via.moving.take() else { return };
+        let Some(moving) = self.moving.remove(&conn) else { return };
+        let Some(via) = self.conns.get(conn).and_then(|c| c.via.as_ref()) else { return };
         let (carrier, vc) = (via.carrier, via.vc);
         if tell_gateway {
             self.flush();
@@ -133,7 +126,7 @@ impl Net {
         self.flush();
         let Some(c) = self.conns.get_mut(conn) else { return false };
         let Some(via) = c.via.take() else { return false };
-        let to = via.moving.as_ref().map(|m| m.target().to_string()).unwrap_or_default();
+        let to = self.moving.remove(&conn).map(|m| m.target().to_string()).unwrap_or_default();
         self.carriers.frame(via.carrier, link::HANDOFF, via.vc, state);
         tracing::info!(%conn, %to, bytes = state.len(), "handed off");
         self.diag.emit(Event::Transfer(TransferEvent::Left { conn, to: to.clone() }));

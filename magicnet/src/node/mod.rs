@@ -437,7 +437,7 @@ impl Node {
         if let Some(rt) = self.objects.as_mut() {
             rt.pump(&mut self.net);
         }
-        if !self.net.handoffs.is_empty() {
+        if !self.net.moving.is_empty() {
             self.hand_off_ready();
         }
         self.net.flush();
