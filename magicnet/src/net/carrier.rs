@@ -43,9 +43,11 @@ struct Carrier {
 pub(crate) struct Carriers {
     slots: Vec<Option<Carrier>>,
     ready: Vec<u32>,
-    /// Virtual connections gathered per carrier while a message is routed.
-    pub(crate) gather: Vec<(CarrierId, u64)>,
-    vcs: Vec<u64>,
+    /// Virtual connections gathered per carrier (by slot) while a message is routed, in
+    /// routing order.
+    gathered: Vec<Vec<u64>>,
+    /// The carriers with gathered connections, in the order they were first gathered.
+    touched: Vec<u32>,
 }
 
 impl Carriers {
@@ -117,22 +119,35 @@ impl Carriers {
         self.mark(id);
     }
 
+    /// Gathers `vc` on `id` as a target of the message being routed (no sorting: one bucket
+    /// per carrier, in routing order).
+    #[inline]
+    pub(crate) fn gather(&mut self, id: CarrierId, vc: u64) {
+        let i = id.0 as usize;
+        if self.gathered.len() <= i {
+            self.gathered.resize_with(i + 1, Vec::new);
+        }
+        let bucket = &mut self.gathered[i];
+        if bucket.is_empty() {
+            self.touched.push(id.0);
+        }
+        bucket.push(vc);
+    }
+
+    /// True when targets were gathered for the message being routed.
+    #[inline]
+    pub(crate) fn has_gathered(&self) -> bool {
+        !self.touched.is_empty()
+    }
+
     /// Writes the gathered targets of one message: per carrier, DATA for one connection,
     /// MULTI for several. Returns the bytes written.
     pub(crate) fn flush_gathered(&mut self, msg: &[u8], budget: usize) -> usize {
-        let mut gather = std::mem::take(&mut self.gather);
-        // stable: each carrier's targets keep the routing order
-        gather.sort_by_key(|(c, _)| c.0);
         let mut written = 0;
-        let mut i = 0;
-        while i < gather.len() {
-            let carrier = gather[i].0;
-            let mut vcs = std::mem::take(&mut self.vcs);
-            vcs.clear();
-            while i < gather.len() && gather[i].0 == carrier {
-                vcs.push(gather[i].1);
-                i += 1;
-            }
+        let touched = std::mem::take(&mut self.touched);
+        for &i in &touched {
+            let carrier = CarrierId(i);
+            let vcs = std::mem::take(&mut self.gathered[i as usize]);
             if let [vc] = vcs[..] {
                 self.data(carrier, vc, msg, budget);
                 written += msg.len();
@@ -140,10 +155,14 @@ impl Carriers {
                 self.multi(carrier, &vcs, msg);
                 written += msg.len() + 8 * vcs.len();
             }
-            self.vcs = vcs;
+            // the bucket keeps its room for the next message
+            let mut vcs = vcs;
+            vcs.clear();
+            self.gathered[i as usize] = vcs;
         }
-        gather.clear();
-        self.gather = gather;
+        let mut touched = touched;
+        touched.clear();
+        self.touched = touched;
         written
     }
 }

@@ -298,7 +298,7 @@ impl Net {
                     (Delivery::Unreliable, Some(lane)) if out.enc.len() <= lane.max => {
                         self.carriers.unreliable(via.carrier, via.vc, &out.enc)
                     }
-                    _ => self.carriers.gather.push((via.carrier, via.vc)),
+                    _ => self.carriers.gather(via.carrier, via.vc),
                 }
                 continue;
             }
@@ -334,7 +334,7 @@ impl Net {
             }
             out.mark_ready(c);
         }
-        if !self.carriers.gather.is_empty() {
+        if self.carriers.has_gathered() {
             self.carriers.flush_gathered(&out.enc, role.budget);
         }
     }
