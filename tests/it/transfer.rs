@@ -361,3 +361,147 @@ async fn a_moved_object_client_drops_the_old_servers_objects_and_gets_the_new_on
     }
     gw.shutdown().await;
 }
+
+/// An authenticated link of our own to a server's gateway port, speaking raw frames.
+struct RawLink {
+    stream: tokio::net::TcpStream,
+    decoder: magicnet::gateway::LinkDecoder,
+}
+
+impl RawLink {
+    async fn open(port: u16) -> Self {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        magicnet::gateway::authenticate_link(&mut stream, &GatewaySecret::new(SECRET), "raw").await.unwrap();
+        Self { stream, decoder: magicnet::gateway::LinkDecoder::new() }
+    }
+
+    async fn send(&mut self, frame: LinkFrame) {
+        use tokio::io::AsyncWriteExt;
+        let mut out = bytes::BytesMut::new();
+        frame.encode(&mut out);
+        self.stream.write_all(&out).await.unwrap();
+    }
+
+    /// The next frame that `pick` takes (heartbeats and others skipped); `None` when the
+    /// server closed the link.
+    async fn until<T>(&mut self, mut pick: impl FnMut(LinkFrame) -> Option<T>) -> Option<T> {
+        use tokio::io::AsyncReadExt;
+        tokio::time::timeout(TIMEOUT, async {
+            loop {
+                while let Some(f) = self.decoder.next_frame().expect("the server sends valid frames") {
+                    if let Some(t) = pick(f) {
+                        return Some(t);
+                    }
+                }
+                match self.stream.read_buf(self.decoder.buffer()).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+        .expect("no such frame from the server")
+    }
+
+    /// The messages of the next DATA for `vc`.
+    async fn data_for(&mut self, vc: u64) -> Vec<magicnet::wire::RawMessage> {
+        let payload = self
+            .until(|f| match f {
+                LinkFrame::Data { vc: v, payload } if v == vc => Some(payload),
+                _ => None,
+            })
+            .await
+            .expect("the link closed");
+        parse_payload(payload)
+    }
+}
+
+use magicnet::gateway::LinkFrame;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_transfer_frames_from_a_gateway_are_refused_and_bystanders_keep_going() {
+    let log: Log = Arc::default();
+    let (a, mut a_events, a_port) = seq_server("A", log.clone()).await;
+    let mut link = RawLink::open(a_port).await;
+    // a bystander client on the link, past its handshake
+    link.send(LinkFrame::Open { vc: 1, lane: 0, peer: None }).await;
+    assert_eq!(link.data_for(1).await[0].kind, 1, "MOTD");
+    link.send(LinkFrame::Data { vc: 1, payload: hello().into() }).await;
+    let rp = link.data_for(1).await;
+    assert_eq!(rp[0].kind, 5, "rp after HELLO");
+    let seq = |n: u32| msg(90, &(n,)).into();
+
+    // FENCE and STAY for a client that is not moving, and for one that does not exist:
+    // ignored; the client's next message is handled as usual
+    link.send(LinkFrame::Fence { vc: 1 }).await;
+    link.send(LinkFrame::Stay { vc: 1, reason: "no".into() }).await;
+    link.send(LinkFrame::Fence { vc: 999 }).await;
+    link.send(LinkFrame::Data { vc: 1, payload: seq(1) }).await;
+    retry(|| async { if *log.lock().unwrap() == [("A", 1)] { Ok(()) } else { Err(()) } }).await;
+
+    // ADOPT with a state that is not one: the client is told DISCONNECT 5 and closed, with
+    // an error event that says why
+    let garbage = bytes::Bytes::from_static(b"\x93\x01\xc1");
+    link.send(LinkFrame::Adopt { vc: 2, lane: 0, peer: None, state: garbage }).await;
+    let told = link.data_for(2).await;
+    assert_eq!(told[0].kind, 3, "DISCONNECT");
+    assert_eq!(decode::<(u8, String)>(&told[0]).0, 5);
+    let closed = link.until(|f| matches!(f, LinkFrame::Close { vc: 2, .. }).then_some(())).await;
+    assert!(closed.is_some());
+    let why = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            if let Some(Event::Error(d)) = a_events.recv().await {
+                return d.text;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(why.contains("invalid transfer state"), "{why}");
+
+    // ADOPT with a good state, one of whose shared parameters is over the server's limit:
+    // that parameter is refused as if the client had set it; the client is active, gets
+    // this server's rp, and its messages are handled
+    let huge = magicnet::wire::to_vec(&"x".repeat(100_000)).unwrap();
+    let state = magicnet::gateway::link::TransferState {
+        shared: vec![
+            ("name".into(), magicnet::wire::to_vec(&String::from("bob")).unwrap().into()),
+            ("big".into(), huge.into()),
+        ],
+        app: 7u32.to_be_bytes().to_vec(),
+    };
+    link.send(LinkFrame::Adopt { vc: 3, lane: 0, peer: None, state: state.encode().into() }).await;
+    let first = link.data_for(3).await;
+    assert!(first.iter().any(|m| m.kind == 3), "over the shared-parameter limit: DISCONNECT 205: {first:?}");
+    assert_eq!(decode::<(u8, String)>(first.iter().find(|m| m.kind == 3).unwrap()).0, 205);
+
+    let small = magicnet::gateway::link::TransferState {
+        shared: vec![("name".into(), magicnet::wire::to_vec(&String::from("bob")).unwrap().into())],
+        app: 7u32.to_be_bytes().to_vec(),
+    };
+    link.send(LinkFrame::Adopt { vc: 4, lane: 0, peer: None, state: small.encode().into() }).await;
+    let first = link.data_for(4).await;
+    assert_eq!(first[0].kind, 5, "its rp: {first:?}");
+    link.send(LinkFrame::Data { vc: 4, payload: seq(2) }).await;
+    retry(|| async { if *log.lock().unwrap() == [("A", 1), ("A", 2)] { Ok(()) } else { Err(()) } }).await;
+    let next = a.call(|n| n.connections().filter_map(|c| n.context::<NextTick>(c.id())).map(|t| t.0).max()).await;
+    assert_eq!(next.unwrap(), Some(7), "the in hook restored what the state carried");
+
+    // a gateway that sends what only servers send, or adopts a number twice: its link ends,
+    // and with it its clients
+    link.send(LinkFrame::Adopt { vc: 4, lane: 0, peer: None, state: small.encode().into() }).await;
+    assert!(link.until(|_| None::<()>).await.is_none(), "the link closed");
+    retry(|| async {
+        let n = a.call(|n| n.connection_count()).await.unwrap();
+        if n == 0 { Ok(()) } else { Err(n) }
+    })
+    .await;
+    let mut link = RawLink::open(a_port).await;
+    link.send(LinkFrame::Move { vc: 1, target: "x".into() }).await;
+    assert!(link.until(|_| None::<()>).await.is_none(), "MOVE from a gateway closes the link");
+    // the server is still there for the next gateway
+    let mut link = RawLink::open(a_port).await;
+    link.send(LinkFrame::Open { vc: 1, lane: 0, peer: None }).await;
+    assert_eq!(link.data_for(1).await[0].kind, 1, "MOTD");
+    a.shutdown().await;
+}

@@ -47,6 +47,18 @@ use bytes::BytesMut;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 pub use auth::{GatewaySecret, LinkAuthError};
+
+/// Authenticates a stream as a gateway's link (the gateway's side of the exchange in
+/// `docs/protocol.md`, "Gateway link"): for a gateway on another loop than [`Gateway`]'s,
+/// which then speaks [`LinkFrame`]s over the stream. Fails with the server's reason when it
+/// refuses the secret.
+pub async fn authenticate_link<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+    secret: &GatewaySecret,
+    name: &str,
+) -> Result<(), LinkAuthError> {
+    auth::connect(stream, secret, name).await
+}
 pub use link::{LinkDecoder, LinkError, LinkFrame};
 pub use upstream::{Gateway, GatewayConfig, GatewayError, GatewayStats};
 
