@@ -505,3 +505,62 @@ async fn hostile_transfer_frames_from_a_gateway_are_refused_and_bystanders_keep_
     assert_eq!(link.data_for(1).await[0].kind, 1, "MOTD");
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_transfer_frames_from_an_upstream_are_refused_and_the_client_keeps_its_connection() {
+    // a "server" of our own behind the gateway, speaking raw frames
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap().to_string();
+    let accepting = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let name = magicnet::gateway::accept_link(&mut stream, &GatewaySecret::new(SECRET)).await.unwrap();
+        (stream, name)
+    });
+    let config = GatewayConfig::new(upstream.clone()).secret(GatewaySecret::new(SECRET)).name("gw");
+    let (gw, mut gw_events, port) = {
+        let (gw, events) = Gateway::start(config).await.unwrap();
+        let port = gw.listen(Endpoint::tcp("127.0.0.1:0")).await.unwrap().port();
+        (gw, events, port)
+    };
+    let (stream, name) = accepting.await.unwrap();
+    assert_eq!(name, "gw");
+    let mut link = RawLink { stream, decoder: magicnet::gateway::LinkDecoder::new() };
+
+    // a client; our server greets it
+    let mut cb = Node::builder("client");
+    let servers = cb.add_remote_role(RoleConfig::new("server"));
+    let ticks = cb.inbox::<Tick>();
+    let (client, mut client_events) = spawn(cb.build().unwrap());
+    client.connect(Endpoint::tcp(format!("127.0.0.1:{port}")), servers).await.unwrap();
+    let vc = link.until(|f| if let LinkFrame::Open { vc, .. } = f { Some(vc) } else { None }).await.unwrap();
+    link.send(LinkFrame::Data { vc, payload: msg(1, &(String::from("raw"),)).into() }).await;
+    let hello_came = link.data_for(vc).await;
+    assert_eq!(hello_came[0].kind, 2, "the client's HELLO");
+    assert!(client_events.wait_for(TIMEOUT, |e| matches!(e, Event::ConnectionActivated { .. })).await.is_some());
+
+    // MOVE to an upstream the gateway does not have, or to where the client is: STAY, why
+    link.send(LinkFrame::Move { vc, target: "nowhere:1".into() }).await;
+    let why = link.until(|f| if let LinkFrame::Stay { reason, .. } = f { Some(reason) } else { None }).await;
+    assert!(why.unwrap().contains("no upstream nowhere:1"));
+    link.send(LinkFrame::Move { vc, target: upstream.clone() }).await;
+    let why = link.until(|f| if let LinkFrame::Stay { reason, .. } = f { Some(reason) } else { None }).await;
+    assert!(why.unwrap().contains("already"));
+    // MOVE for a client that is not there, HANDOFF and STAY for one not moving: ignored
+    link.send(LinkFrame::Move { vc: vc + 1000, target: "nowhere:1".into() }).await;
+    link.send(LinkFrame::Handoff { vc, state: bytes::Bytes::from_static(b"\x93\x01\x80\xc4\x00") }).await;
+    link.send(LinkFrame::Stay { vc, reason: "spurious".into() }).await;
+    // the client is still ours: what we send it arrives
+    link.send(LinkFrame::Data { vc, payload: msg(91, &(42u32,)).into() }).await;
+    let (_, Tick(t)) = tokio::time::timeout(TIMEOUT, ticks.recv()).await.unwrap();
+    assert_eq!(t, 42);
+    while let Some(e) = gw_events.try_recv() {
+        assert!(!matches!(e, Event::Transfer(_)), "no move happened: {e:?}");
+    }
+
+    // FENCE is the gateway's to send: the link ends, and the gateway (no standby) with it
+    link.send(LinkFrame::Fence { vc }).await;
+    let why = tokio::time::timeout(TIMEOUT, gw.upstream_lost()).await.unwrap();
+    assert!(why.contains("FENCE"), "{why}");
+    let closed = client_events.wait_for(TIMEOUT, |e| matches!(e, Event::ConnectionClosed { .. })).await;
+    assert!(closed.is_some(), "the client was told");
+}

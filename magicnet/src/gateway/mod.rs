@@ -59,6 +59,18 @@ pub async fn authenticate_link<S: tokio::io::AsyncRead + tokio::io::AsyncWrite +
 ) -> Result<(), LinkAuthError> {
     auth::connect(stream, secret, name).await
 }
+
+/// Authenticates a gateway's link on the server's side (the challenge, the gateway's proof,
+/// then this side's): for a server on another loop than [`NodeHandle::listen_gateways`]'s.
+/// Returns the gateway's name; a refused gateway is told why, then the caller closes.
+///
+/// [`NodeHandle::listen_gateways`]: crate::transport::tokio::NodeHandle::listen_gateways
+pub async fn accept_link<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+    secret: &GatewaySecret,
+) -> Result<String, LinkAuthError> {
+    auth::accept(stream, secret).await
+}
 pub use link::{LinkDecoder, LinkError, LinkFrame};
 pub use upstream::{Gateway, GatewayConfig, GatewayError, GatewayStats};
 
