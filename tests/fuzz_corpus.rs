@@ -43,3 +43,8 @@ fn link_frames_corpus() {
 fn relay_corpus() {
     replay("relay", harness::relay);
 }
+
+#[test]
+fn transfer_corpus() {
+    replay("transfer", harness::transfer);
+}

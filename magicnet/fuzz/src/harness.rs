@@ -325,3 +325,152 @@ pub fn relay(data: &[u8]) {
     }
     assert_eq!(relayed, sent, "bystanders' payloads relayed once each, in order, byte for byte");
 }
+
+/// A gateway's relay with three upstreams moving three clients between them, driven by the
+/// data: clients send numbered messages; upstreams send MOVE, HANDOFF, STAY, DATA and CLOSE
+/// for any client, right or wrong. What users rely on: every message a client sends reaches
+/// exactly one upstream, once, in order, across moves (none while it is held during a move,
+/// all once its move ends); each payload goes to the upstream the client is bound to; a
+/// client gets exactly what its own upstream sends it, nothing from another; a move is
+/// fenced at the client's upstream and adopted where it goes.
+pub fn transfer(data: &[u8]) {
+    use magicnet::gateway::link::LinkFrame;
+    use magicnet::net::RelayItem;
+    let mut b = Node::builder("gateway").relay().configure_limits(|l| l.message_rate = None);
+    let role = b.add_remote_role(RoleConfig::new("client"));
+    let mut node = b.build().expect("valid configuration");
+    let names = ["a:1", "b:2", "c:3"];
+    node.set_upstreams(names.iter().map(|n| n.to_string()).collect());
+    let now = Instant::now();
+
+    #[derive(Default)]
+    struct Client {
+        bound: usize,
+        fenced: Option<usize>,
+        sent: u32,
+        relayed: Vec<u32>,
+        closed: bool,
+        expected: Vec<u32>,
+        got: Vec<u32>,
+    }
+    let conns: Vec<ConnectionId> =
+        (0..3).map(|_| node.accept(role, Framing::Datagram, None, now).expect("our own role")).collect();
+    let mut clients: Vec<Client> = (0..3).map(|_| Client::default()).collect();
+    let index = |conns: &[ConnectionId], c: ConnectionId| conns.iter().position(|x| *x == c).expect("one of ours");
+
+    let drain = |node: &mut Node, clients: &mut Vec<Client>| {
+        while let Some((to, item)) = node.poll_relay() {
+            match item {
+                RelayItem::Opened(_) => assert_eq!(to, 0, "new clients go to the first upstream"),
+                RelayItem::Payload { conn, data, .. } => {
+                    let c = &mut clients[index(&conns, conn)];
+                    assert!(c.fenced.is_none(), "nothing of a client is relayed while it moves");
+                    assert_eq!(to, c.bound, "a client's payloads go to its upstream");
+                    for m in PayloadIter::new(data, 64) {
+                        let Ok(PayloadItem::Message(m)) = m else { panic!("relayed: whole messages") };
+                        let (n,): (u32,) = wire::from_slice(&m.params).expect("our own message");
+                        c.relayed.push(n);
+                    }
+                }
+                RelayItem::Fence(conn) => {
+                    let c = &mut clients[index(&conns, conn)];
+                    assert_eq!(to, c.bound, "fenced where it is");
+                    assert!(c.fenced.is_none(), "one move at a time");
+                    c.fenced = Some(to);
+                }
+                RelayItem::Adopt { conn, .. } => {
+                    let c = &mut clients[index(&conns, conn)];
+                    assert!(c.fenced.is_some(), "adopted after a fence");
+                    c.bound = to;
+                    c.fenced = None;
+                }
+                RelayItem::Stay { .. } => {}
+                RelayItem::Closed { conn, reason } => {
+                    let c = &mut clients[index(&conns, conn)];
+                    if reason.starts_with("moved to") {
+                        assert_eq!(Some(to), c.fenced, "the upstream it left is told");
+                    } else {
+                        c.closed = true;
+                        c.fenced = None;
+                    }
+                }
+                other => panic!("unexpected relay item {other:?}"),
+            }
+        }
+        while let Some(o) = node.poll_output() {
+            if let Output::Transmit { conn, data } = o {
+                let c = &mut clients[index(&conns, conn)];
+                for m in PayloadIter::new(data, 64) {
+                    let Ok(PayloadItem::Message(m)) = m else { panic!("a client gets whole messages") };
+                    if m.kind == 91 {
+                        let (t,): (u32,) = wire::from_slice(&m.params).expect("our own message");
+                        c.got.push(t);
+                    }
+                }
+            }
+        }
+    };
+    drain(&mut node, &mut clients);
+    let state = Bytes::from_static(b"\x93\x01\x80\xc4\x00");
+    let mut ticks = 0u32;
+    for op in data.chunks(2) {
+        let (kind, arg) = (op[0], op.get(1).copied().unwrap_or(0));
+        let (u, k) = (arg as usize % 3, (arg as usize >> 2) % 3);
+        let vc = conns[k].to_u64();
+        let frame = match kind % 6 {
+            0 => {
+                let c = &mut clients[k];
+                if !c.closed {
+                    let mut payload = Vec::new();
+                    wire::encode_message(90, &wire::to_vec(&(c.sent,)).expect("encodes"), &mut payload);
+                    c.sent += 1;
+                    node.handle_datagram(conns[k], Bytes::from(payload), now);
+                }
+                None
+            }
+            1 => {
+                let target = names.get((arg as usize >> 4) % 4).map_or("zz:9", |n| n).to_string();
+                Some(LinkFrame::Move { vc, target })
+            }
+            2 => Some(LinkFrame::Handoff { vc, state: state.clone() }),
+            3 => {
+                // the upstream gives the client back after its fence: its held payloads go there
+                let c = &mut clients[k];
+                if c.fenced == Some(u) && c.bound == u && !c.closed {
+                    c.fenced = None;
+                }
+                Some(LinkFrame::Stay { vc, reason: "fuzz".into() })
+            }
+            4 => {
+                ticks += 1;
+                let t = u as u32 * 1_000_000 + ticks;
+                let c = &mut clients[k];
+                if c.bound == u && !c.closed {
+                    c.expected.push(t);
+                }
+                let mut payload = Vec::new();
+                wire::encode_message(91, &wire::to_vec(&(t,)).expect("encodes"), &mut payload);
+                Some(LinkFrame::Data { vc, payload: Bytes::from(payload) })
+            }
+            _ => Some(LinkFrame::Close { vc, reason: String::new() }),
+        };
+        if let Some(f) = frame {
+            node.relay_frames(u, vec![f]);
+        }
+        drain(&mut node, &mut clients);
+    }
+    // every move still under way ends: its upstream hands the client over
+    for k in 0..3 {
+        if let Some(src) = clients[k].fenced {
+            node.relay_frames(src, vec![LinkFrame::Handoff { vc: conns[k].to_u64(), state: state.clone() }]);
+            drain(&mut node, &mut clients);
+        }
+    }
+    for c in &clients {
+        assert!(c.relayed.iter().copied().eq(0..c.relayed.len() as u32), "each message once, in order");
+        if !c.closed {
+            assert_eq!(c.relayed.len() as u32, c.sent, "every message of an open client reached an upstream");
+        }
+        assert_eq!(c.got, c.expected, "a client gets what its own upstream sends, and only that");
+    }
+}

@@ -209,9 +209,13 @@ impl Node {
         self.net.rename_upstream(which, name);
     }
 
-    /// A relaying node's upstreams, by name (the first takes new clients).
+    /// A relaying node's upstreams, by name (feature `gateway`): the first takes new
+    /// clients; the names are what a MOVE from an upstream names as its target. Without a
+    /// call, a relay has one upstream. Items for upstream `i` come out of
+    /// [`poll_relay`](Self::poll_relay) with index `i`; what upstream `i` sends goes in with
+    /// [`relay_frames`](Self::relay_frames).
     #[cfg(feature = "gateway")]
-    pub(crate) fn set_upstreams(&mut self, names: Vec<String>) {
+    pub fn set_upstreams(&mut self, names: Vec<String>) {
         self.net.set_upstreams(names);
     }
 
@@ -233,10 +237,13 @@ impl Node {
         self.net.relay_up(which);
     }
 
-    /// What a gateway's upstream `from` sent in one read, applied in order, then routed
-    /// once.
+    /// A relaying node (feature `gateway`): what its upstream `from` sent, in order (for
+    /// example every frame of one read), then routed once. Payloads and closes count only
+    /// for the clients bound to `from`; MOVE, HANDOFF and STAY move a client between
+    /// upstreams (see `docs/protocol.md`, "Gateway link"); frames an upstream never sends
+    /// are ignored here (a link should close on them).
     #[cfg(feature = "gateway")]
-    pub(crate) fn relay_frames(&mut self, from: usize, frames: Vec<crate::wire::link::LinkFrame>) {
+    pub fn relay_frames(&mut self, from: usize, frames: Vec<crate::wire::link::LinkFrame>) {
         use crate::wire::link::LinkFrame;
         let id = ConnectionId::from_u64;
         for frame in frames {

@@ -193,6 +193,9 @@ pub enum LinkError {
     /// A text (address, reason) that is not UTF-8, or an address that does not parse.
     #[error("link frame of kind {0} has an invalid text or address")]
     BadText(u8),
+    /// A frame of a fixed size (HEARTBEAT, FENCE) with bytes after its body.
+    #[error("link frame of kind {0} has bytes after its body")]
+    TrailingBytes(u8),
 }
 
 impl LinkFrame {
@@ -235,9 +238,17 @@ impl LinkFrame {
     /// Decodes one frame's kind and body (without the length).
     fn decode(kind: u8, mut body: Bytes) -> Result<Self, LinkError> {
         let text = |b: &[u8]| std::str::from_utf8(b).map(str::to_owned).map_err(|_| LinkError::BadText(kind));
+        // an address as a node writes it (`ip:port`, `[ipv6]:port`), and only so: one
+        // frame, one encoding
         let peer = |b: &[u8]| -> Result<Option<SocketAddr>, LinkError> {
             let addr = text(b)?;
-            if addr.is_empty() { Ok(None) } else { addr.parse().map(Some).map_err(|_| LinkError::BadText(kind)) }
+            if addr.is_empty() {
+                return Ok(None);
+            }
+            match addr.parse::<SocketAddr>() {
+                Ok(a) if a.to_string() == addr => Ok(Some(a)),
+                _ => Err(LinkError::BadText(kind)),
+            }
         };
         let vc = |body: &mut Bytes| {
             if body.len() < 8 {
@@ -260,6 +271,7 @@ impl LinkFrame {
             }
             DATA => Self::Data { vc: vc(&mut body)?, payload: body },
             UNRELIABLE => Self::Unreliable { vc: vc(&mut body)?, payload: body },
+            HEARTBEAT if !body.is_empty() => return Err(LinkError::TrailingBytes(kind)),
             HEARTBEAT => Self::Heartbeat,
             SHUTDOWN => Self::Shutdown { reason: text(&body)? },
             MULTI => {
@@ -277,7 +289,13 @@ impl LinkFrame {
                 let vc = vc(&mut body)?;
                 Self::Move { vc, target: text(&body)? }
             }
-            FENCE => Self::Fence { vc: vc(&mut body)? },
+            FENCE => {
+                let vc = vc(&mut body)?;
+                if !body.is_empty() {
+                    return Err(LinkError::TrailingBytes(kind));
+                }
+                Self::Fence { vc }
+            }
             HANDOFF => Self::Handoff { vc: vc(&mut body)?, state: body },
             ADOPT => {
                 let vc = vc(&mut body)?;
