@@ -11,7 +11,7 @@ use magicnet::tls::{ClientTls, Identity};
 use magicnet::transport::tokio::{EventStream, NodeHandle, spawn};
 use magicnet::transport::{DriverConfig, Endpoint, TlsConfig};
 use magicnet::{CloseReason, DiagnosticKind, Limits};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::chat::{self, Custom, CustomResp, SetName};
 use crate::objects::{NumberServer, number_server};
@@ -272,18 +272,7 @@ async fn only_authenticated_gateways_link() {
 async fn gateway_process(upstream: u16) -> (tokio::process::Child, u16) {
     let port = free_port();
     let args = [s("--port"), port.to_string(), s("--upstream"), format!("127.0.0.1:{upstream}")];
-    let mut child = tokio::process::Command::new(example("f_gateway"))
-        .args(args)
-        .env("MAGICNET_GATEWAY_SECRET", SECRET)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    read_until(&mut lines, "listening on").await;
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, port)
+    (example_process("f_gateway", &args, &[("MAGICNET_GATEWAY_SECRET", SECRET)], "listening on").await, port)
 }
 
 fn signal(child: &tokio::process::Child, sig: i32) {
@@ -337,16 +326,8 @@ async fn a_dead_server_shuts_its_gateways_clients_down() {
     let server_port = free_port();
     let link = free_port();
     let args = [s("--port"), server_port.to_string(), s("--gateway-port"), link.to_string(), s("--no-clients")];
-    let mut server = tokio::process::Command::new(example("b_server"))
-        .args(args)
-        .env("MAGICNET_GATEWAY_SECRET", SECRET)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
-    read_until(&mut lines, "listening for gateways").await;
+    let mut server =
+        example_process("b_server", &args, &[("MAGICNET_GATEWAY_SECRET", SECRET)], "listening for gateways").await;
     // --no-clients: nothing listens on the client port
     assert!(tokio::net::TcpStream::connect(("127.0.0.1", server_port)).await.is_err());
     let (mut gw, port) = gateway_process(link).await;

@@ -440,3 +440,21 @@ pub async fn role_of(handle: &magicnet::transport::tokio::NodeHandle, name: &'st
 pub fn blocking_role_of(node: &magicnet::transport::blocking::BlockingNode, name: &'static str) -> RoleId {
     node.call(move |n| n.role(name)).unwrap().unwrap_or_else(|| panic!("no role `{name}`"))
 }
+
+/// Starts the example binary `name` with `args` and `env`, and waits until it prints a line
+/// with `ready` (the rest of its output is drained). Killed when dropped.
+pub async fn example_process(name: &str, args: &[String], env: &[(&str, &str)], ready: &str) -> tokio::process::Child {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(example(name))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    read_until(&mut lines, ready).await;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    child
+}

@@ -564,3 +564,54 @@ async fn hostile_transfer_frames_from_an_upstream_are_refused_and_the_client_kee
     let closed = client_events.wait_for(TIMEOUT, |e| matches!(e, Event::ConnectionClosed { .. })).await;
     assert!(closed.is_some(), "the client was told");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_servers_move_a_python_client_by_configuration_alone() {
+    // two b_server processes that move /move-ers to each other, one f_gateway linked to both
+    let (a_link, b_link) = (free_port(), free_port());
+    let server = |port: u16, link: u16, other: u16| {
+        vec![
+            s("--port"),
+            port.to_string(),
+            s("--gateway-port"),
+            link.to_string(),
+            s("--no-clients"),
+            s("--move-to"),
+            format!("127.0.0.1:{other}"),
+        ]
+    };
+    let _a = example_process(
+        "b_server",
+        &server(free_port(), a_link, b_link),
+        &[("MAGICNET_GATEWAY_SECRET", SECRET)],
+        "listening for gateways",
+    )
+    .await;
+    let _b = example_process(
+        "b_server",
+        &server(free_port(), b_link, a_link),
+        &[("MAGICNET_GATEWAY_SECRET", SECRET)],
+        "listening for gateways",
+    )
+    .await;
+    let port = free_port();
+    let args = [
+        s("--port"),
+        port.to_string(),
+        s("--upstream"),
+        format!("127.0.0.1:{a_link}"),
+        s("--transfer-target"),
+        format!("127.0.0.1:{b_link}"),
+    ];
+    let _gw = example_process("f_gateway", &args, &[("MAGICNET_GATEWAY_SECRET", SECRET)], "listening on").await;
+    let args =
+        [port.to_string(), s("alice"), s("one"), s("/move"), s("two"), s("/move"), s("three"), s("--one-at-a-time")];
+    let (lines, ok) = run_python("chat_client.py", &args).await;
+    assert!(ok, "{lines:?}");
+    let replies: Vec<&str> = events_named(&lines, "reply").iter().map(|l| l["text"].as_str().unwrap()).collect();
+    assert_eq!(replies, ["eno", "evom/", "owt", "evom/", "eerht"], "there and back, on one connection");
+    assert_eq!(events_named(&lines, "motd").len(), 1);
+    assert!(events_named(&lines, "disconnect").is_empty(), "kept its name on both servers: {lines:?}");
+    // each server assigned it a repository number of its own: A 128, B 128, A again 129
+    assert_eq!(events_named(&lines, "rp")[0]["value"], 129);
+}
