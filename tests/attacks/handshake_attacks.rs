@@ -216,9 +216,16 @@ pub async fn stalled_tls(server: &Server, v: &mut Verdict) -> u64 {
         ms(worst),
         errors.len()
     ));
+    // What the cap limits is what the server holds. From the client side a refused socket
+    // can still look open for seconds (one fresh run saw 120 at 7.1 s while the server held
+    // exactly 64 more descriptors), so the check is on the server's count, as for the 40
+    // prefixes below; the client-side count stays in the notes.
     v.check(
-        open_one <= MAX_PER_PREFIX,
-        format!("at most {MAX_PER_PREFIX} stalled TLS sockets from one address stay open: {open_one}"),
+        fds_one <= MAX_PER_PREFIX + FD_SLACK,
+        format!(
+            "from one address the server holds at most {MAX_PER_PREFIX} (+{FD_SLACK}) stalled TLS sockets: {fds_one} \
+             more fds ({open_one} look open from the client side)"
+        ),
     );
     v.check(
         fds_many <= MAX_PENDING_HANDSHAKES + FD_SLACK,
