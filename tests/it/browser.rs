@@ -35,8 +35,10 @@ async fn a_browser_chats_with_the_rust_server_over_websocket() {
     read_until(&mut out, "(ws)").await;
     let url = format!("ws://127.0.0.1:{port}/play");
     // Two pages: the first waits for the second's line, so broadcasts reach a browser too.
+    // The second starts once the server has seen the first's name (a fixed pause lost the
+    // race once, when Chromium took longer than it to start the first page).
     let (first, second) = tokio::join!(page(&url, "alice", "first page", "expect=1"), async {
-        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        read_until(&mut out, "set their username: alice").await;
         page(&url, "bob", "hello from chromium", "").await
     });
     for (who, o) in [("alice", &first), ("bob", &second)] {
