@@ -176,7 +176,8 @@ impl Net {
             Some(v) => Bytes::from(v),
         };
         let unreliable = self.relay.lane_input;
-        if let Some(m) = self.relay.moving.get_mut(&conn) {
+        // (no hashing per payload while nobody moves)
+        if let Some(m) = (!self.relay.moving.is_empty()).then(|| self.relay.moving.get_mut(&conn)).flatten() {
             // held until its next upstream has its session; as much as it may queue
             m.held_bytes += data.len();
             m.held.push((data, unreliable));
